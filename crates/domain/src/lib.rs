@@ -1,0 +1,29 @@
+//! kakunin's domain: the identifiers, code tables and rules of online eligibility verification.
+//!
+//! Invariant: this crate is pure. It does no I/O, reads no clock, has no async runtime and no
+//! wire format (no serde). Every identifier is a newtype with a fallible `parse`; holding one
+//! means it is well formed and its check digit is right ("parse, don't validate").
+//! `tests/purity.rs` checks the dependency list.
+
+pub mod access;
+pub mod check_digit;
+pub mod copay;
+pub mod date;
+pub mod ids;
+pub mod qualification;
+pub mod text;
+pub mod validity;
+
+pub use access::{AccessLogEntry, AccessPurpose, AccessResult};
+pub use copay::{standard_copay, CopayRatio, CopayRule};
+pub use date::{Date, DateError, Timestamp};
+pub use ids::{
+    Branch, CardIdentity, CardNumber, CardSymbol, IdError, InstitutionCode, InsurerKind,
+    InsurerNumber, PointTable, PublicExpenseNumber, RecipientNumber,
+};
+pub use qualification::{
+    CardClassification, ElderlyCertificate, LimitBracket, LimitCertificate,
+    LimitCertificateClassification, LossReason, Qualification, Relationship, Sex,
+    SpecificDisease, SpecificDiseaseCertificate,
+};
+pub use validity::{evaluate, Candidate, Validity};
