@@ -1,1 +1,142 @@
+//! kakunin's storage seam.
+//!
+//! Invariant: the [`Store`] trait speaks domain types only; each backend owns its SQL and its
+//! append-only migrations (no shared SQL, no per-backend `cfg`). Every backend passes the same
+//! [`contract`] suite. Writes are durable when the call returns (an acknowledged write survives
+//! `kill -9`); access-log appends are group-committed so durability stays fast.
 
+pub mod contract;
+mod hash;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use kakunin_domain::{AccessLogEntry, Branch, Date, InsurerNumber, Qualification, Timestamp};
+
+pub use hash::content_hash;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("migration {0} was changed after it was applied (migrations are append-only)")]
+    MigrationChanged(String),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("the same card key appears twice in one import")]
+    DuplicateKey,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Backend(e.to_string())
+    }
+}
+
+/// A roster import to apply in one transaction.
+#[derive(Debug, Clone)]
+pub struct RosterImport {
+    /// Who sent it, e.g. `insurer:06139992` or `seed`.
+    pub actor: String,
+    pub received_at: Timestamp,
+    /// SHA-256 of the source file, hex.
+    pub source_sha256: String,
+    pub qualifications: Vec<Qualification>,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportOutcome {
+    pub import_id: i64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// An eligibility query by card: 枝番 optional; the birth date must match.
+#[derive(Debug, Clone)]
+pub struct CardQuery {
+    pub insurer: InsurerNumber,
+    /// Matching key of the 記号 ("" for none).
+    pub symbol_key: String,
+    pub number_key: String,
+    pub branch: Option<Branch>,
+    pub birthdate: Date,
+}
+
+/// A qualification as stored: its id, the current version number and content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredQualification {
+    pub id: i64,
+    pub version: i64,
+    pub qualification: Qualification,
+}
+
+/// One historical version of a qualification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualificationVersion {
+    pub version: i64,
+    pub import_id: i64,
+    pub recorded_at: Timestamp,
+    pub qualification: Qualification,
+}
+
+/// A stored access-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccess {
+    pub id: i64,
+    pub entry: AccessLogEntry,
+}
+
+/// A recorded import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub id: i64,
+    pub actor: String,
+    pub received_at: Timestamp,
+    pub source_sha256: String,
+    pub rows: u64,
+    pub outcome: ImportOutcome,
+}
+
+/// Row counts, for operators and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreCounts {
+    pub qualifications: u64,
+    pub versions: u64,
+    pub imports: u64,
+    pub access_log: u64,
+}
+
+/// The storage contract, in domain terms.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies a roster in one transaction: new keys are inserted, changed ones get a new
+    /// version, identical ones are left alone. All or nothing.
+    async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError>;
+
+    /// Current qualifications matching a card query (birth date included).
+    async fn find_qualifications(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError>;
+
+    /// Appends an access-log entry; returns once it is durable.
+    async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError>;
+
+    /// Newest access-log entries first.
+    async fn recent_access(&self, limit: u32) -> Result<Vec<StoredAccess>, StoreError>;
+
+    /// Access-log entries that touched one qualification, newest first.
+    async fn access_for_qualification(&self, qualification_id: i64) -> Result<Vec<StoredAccess>, StoreError>;
+
+    /// Every version of a qualification, oldest first.
+    async fn qualification_history(&self, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError>;
+
+    /// Recorded imports, newest first.
+    async fn recent_imports(&self, limit: u32) -> Result<Vec<ImportRecord>, StoreError>;
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    /// A sample of current card queries (for benchmarks and the demo), deterministic order.
+    async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError>;
+}

@@ -1,0 +1,232 @@
+//! The contract every [`Store`] backend passes. Backends instantiate it with
+//! [`store_contract_tests!`](crate::store_contract_tests), giving a fresh, empty store per test.
+
+use crate::{CardQuery, RosterImport, Store, StoreError};
+use kakunin_domain::*;
+
+/// Builds a valid qualification for tests: 06139992 / 記号 `symbol` / 番号 `number` / 枝番 `branch`.
+pub fn qualification(symbol: &str, number: &str, branch: Option<&str>, birthdate: &str) -> Qualification {
+    let d = |s: &str| Date::parse(s).expect("test date");
+    Qualification {
+        card: CardIdentity::new(
+            InsurerNumber::parse("06139992").expect("valid"),
+            (!symbol.is_empty()).then(|| CardSymbol::parse(symbol).expect("symbol")),
+            CardNumber::parse(number).expect("number"),
+            branch.map(|b| Branch::parse(b).expect("branch")),
+        )
+        .expect("card"),
+        card_classification: CardClassification::General,
+        relationship: Relationship::Insured,
+        insured_name: None,
+        name: "試験\u{3000}花子".into(),
+        name_kana: "ｼｹﾝ ﾊﾅｺ".into(),
+        sex: Sex::Female,
+        birthdate: d(birthdate),
+        address: None,
+        post_number: None,
+        qualification_date: d("20200401"),
+        disqualification_date: None,
+        loss_reason: None,
+        card_issue_date: None,
+        card_valid_from: None,
+        card_valid_until: None,
+        copay_ratio: Some(CopayRatio::THIRTY),
+        insurer_name: "架空健康保険組合".into(),
+        elderly: None,
+        limit: None,
+        specific_diseases: vec![],
+    }
+}
+
+pub fn roster(qs: Vec<Qualification>) -> RosterImport {
+    RosterImport {
+        actor: "insurer:06139992".into(),
+        received_at: Timestamp::from_unix_millis(1_795_480_200_000),
+        source_sha256: "00".repeat(32),
+        qualifications: qs,
+    }
+}
+
+pub fn query(symbol_key: &str, number_key: &str, branch: Option<&str>, birthdate: &str) -> CardQuery {
+    CardQuery {
+        insurer: InsurerNumber::parse("06139992").expect("valid"),
+        symbol_key: symbol_key.into(),
+        number_key: number_key.into(),
+        branch: branch.map(|b| Branch::parse(b).expect("branch")),
+        birthdate: Date::parse(birthdate).expect("date"),
+    }
+}
+
+pub fn access(ids: Vec<i64>, at_ms: i64) -> AccessLogEntry {
+    AccessLogEntry {
+        at: Timestamp::from_unix_millis(at_ms),
+        institution: InstitutionCode::parse("0110113719").expect("valid"),
+        purpose: AccessPurpose::EligibilityByNumbers,
+        qualification_ids: ids,
+        result: AccessResult::Answered(Validity::Valid),
+        processing_code: "OK".into(),
+    }
+}
+
+pub async fn import_is_idempotent(s: &dyn Store) {
+    let qs = vec![qualification("123", "4567", Some("00"), "19800101"), qualification("123", "4567", Some("01"), "19820315")];
+    let first = s.import_roster(roster(qs.clone())).await.unwrap();
+    assert_eq!((first.inserted, first.updated, first.unchanged), (2, 0, 0));
+    let again = s.import_roster(roster(qs)).await.unwrap();
+    assert_eq!((again.inserted, again.updated, again.unchanged), (0, 0, 2));
+    let c = s.counts().await.unwrap();
+    assert_eq!((c.qualifications, c.versions, c.imports), (2, 2, 2));
+    let imports = s.recent_imports(10).await.unwrap();
+    assert_eq!(imports[0].outcome.unchanged, 2);
+    assert_eq!(imports[1].outcome.inserted, 2);
+}
+
+pub async fn change_keeps_history(s: &dyn Store) {
+    let mut q = qualification("123", "4567", Some("00"), "19800101");
+    s.import_roster(roster(vec![q.clone()])).await.unwrap();
+    q.disqualification_date = Some(Date::parse("20250401").unwrap());
+    q.loss_reason = Some(LossReason::OtherInsurance);
+    let out = s.import_roster(roster(vec![q.clone()])).await.unwrap();
+    assert_eq!(out.updated, 1);
+    let found = s.find_qualifications(&query("123", "4567", Some("00"), "19800101")).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].version, 2);
+    assert_eq!(found[0].qualification, q);
+    let history = s.qualification_history(found[0].id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].qualification.disqualification_date, None);
+    assert_eq!(history[1].qualification, q);
+}
+
+pub async fn find_matches_card_and_birthdate(s: &dyn Store) {
+    let parent = qualification("１２３", "4567", Some("00"), "19800101");
+    let twin_a = qualification("１２３", "4567", Some("01"), "20100505");
+    let twin_b = qualification("１２３", "4567", Some("02"), "20100505");
+    let old_card = qualification("9", "1", None, "19700101");
+    s.import_roster(roster(vec![parent.clone(), twin_a, twin_b, old_card])).await.unwrap();
+    let n = |v: Vec<crate::StoredQualification>| v.len();
+    assert_eq!(n(s.find_qualifications(&query("123", "4567", Some("00"), "19800101")).await.unwrap()), 1);
+    assert_eq!(n(s.find_qualifications(&query("123", "4567", None, "19800101")).await.unwrap()), 1);
+    assert_eq!(n(s.find_qualifications(&query("123", "4567", None, "20100505")).await.unwrap()), 2);
+    assert_eq!(n(s.find_qualifications(&query("123", "4567", Some("01"), "20100505")).await.unwrap()), 1);
+    assert_eq!(n(s.find_qualifications(&query("123", "4567", Some("00"), "19800102")).await.unwrap()), 0);
+    assert_eq!(n(s.find_qualifications(&query("124", "4567", Some("00"), "19800101")).await.unwrap()), 0);
+    // A card registered without 枝番 matches a query that gives one.
+    assert_eq!(n(s.find_qualifications(&query("9", "1", Some("00"), "19700101")).await.unwrap()), 1);
+    let found = s.find_qualifications(&query("123", "4567", Some("00"), "19800101")).await.unwrap();
+    assert_eq!(found[0].qualification, parent, "raw full-width symbol kept");
+}
+
+pub async fn certificates_round_trip(s: &dyn Store) {
+    let d = |x: &str| Date::parse(x).unwrap();
+    let mut q = qualification("1", "2", Some("00"), "19561015");
+    q.copay_ratio = None;
+    q.insured_name = Some("試験\u{3000}一郎".into());
+    q.address = Some("東京都千代田区霞が関1-2-2".into());
+    q.post_number = Some("1008916".into());
+    q.card_issue_date = Some(d("20200401"));
+    q.card_valid_from = Some(d("20200401"));
+    q.card_valid_until = Some(d("20300331"));
+    q.elderly = Some(ElderlyCertificate { issued: Some(d("20261001")), valid_from: d("20261101"), valid_until: None, copay_ratio: CopayRatio::TWENTY });
+    q.limit = Some(LimitCertificate {
+        classification: LimitCertificateClassification::Limit,
+        bracket: LimitBracket::B04,
+        issued: None,
+        valid_from: d("20260801"),
+        valid_until: Some(d("20270731")),
+        long_term_date: Some(d("20261001")),
+    });
+    q.specific_diseases = vec![
+        SpecificDiseaseCertificate { disease: SpecificDisease::Dialysis, issued: None, valid_from: d("20200101"), valid_until: None, self_pay_yen: 10_000 },
+        SpecificDiseaseCertificate { disease: SpecificDisease::Hemophilia, issued: Some(d("20200101")), valid_from: d("20200101"), valid_until: Some(d("20301231")), self_pay_yen: 20_000 },
+    ];
+    s.import_roster(roster(vec![q.clone()])).await.unwrap();
+    let found = s.find_qualifications(&query("1", "2", Some("00"), "19561015")).await.unwrap();
+    assert_eq!(found[0].qualification, q);
+    let again = s.import_roster(roster(vec![q])).await.unwrap();
+    assert_eq!(again.unchanged, 1);
+}
+
+pub async fn duplicate_keys_write_nothing(s: &dyn Store) {
+    let a = qualification("1", "2", Some("00"), "19800101");
+    let mut b = a.clone();
+    b.name = "別人\u{3000}太郎".into();
+    let err = s.import_roster(roster(vec![a, b])).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateKey));
+    let c = s.counts().await.unwrap();
+    assert_eq!((c.qualifications, c.versions, c.imports), (0, 0, 0));
+}
+
+pub async fn access_log_appends_and_reads(s: &dyn Store) {
+    s.import_roster(roster(vec![qualification("1", "2", Some("00"), "19800101"), qualification("1", "2", Some("01"), "19800101")]))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = s
+        .find_qualifications(&query("1", "2", None, "19800101"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    let a = s.append_access(access(vec![ids[0]], 1_000)).await.unwrap();
+    let b = s.append_access(access(ids.clone(), 2_000)).await.unwrap();
+    let c = s.append_access(access(vec![], 3_000)).await.unwrap();
+    assert!(a < b && b < c);
+    let recent = s.recent_access(10).await.unwrap();
+    assert_eq!(recent.iter().map(|r| r.id).collect::<Vec<_>>(), vec![c, b, a]);
+    assert_eq!(recent[1].entry, access(ids.clone(), 2_000));
+    let mine = s.access_for_qualification(ids[0]).await.unwrap();
+    assert_eq!(mine.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b, a]);
+    let other = s.access_for_qualification(ids[1]).await.unwrap();
+    assert_eq!(other.len(), 1);
+}
+
+pub async fn concurrent_appends_all_land(s: std::sync::Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move { s.append_access(access(vec![], i)).await.unwrap() }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+    assert_eq!(s.counts().await.unwrap().access_log, 200);
+}
+
+pub async fn samples_are_real_queries(s: &dyn Store) {
+    let qs: Vec<Qualification> = (0..50).map(|i| qualification("7", &format!("{i}"), Some("00"), "19800101")).collect();
+    s.import_roster(roster(qs)).await.unwrap();
+    let samples = s.sample_queries(10).await.unwrap();
+    assert!(!samples.is_empty() && samples.len() <= 10);
+    for q in samples {
+        assert_eq!(s.find_qualifications(&q).await.unwrap().len(), 1);
+    }
+}
+
+/// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
+/// returns `(guard, Arc<dyn Store>)`; the guard lives as long as the test (e.g. a temp dir).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@each $make;
+            import_is_idempotent, change_keeps_history, find_matches_card_and_birthdate,
+            certificates_round_trip, duplicate_keys_write_nothing, access_log_appends_and_reads,
+            samples_are_real_queries);
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_appends_all_land() {
+            let (_guard, store) = $make.await;
+            $crate::contract::concurrent_appends_all_land(store).await;
+        }
+    };
+    (@each $make:expr; $($name:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (_guard, store) = $make.await;
+            $crate::contract::$name(&*store).await;
+        }
+    )*};
+}

@@ -1,0 +1,284 @@
+//! The SQLite backend: one file in the data directory, WAL, `synchronous=FULL`.
+//!
+//! One writer thread owns the only write connection and applies writes in order; access-log
+//! appends that queue up while a commit is in flight are committed together (group commit), so
+//! every acknowledged entry is on disk and hundreds of them share one fsync. Reads run on a small
+//! pool of read-only connections in tokio's blocking pool.
+
+mod rows;
+
+use crate::{
+    CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport, Store,
+    StoreCounts, StoreError, StoredAccess, StoredQualification,
+};
+use async_trait::async_trait;
+use kakunin_domain::{AccessLogEntry, Timestamp};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
+
+/// Largest number of access-log entries committed in one transaction.
+const MAX_GROUP: usize = 2048;
+const READERS: usize = 4;
+
+enum WriteCmd {
+    Access(AccessLogEntry, oneshot::Sender<Result<i64, StoreError>>),
+    Import(Box<RosterImport>, oneshot::Sender<Result<ImportOutcome, StoreError>>),
+}
+
+/// SQLite implementation of [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    writer: Mutex<Option<mpsc::Sender<WriteCmd>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)",
+    )?;
+    for &(version, name, sql) in MIGRATIONS {
+        let digest = hex(&Sha256::digest(sql.as_bytes()));
+        let applied: Option<String> = conn
+            .query_row("SELECT sha256 FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+            .optional()?;
+        match applied {
+            Some(d) if d == digest => {}
+            Some(_) => return Err(StoreError::MigrationChanged(name.to_string())),
+            None => {
+                let tx = conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, sha256, applied_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![version, name, digest, now_ms()],
+                )?;
+                tx.commit()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = Connection::open(&path)?;
+        configure(&writer)?;
+        let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!("could not enable WAL (journal_mode={mode})")));
+        }
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        migrate(&mut writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            configure(&r)?;
+            readers.push(Mutex::new(r));
+        }
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("kakunin-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner { path, readers, next_reader: AtomicUsize::new(0), writer: Mutex::new(Some(tx)) }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn send(&self, cmd: WriteCmd) -> Result<(), StoreError> {
+        let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
+        guard.as_ref().ok_or(StoreError::Closed)?.send(cmd).map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs a read on one of the read connections, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
+            // Take the first free connection, else wait for the round-robin one.
+            let n = inner.readers.len();
+            let conn = (0..n)
+                .find_map(|i| inner.readers[(start + i) % n].try_lock().ok())
+                .map_or_else(|| inner.readers[start % n].lock().map_err(|_| StoreError::Closed), Ok)?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    /// The same reads, synchronously, for benchmarks of the raw store.
+    pub fn find_qualifications_blocking(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+        let conn = self.inner.readers[0].lock().map_err(|_| StoreError::Closed)?;
+        rows::find(&conn, query)
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
+    let mut pending: Option<WriteCmd> = None;
+    loop {
+        let cmd = match pending.take() {
+            Some(c) => c,
+            None => match rx.recv() {
+                Ok(c) => c,
+                Err(_) => return,
+            },
+        };
+        match cmd {
+            WriteCmd::Import(import, reply) => {
+                let _ = reply.send(rows::import(&mut conn, &import));
+            }
+            WriteCmd::Access(entry, reply) => {
+                let mut batch = vec![(entry, reply)];
+                while batch.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(WriteCmd::Access(e, r)) => batch.push((e, r)),
+                        Ok(other) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let entries: Vec<&AccessLogEntry> = batch.iter().map(|(e, _)| e).collect();
+                match rows::append_access(&mut conn, &entries) {
+                    Ok(ids) => {
+                        for ((_, reply), id) in batch.into_iter().zip(ids) {
+                            let _ = reply.send(Ok(id));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "access-log commit failed");
+                        for (_, reply) in batch {
+                            let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteCmd::Import(Box::new(import), tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn find_qualifications(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+        let q = query.clone();
+        self.read(move |c| rows::find(c, &q)).await
+    }
+
+    async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteCmd::Access(entry, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn recent_access(&self, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
+        self.read(move |c| rows::access(c, None, limit)).await
+    }
+
+    async fn access_for_qualification(&self, qualification_id: i64) -> Result<Vec<StoredAccess>, StoreError> {
+        self.read(move |c| rows::access(c, Some(qualification_id), u32::MAX)).await
+    }
+
+    async fn qualification_history(&self, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
+        self.read(move |c| rows::history(c, qualification_id)).await
+    }
+
+    async fn recent_imports(&self, limit: u32) -> Result<Vec<ImportRecord>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, actor, received_at_ms, source_sha256, rows_total, inserted, updated, unchanged
+                 FROM imports ORDER BY id DESC LIMIT ?1",
+            )?;
+            let out = st
+                .query_map([limit], |r| {
+                    Ok(ImportRecord {
+                        id: r.get(0)?,
+                        actor: r.get(1)?,
+                        received_at: Timestamp::from_unix_millis(r.get(2)?),
+                        source_sha256: r.get(3)?,
+                        rows: r.get::<_, i64>(4)? as u64,
+                        outcome: ImportOutcome {
+                            import_id: r.get(0)?,
+                            inserted: r.get::<_, i64>(5)? as u64,
+                            updated: r.get::<_, i64>(6)? as u64,
+                            unchanged: r.get::<_, i64>(7)? as u64,
+                        },
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.read(|c| {
+            let n = |t: &str| -> Result<u64, StoreError> {
+                Ok(c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0))? as u64)
+            };
+            Ok(StoreCounts {
+                qualifications: n("qualifications")?,
+                versions: n("qualification_versions")?,
+                imports: n("imports")?,
+                access_log: n("access_log")?,
+            })
+        })
+        .await
+    }
+
+    async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError> {
+        self.read(move |c| rows::sample(c, limit)).await
+    }
+}
