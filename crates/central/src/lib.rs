@@ -1,1 +1,125 @@
+//! The central eligibility service (支払基金・国保中央会's data centre in the real system).
+//!
+//! Invariant: handlers are thin; the use cases live in [`service`] and speak domain types and the
+//! [`Store`](kakunin_store::Store) trait only. Every read of personal data writes its access-log
+//! entry durably before the answer leaves. Nothing personal goes into a URL or a log line.
 
+pub mod http;
+pub mod pki;
+pub mod seed;
+pub mod server;
+pub mod service;
+pub mod tls;
+
+use anyhow::{bail, Context, Result};
+use kakunin_store::{SqliteStore, Store};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The SQLite file inside a data directory.
+pub const SQLITE_FILE: &str = "kakunin.sqlite3";
+
+/// How to run a central.
+#[derive(Debug, Clone)]
+pub struct CentralConfig {
+    /// Holds `ca.pem`, `server.pem` (issued on first start if the CA key is there) and, by
+    /// default, the SQLite database.
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `sqlite:///path/to/file` or a plain path; default: SQLite in `data_dir`.
+    pub database: Option<String>,
+}
+
+/// Opens the store a database URL names (SQLite in `data_dir` by default).
+pub fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>> {
+    let path = match database {
+        None => data_dir.join(SQLITE_FILE),
+        Some(url) if url.starts_with("sqlite://") => PathBuf::from(&url["sqlite://".len()..]),
+        Some(url) if url.contains("://") => {
+            let scheme = url.split("://").next().unwrap_or("");
+            bail!("unsupported database URL scheme {scheme:?}; supported: sqlite://PATH")
+        }
+        Some(path) => PathBuf::from(path),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("opening SQLite store {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Loads the TLS material of a data directory.
+pub fn load_tls(data_dir: &Path) -> Result<tls::Tls> {
+    let ca_path = data_dir.join(pki::CA_CERT);
+    let ca = std::fs::read(&ca_path).with_context(|| {
+        format!(
+            "reading {} (run `kakunin ca init --data {}` first)",
+            ca_path.display(),
+            data_dir.display()
+        )
+    })?;
+    let server_path = data_dir.join(pki::SERVER_IDENTITY);
+    if !server_path.exists() {
+        pki::Ca::load(data_dir)?.ensure_server_identity(data_dir)?;
+    }
+    let identity = std::fs::read(&server_path)
+        .with_context(|| format!("reading {}", server_path.display()))?;
+    tls::Tls::new(&ca, &identity)
+}
+
+/// A central bound to its port.
+pub struct Central {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    listener: tokio::net::TcpListener,
+    tls: tls::Tls,
+}
+
+impl std::fmt::Debug for Central {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Central").field("addr", &self.addr).finish()
+    }
+}
+
+impl Central {
+    /// Opens the store, loads TLS and binds the listener (port 0 picks a free port).
+    pub async fn bind(config: &CentralConfig) -> Result<Self> {
+        let tls = load_tls(&config.data_dir)?;
+        let store = open_store(&config.data_dir, config.database.as_deref())?;
+        Self::bind_with(config.listen, store, tls).await
+    }
+
+    pub async fn bind_with(
+        listen: SocketAddr,
+        store: Arc<dyn Store>,
+        tls: tls::Tls,
+    ) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            addr,
+            store,
+            listener,
+            tls,
+        })
+    }
+
+    /// `https://ADDR`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let router = http::router(http::AppState {
+            store: self.store.clone(),
+        });
+        server::serve(router, self.tls, self.listener, shutdown).await;
+    }
+}

@@ -1,1 +1,500 @@
-fn main() {}
+//! `kakunin`: one binary for every process and tool. Thin: it parses arguments and calls the
+//! library crates.
+
+mod bench;
+mod demo;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use kakunin_api::client::CentralClient;
+use kakunin_api::{EligibilityCheckRequest, EligibilityCheckResponse, RosterImportReport};
+use kakunin_central::pki::{Ca, Role};
+use kakunin_central::{Central, CentralConfig};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kakunin",
+    version,
+    about = "Online health-insurance eligibility verification (オンライン資格確認)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Certificate authority (the 共通認証局 stand-in).
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Run the central eligibility service.
+    Central(CentralArgs),
+    /// Load a deterministic synthetic population into a data directory's store.
+    Seed(SeedArgs),
+    /// Import files into the central.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Check eligibility by insurance numbers.
+    Check(CheckArgs),
+    /// Everything on one machine: CA, certificates, 10,000 people, the central.
+    Demo(demo::DemoArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Print the central's OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create a CA in DIR (`ca.pem`, `ca-key.pem`) and the central's server identity.
+    Init {
+        #[arg(long, env = "KAKUNIN_DATA")]
+        data: PathBuf,
+    },
+    /// Issue a client certificate and key (one PEM file) for a role.
+    Issue {
+        #[arg(long, env = "KAKUNIN_DATA")]
+        data: PathBuf,
+        /// institution, insurer or admin.
+        #[arg(long)]
+        role: String,
+        /// 医療機関コード (institution), 保険者番号 (insurer) or an operator name (admin).
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Settings of `kakunin central`: defaults → `--config` TOML → `KAKUNIN_*` env → flags.
+#[derive(Args, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CentralArgs {
+    /// TOML file with `data`, `listen`, `database`.
+    #[arg(long, env = "KAKUNIN_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    #[arg(long, env = "KAKUNIN_DATA")]
+    data: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8443).
+    #[arg(long, env = "KAKUNIN_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Database URL (default: SQLite in the data directory).
+    #[arg(long, env = "KAKUNIN_DATABASE_URL")]
+    database: Option<String>,
+}
+
+#[derive(Args)]
+struct SeedArgs {
+    #[arg(long, env = "KAKUNIN_DATA")]
+    data: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    people: u64,
+    #[arg(long, default_value_t = 1)]
+    rng_seed: u64,
+    /// Reference date of the population (ages, certificates); default today in Japan.
+    #[arg(long)]
+    as_of: Option<String>,
+    #[arg(long, env = "KAKUNIN_DATABASE_URL")]
+    database: Option<String>,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct Conn {
+    /// The central, e.g. https://127.0.0.1:8443.
+    #[arg(long, env = "KAKUNIN_SERVER")]
+    pub(crate) server: String,
+    /// The CA certificate (`ca.pem`).
+    #[arg(long, env = "KAKUNIN_CA")]
+    pub(crate) ca: PathBuf,
+    /// Client certificate and key in one PEM.
+    #[arg(long, env = "KAKUNIN_IDENTITY")]
+    pub(crate) identity: PathBuf,
+}
+
+impl Conn {
+    pub(crate) fn client(&self) -> Result<CentralClient> {
+        Ok(CentralClient::from_files(
+            &self.server,
+            &self.ca,
+            Some(&self.identity),
+        )?)
+    }
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Upload an insurer roster (CSV); exit code 0 only when accepted.
+    Roster {
+        #[command(flatten)]
+        conn: Conn,
+        /// Import the valid rows and report the others (default: all or nothing).
+        #[arg(long)]
+        partial: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// 保険者番号.
+    #[arg(long)]
+    insurer: String,
+    /// 記号 (omit when the card has none).
+    #[arg(long)]
+    symbol: Option<String>,
+    /// 番号.
+    #[arg(long)]
+    number: String,
+    /// 枝番.
+    #[arg(long)]
+    branch: Option<String>,
+    /// 生年月日 YYYYMMDD.
+    #[arg(long)]
+    birthdate: String,
+    /// 資格確認日 YYYYMMDD (default today in Japan).
+    #[arg(long)]
+    date: Option<String>,
+    /// The patient consents to 限度額 information.
+    #[arg(long)]
+    limit_consent: bool,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Checks per second and latency against a running central, with the raw store lookup rate.
+    Check(bench::BenchArgs),
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KAKUNIN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ca {
+            command: CaCommand::Init { data },
+        } => {
+            init_tracing("warn");
+            Ca::init(&data, "kakunin CA")?;
+            println!("{}", data.join(kakunin_central::pki::CA_CERT).display());
+        }
+        Command::Ca {
+            command:
+                CaCommand::Issue {
+                    data,
+                    role,
+                    id,
+                    out,
+                },
+        } => {
+            init_tracing("warn");
+            let role = Role::parse(&role, &id)?;
+            let pem = Ca::load(&data)?.issue(&role)?;
+            write_private(&out, &pem)?;
+            println!("{}", out.display());
+        }
+        Command::Central(args) => {
+            init_tracing("info");
+            let config = central_config(args)?;
+            let central = Central::bind(&config).await?;
+            println!("kakunin central listening on {}", central.url());
+            tracing::info!(addr = %central.addr, "central started");
+            central.serve(shutdown_signal()).await;
+        }
+        Command::Seed(args) => {
+            init_tracing("warn");
+            seed(&args).await?;
+        }
+        Command::Import {
+            command:
+                ImportCommand::Roster {
+                    conn,
+                    partial,
+                    json,
+                    file,
+                },
+        } => {
+            init_tracing("warn");
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report = conn.client()?.import_roster(bytes, partial).await?;
+            print_report(&report, json)?;
+            return Ok(if report.accepted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Check(args) => {
+            init_tracing("warn");
+            let req = EligibilityCheckRequest {
+                insurer_number: args.insurer,
+                symbol: args.symbol,
+                number: args.number,
+                branch: args.branch,
+                birthdate: args.birthdate,
+                qualification_confirmation_date: args.date,
+                limit_application_certificate_related_cons_flg: args
+                    .limit_consent
+                    .then(|| "1".into()),
+            };
+            let answer = args.conn.client()?.check(&req).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print_answer(&answer);
+            }
+        }
+        Command::Demo(args) => {
+            init_tracing("warn");
+            demo::run(args).await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Check(args),
+        } => {
+            init_tracing("warn");
+            bench::run(args).await?;
+        }
+        Command::Openapi => print!("{}", kakunin_central::http::openapi_json()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
+    let file: CentralArgs = match &flags.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => CentralArgs::default(),
+    };
+    let data = flags
+        .data
+        .or(file.data)
+        .context("--data DIR is required (or `data` in the config file)")?;
+    let listen = flags
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    Ok(CentralConfig {
+        data_dir: data,
+        listen,
+        database: flags.database.or(file.database),
+    })
+}
+
+async fn seed(args: &SeedArgs) -> Result<()> {
+    let as_of = match &args.as_of {
+        Some(s) => {
+            kakunin_domain::Date::parse(s).map_err(|e| anyhow::anyhow!("--as-of {s:?}: {e}"))?
+        }
+        None => kakunin_central::service::now().jst_date(),
+    };
+    std::fs::create_dir_all(&args.data)?;
+    let store = kakunin_central::open_store(&args.data, args.database.as_deref())?;
+    let started = std::time::Instant::now();
+    let out = kakunin_central::seed::seed_store(
+        store,
+        kakunin_seed::SeedConfig {
+            people: args.people,
+            rng_seed: args.rng_seed,
+            as_of,
+        },
+    )
+    .await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "seeded {} people ({} qualifications, {} insurers) in {:.1} s: {} inserted, {} updated, {} unchanged",
+        out.summary.people, out.summary.rows, out.summary.insurers, secs, out.inserted, out.updated, out.unchanged
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn print_report(r: &RosterImportReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    if r.accepted {
+        println!(
+            "取込完了: {} 行（新規 {}、変更 {}、変更なし {}、除外 {}）",
+            r.rows, r.inserted, r.updated, r.unchanged, r.skipped
+        );
+    } else {
+        println!(
+            "取込不可: {} 行、エラー {} 件。何も登録していません。",
+            r.rows,
+            r.errors.len()
+        );
+    }
+    for e in &r.errors {
+        match (&e.field, e.line) {
+            (_, 0) => println!("  ファイル: {} [{}]", e.message, e.code),
+            (Some(f), l) => println!("  {l}行目 {f}: {} [{}]", e.message, e.code),
+            (None, l) => println!("  {l}行目: {} [{}]", e.message, e.code),
+        }
+    }
+    Ok(())
+}
+
+fn print_answer(a: &EligibilityCheckResponse) {
+    println!(
+        "資格有効性: {} {}（資格確認日 {}）",
+        a.validity, a.validity_label, a.qualification_confirmation_date
+    );
+    for r in &a.results {
+        let rel = if r.relationship == "1" {
+            "本人"
+        } else {
+            "家族"
+        };
+        let sex = match r.sex.as_str() {
+            "1" => "男",
+            "2" => "女",
+            _ => "未設定",
+        };
+        println!(
+            "  {}（{}） {} 生年月日 {} {}",
+            r.name, r.name_kana, sex, r.birthdate, rel
+        );
+        println!(
+            "  {} {} 記号 {} 番号 {} 枝番 {}",
+            r.insurer_number,
+            r.insurer_name,
+            r.symbol.as_deref().unwrap_or("なし"),
+            r.number,
+            r.branch.as_deref().unwrap_or("なし")
+        );
+        print!("  資格取得 {}", r.qualification_date);
+        if let Some(d) = &r.disqualification_date {
+            print!(" 資格喪失 {d}");
+        }
+        println!(
+            " 一部負担金割合 {}{}",
+            r.copay_ratio,
+            if r.preschool.is_some() {
+                "（未就学）"
+            } else {
+                ""
+            }
+        );
+        if let Some(l) = &r.limit_certificate {
+            println!("  限度額適用認定証 区分 {} {}", l.bracket, l.bracket_label);
+        }
+    }
+    println!(
+        "処理結果: {} {}",
+        a.processing_result.code, a.processing_result.message
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("central.toml");
+        std::fs::write(
+            &path,
+            "data = \"/srv/kakunin\"\nlisten = \"0.0.0.0:9443\"\n",
+        )
+        .unwrap();
+        let c = central_config(CentralArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/kakunin"));
+        assert_eq!(c.listen.port(), 9443);
+        let c = central_config(CentralArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:1".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 1, "flags override the file");
+        assert!(central_config(CentralArgs::default()).is_err());
+    }
+}

@@ -59,8 +59,14 @@ impl CopayRule {
 
 /// 未就学: on or before the first 31 March on or after the day the child reaches 6.
 pub fn is_preschool(birthdate: Date, on: Date) -> bool {
-    let Some(reach6) = birthdate.reaches_age(6) else { return false };
-    let year = if (reach6.month(), reach6.day()) <= (3, 31) { reach6.year() } else { reach6.year() + 1 };
+    let Some(reach6) = birthdate.reaches_age(6) else {
+        return false;
+    };
+    let year = if (reach6.month(), reach6.day()) <= (3, 31) {
+        reach6.year()
+    } else {
+        reach6.year() + 1
+    };
     Date::from_ymd(year, 3, 31).is_ok_and(|end| on <= end)
 }
 
@@ -77,15 +83,31 @@ pub fn standard_copay(birthdate: Date, on: Date, kind: InsurerKind) -> CopayRule
     const PRESCHOOL: &[CopayRatio] = &[CopayRatio::TWENTY];
     const GENERAL: &[CopayRatio] = &[CopayRatio::THIRTY];
     if kind == InsurerKind::LateElderly || birthdate.add_years(75).is_some_and(|d| on >= d) {
-        return CopayRule { default: CopayRatio::TEN, allowed: LATE, band: "後期高齢者" };
+        return CopayRule {
+            default: CopayRatio::TEN,
+            allowed: LATE,
+            band: "後期高齢者",
+        };
     }
     if elderly_from(birthdate).is_some_and(|d| on >= d) {
-        return CopayRule { default: CopayRatio::TWENTY, allowed: ELDERLY, band: "70〜74歳" };
+        return CopayRule {
+            default: CopayRatio::TWENTY,
+            allowed: ELDERLY,
+            band: "70〜74歳",
+        };
     }
     if is_preschool(birthdate, on) {
-        return CopayRule { default: CopayRatio::TWENTY, allowed: PRESCHOOL, band: "未就学" };
+        return CopayRule {
+            default: CopayRatio::TWENTY,
+            allowed: PRESCHOOL,
+            band: "未就学",
+        };
     }
-    CopayRule { default: CopayRatio::THIRTY, allowed: GENERAL, band: "一般" }
+    CopayRule {
+        default: CopayRatio::THIRTY,
+        allowed: GENERAL,
+        band: "一般",
+    }
 }
 
 #[cfg(test)]
@@ -118,12 +140,22 @@ mod tests {
             // Born on the 1st: from the birthday month.
             ("19561101", "20261101", g, 20, "70〜74歳"),
             ("19561101", "20261031", g, 30, "一般"),
-            ("19500101", "20261124", InsurerKind::LateElderly, 10, "後期高齢者"),
+            (
+                "19500101",
+                "20261124",
+                InsurerKind::LateElderly,
+                10,
+                "後期高齢者",
+            ),
             ("19511124", "20261124", g, 10, "後期高齢者"),
             ("19511125", "20261124", g, 20, "70〜74歳"),
         ] {
             let r = standard_copay(d(birth), d(on), kind);
-            assert_eq!((r.default.percent(), r.band), (default, band), "{birth} on {on}");
+            assert_eq!(
+                (r.default.percent(), r.band),
+                (default, band),
+                "{birth} on {on}"
+            );
         }
     }
 

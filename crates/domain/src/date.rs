@@ -49,7 +49,11 @@ impl Date {
         {
             return Err(DateError::Impossible);
         }
-        Ok(Self { year: year as u16, month: month as u8, day: day as u8 })
+        Ok(Self {
+            year: year as u16,
+            month: month as u8,
+            day: day as u8,
+        })
     }
 
     /// Parses `yyyyMMdd` (half-width digits only; callers normalise full-width input first).
@@ -77,7 +81,11 @@ impl Date {
     /// Days since 1970-01-01 (negative before).
     pub fn to_days(self) -> i64 {
         // Howard Hinnant's days_from_civil.
-        let (y, m, d) = (i64::from(self.year), i64::from(self.month), i64::from(self.day));
+        let (y, m, d) = (
+            i64::from(self.year),
+            i64::from(self.month),
+            i64::from(self.day),
+        );
         let y = if m <= 2 { y - 1 } else { y };
         let era = y.div_euclid(400);
         let yoe = y - era * 400;
@@ -116,7 +124,11 @@ impl Date {
 
     /// First day of the month after this date's month.
     pub fn first_of_next_month(self) -> Option<Self> {
-        let (y, m) = if self.month == 12 { (self.year() + 1, 1) } else { (self.year(), self.month() + 1) };
+        let (y, m) = if self.month == 12 {
+            (self.year() + 1, 1)
+        } else {
+            (self.year(), self.month() + 1)
+        };
         Self::from_ymd(y, m, 1).ok()
     }
 
@@ -178,7 +190,11 @@ impl Timestamp {
     /// The calendar date in Japan (JST, UTC+9, no daylight saving).
     pub fn jst_date(self) -> Date {
         let days = (self.0 + JST_OFFSET_MS).div_euclid(86_400_000);
-        Date::from_days(days).unwrap_or(Date { year: 1970, month: 1, day: 1 })
+        Date::from_days(days).unwrap_or(Date {
+            year: 1970,
+            month: 1,
+            day: 1,
+        })
     }
 
     /// `yyyyMMddHHmmss` in JST, the form of `ProcessExecutionTime`.

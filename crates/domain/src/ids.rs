@@ -32,7 +32,12 @@ pub enum IdError {
 
 /// Half-width digits of `raw` after folding full-width characters and trimming spaces.
 fn digits(raw: &str, expected: &'static str, lens: &[usize]) -> Result<String, IdError> {
-    let s: String = raw.chars().map(fold_width).collect::<String>().trim().to_string();
+    let s: String = raw
+        .chars()
+        .map(fold_width)
+        .collect::<String>()
+        .trim()
+        .to_string();
     if s.is_empty() {
         return Err(IdError::Empty);
     }
@@ -40,7 +45,10 @@ fn digits(raw: &str, expected: &'static str, lens: &[usize]) -> Result<String, I
         return Err(IdError::NotDigits);
     }
     if !lens.contains(&s.len()) {
-        return Err(IdError::Length { expected, got: s.chars().count() });
+        return Err(IdError::Length {
+            expected,
+            got: s.chars().count(),
+        });
     }
     Ok(s)
 }
@@ -143,7 +151,11 @@ impl InsurerNumber {
 
     /// 都道府県番号.
     pub fn prefecture(&self) -> u8 {
-        let p = if self.0.len() == 6 { &self.0[0..2] } else { &self.0[2..4] };
+        let p = if self.0.len() == 6 {
+            &self.0[0..2]
+        } else {
+            &self.0[2..4]
+        };
         p.parse().unwrap_or(0)
     }
 
@@ -336,7 +348,11 @@ impl Branch {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let s = digits(raw, "2", &[1, 2])?;
         let b = s.as_bytes();
-        Ok(if b.len() == 1 { Self([b'0', b[0]]) } else { Self([b[0], b[1]]) })
+        Ok(if b.len() == 1 {
+            Self([b'0', b[0]])
+        } else {
+            Self([b[0], b[1]])
+        })
     }
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("00")
@@ -369,7 +385,12 @@ impl CardIdentity {
                 return Err(IdError::LateElderlyNumber);
             }
         }
-        Ok(Self { insurer, symbol, number, branch })
+        Ok(Self {
+            insurer,
+            symbol,
+            number,
+            branch,
+        })
     }
 
     /// The symbol's matching key, or "" when the card has none.
@@ -425,19 +446,34 @@ mod tests {
             ("00123455", Ok("123455")),
             ("１２３４５５", Ok("123455")),
             ("123456", Err(IdError::CheckDigit)),
-            ("1234", Err(IdError::Length { expected: "6 or 8", got: 4 })),
+            (
+                "1234",
+                Err(IdError::Length {
+                    expected: "6 or 8",
+                    got: 4,
+                }),
+            ),
             ("", Err(IdError::Empty)),
             ("12a455", Err(IdError::NotDigits)),
             ("33990010", Err(IdError::Prefecture("99".into()))),
         ] {
-            assert_eq!(InsurerNumber::parse(raw).as_ref().map(InsurerNumber::as_str), want.as_ref().map(|s| *s), "{raw:?}");
+            assert_eq!(
+                InsurerNumber::parse(raw)
+                    .as_ref()
+                    .map(InsurerNumber::as_str),
+                want.as_ref().map(|s| *s),
+                "{raw:?}"
+            );
         }
         let n = InsurerNumber::parse("123455").unwrap();
         assert_eq!(n.space_padded(), "  123455");
         assert_eq!(n.kind(), InsurerKind::NhiSociety);
         let city = InsurerNumber::parse(&check_digit::complete("13101").unwrap()).unwrap();
         assert_eq!(city.kind(), InsurerKind::MunicipalNhi);
-        assert_eq!(InsurerNumber::parse("33120015").unwrap().kind(), InsurerKind::Police);
+        assert_eq!(
+            InsurerNumber::parse("33120015").unwrap().kind(),
+            InsurerKind::Police
+        );
     }
 
     #[test]
@@ -445,8 +481,14 @@ mod tests {
         let c = InstitutionCode::parse("0110113719").unwrap();
         assert_eq!(c.prefecture(), 1);
         assert_eq!(c.point_table(), PointTable::Medical);
-        assert_eq!(InstitutionCode::parse("0110113710"), Err(IdError::CheckDigit));
-        assert_eq!(InstitutionCode::parse("0120113719"), Err(IdError::PointTable('2')));
+        assert_eq!(
+            InstitutionCode::parse("0110113710"),
+            Err(IdError::CheckDigit)
+        );
+        assert_eq!(
+            InstitutionCode::parse("0120113719"),
+            Err(IdError::PointTable('2'))
+        );
     }
 
     #[test]
@@ -456,9 +498,15 @@ mod tests {
         let num = CardNumber::parse(&check_digit::complete("1234567").unwrap()).unwrap();
         assert!(CardIdentity::new(ins.clone(), None, num.clone(), None).is_ok());
         let sym = CardSymbol::parse("1").unwrap();
-        assert_eq!(CardIdentity::new(ins.clone(), Some(sym), num, None), Err(IdError::SymbolNotAllowed));
+        assert_eq!(
+            CardIdentity::new(ins.clone(), Some(sym), num, None),
+            Err(IdError::SymbolNotAllowed)
+        );
         let bad = CardNumber::parse("12345678").unwrap();
-        assert_eq!(CardIdentity::new(ins, None, bad, None), Err(IdError::LateElderlyNumber));
+        assert_eq!(
+            CardIdentity::new(ins, None, bad, None),
+            Err(IdError::LateElderlyNumber)
+        );
     }
 
     #[test]
@@ -470,7 +518,8 @@ mod tests {
     }
 
     fn body(len: usize) -> impl Strategy<Value = String> {
-        proptest::collection::vec(0u8..10, len).prop_map(|v| v.iter().map(|d| char::from(b'0' + d)).collect())
+        proptest::collection::vec(0u8..10, len)
+            .prop_map(|v| v.iter().map(|d| char::from(b'0' + d)).collect())
     }
 
     proptest! {

@@ -23,7 +23,7 @@ pub use ids::{
 };
 pub use qualification::{
     CardClassification, ElderlyCertificate, LimitBracket, LimitCertificate,
-    LimitCertificateClassification, LossReason, Qualification, Relationship, Sex,
-    SpecificDisease, SpecificDiseaseCertificate,
+    LimitCertificateClassification, LossReason, Qualification, Relationship, Sex, SpecificDisease,
+    SpecificDiseaseCertificate,
 };
 pub use validity::{evaluate, Candidate, Validity};

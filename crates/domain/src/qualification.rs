@@ -234,7 +234,10 @@ impl Qualification {
             }
         }
         if self.loss_reason.is_some() && self.disqualification_date.is_none() {
-            bad("disqualification_reason", "資格喪失日がないのに喪失事由があります");
+            bad(
+                "disqualification_reason",
+                "資格喪失日がないのに喪失事由があります",
+            );
         }
         if let (Some(f), Some(u)) = (self.card_valid_from, self.card_valid_until) {
             if u < f {
@@ -242,7 +245,11 @@ impl Qualification {
             }
         }
         if let Some(c) = self.copay_ratio {
-            let rule = standard_copay(self.birthdate, self.qualification_date.max(self.birthdate), self.card.insurer.kind());
+            let rule = standard_copay(
+                self.birthdate,
+                self.qualification_date.max(self.birthdate),
+                self.card.insurer.kind(),
+            );
             if !rule.allowed.contains(&c) && !rule.any_age_allowed(c) {
                 bad("copay_ratio", "一部負担金割合が年齢区分に合いません");
             }

@@ -14,8 +14,14 @@ fn domain_depends_on_nothing_with_io() {
         .map(str::trim)
         .filter(|n| !n.is_empty() && !n.starts_with('#'))
         .collect();
-    assert_eq!(names, ["thiserror"], "kakunin-domain must not depend on I/O crates");
-    for forbidden in ["tokio", "sqlx", "rusqlite", "axum", "serde", "reqwest", "hyper"] {
+    assert_eq!(
+        names,
+        ["thiserror"],
+        "kakunin-domain must not depend on I/O crates"
+    );
+    for forbidden in [
+        "tokio", "sqlx", "rusqlite", "axum", "serde", "reqwest", "hyper",
+    ] {
         assert!(!names.contains(&forbidden));
     }
 }

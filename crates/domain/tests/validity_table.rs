@@ -39,7 +39,10 @@ fn q(qualified: &str, lost: Option<&str>) -> Qualification {
 }
 
 fn c(q: &Qualification, newer: bool) -> Candidate<'_> {
-    Candidate { qualification: q, newer_exists: newer }
+    Candidate {
+        qualification: q,
+        newer_exists: newer,
+    }
 }
 
 #[test]
@@ -49,16 +52,61 @@ fn validity_cases() {
     let future = q("20270101", None);
     let cases: Vec<(&str, Vec<Candidate<'_>>, &str, Validity)> = vec![
         ("none", vec![], "20261124", Validity::NotFound),
-        ("active", vec![c(&active, false)], "20261124", Validity::Valid),
-        ("first day", vec![c(&active, false)], "20200401", Validity::Valid),
-        ("day before acquisition", vec![c(&active, false)], "20200331", Validity::Invalid),
+        (
+            "active",
+            vec![c(&active, false)],
+            "20261124",
+            Validity::Valid,
+        ),
+        (
+            "first day",
+            vec![c(&active, false)],
+            "20200401",
+            Validity::Valid,
+        ),
+        (
+            "day before acquisition",
+            vec![c(&active, false)],
+            "20200331",
+            Validity::Invalid,
+        ),
         ("lost", vec![c(&lost, false)], "20261124", Validity::Invalid),
-        ("last covered day", vec![c(&lost, false)], "20250331", Validity::Valid),
-        ("loss date itself", vec![c(&lost, false)], "20250401", Validity::Invalid),
-        ("lost with newer", vec![c(&lost, true)], "20261124", Validity::InvalidNewerExists),
-        ("newer ignored while valid", vec![c(&lost, true)], "20240101", Validity::Valid),
-        ("not yet", vec![c(&future, false)], "20261124", Validity::Invalid),
-        ("two people", vec![c(&active, false), c(&lost, false)], "20261124", Validity::Multiple),
+        (
+            "last covered day",
+            vec![c(&lost, false)],
+            "20250331",
+            Validity::Valid,
+        ),
+        (
+            "loss date itself",
+            vec![c(&lost, false)],
+            "20250401",
+            Validity::Invalid,
+        ),
+        (
+            "lost with newer",
+            vec![c(&lost, true)],
+            "20261124",
+            Validity::InvalidNewerExists,
+        ),
+        (
+            "newer ignored while valid",
+            vec![c(&lost, true)],
+            "20240101",
+            Validity::Valid,
+        ),
+        (
+            "not yet",
+            vec![c(&future, false)],
+            "20261124",
+            Validity::Invalid,
+        ),
+        (
+            "two people",
+            vec![c(&active, false), c(&lost, false)],
+            "20261124",
+            Validity::Multiple,
+        ),
     ];
     for (name, cands, on, want) in cases {
         assert_eq!(evaluate(&cands, d(on)), want, "{name}");

@@ -39,13 +39,20 @@ pub fn decode_text(bytes: &[u8]) -> Result<(Cow<'_, str>, TextEncoding), DecodeE
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(DecodeError::Empty);
     }
-    if bytes.iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n') || b == 0x7F) {
+    if bytes
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n') || b == 0x7F)
+    {
         return Err(DecodeError::Binary);
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok((Cow::Borrowed(s), TextEncoding::Utf8)),
         // Valid up to an incomplete sequence at the very end: a cut-off UTF-8 file.
-        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 && looks_utf8(&bytes[..e.valid_up_to()]) => {
+        Err(e)
+            if e.error_len().is_none()
+                && e.valid_up_to() > 0
+                && looks_utf8(&bytes[..e.valid_up_to()]) =>
+        {
             Err(DecodeError::Truncated)
         }
         Err(_) => {
@@ -77,15 +84,24 @@ mod tests {
     #[test]
     fn cases() {
         let sjis = encode_shift_jis("氏名,ｶﾅ\r\n").unwrap();
-        assert_eq!(decode_text(&sjis).unwrap(), (Cow::Borrowed("氏名,ｶﾅ\r\n"), TextEncoding::ShiftJis));
+        assert_eq!(
+            decode_text(&sjis).unwrap(),
+            (Cow::Borrowed("氏名,ｶﾅ\r\n"), TextEncoding::ShiftJis)
+        );
         assert_eq!(decode_text("\u{FEFF}a,b".as_bytes()).unwrap().0, "a,b");
         assert_eq!(decode_text(b"a,b\x1A").unwrap().0, "a,b");
         assert_eq!(decode_text(b""), Err(DecodeError::Empty));
         assert_eq!(decode_text(b" \r\n"), Err(DecodeError::Empty));
-        assert_eq!(decode_text(b"\x89PNG\r\n\x1a\n\0\0"), Err(DecodeError::Binary));
+        assert_eq!(
+            decode_text(b"\x89PNG\r\n\x1a\n\0\0"),
+            Err(DecodeError::Binary)
+        );
         let mut cut = "名前".as_bytes().to_vec();
         cut.pop();
         assert_eq!(decode_text(&cut), Err(DecodeError::Truncated));
-        assert_eq!(decode_text(&[0x82, 0xA0, 0xFF, 0xFE]), Err(DecodeError::UnknownEncoding));
+        assert_eq!(
+            decode_text(&[0x82, 0xA0, 0xFF, 0xFE]),
+            Err(DecodeError::UnknownEncoding)
+        );
     }
 }

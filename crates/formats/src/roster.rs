@@ -8,8 +8,8 @@ use kakunin_domain::text::{display_name, half_width_kana, half_width_trimmed};
 use kakunin_domain::{
     Branch, CardClassification, CardIdentity, CardNumber, CardSymbol, CopayRatio, Date,
     ElderlyCertificate, IdError, InsurerNumber, LimitBracket, LimitCertificate,
-    LimitCertificateClassification, LossReason, Qualification, Relationship, Sex,
-    SpecificDisease, SpecificDiseaseCertificate,
+    LimitCertificateClassification, LossReason, Qualification, Relationship, Sex, SpecificDisease,
+    SpecificDiseaseCertificate,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -93,7 +93,12 @@ impl fmt::Display for RosterError {
 }
 
 fn file_error(code: &'static str, message: impl Into<String>) -> RosterError {
-    RosterError { line: 0, field: None, code, message: message.into() }
+    RosterError {
+        line: 0,
+        field: None,
+        code,
+        message: message.into(),
+    }
 }
 
 /// A parsed row.
@@ -103,14 +108,39 @@ pub struct RosterRow {
     pub qualification: Qualification,
 }
 
+/// The valid rows of a roster and the errors of the others. A file-level error (encoding,
+/// header) leaves no rows.
 #[derive(Debug)]
 pub struct ParsedRoster {
     pub rows: Vec<RosterRow>,
-    pub encoding: TextEncoding,
+    pub errors: Vec<RosterError>,
+    pub encoding: Option<TextEncoding>,
 }
 
-/// Parses a whole roster file. Either every row is valid, or the errors are returned.
+/// Parses a whole roster file: `Ok` only when every row is valid.
 pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, Vec<RosterError>> {
+    let parsed = parse_lenient(bytes);
+    if parsed.errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(parsed.errors)
+    }
+}
+
+/// Parses a roster, keeping the valid rows beside the errors (for partial imports).
+/// Rows whose key repeats an earlier row are errors and are not kept.
+pub fn parse_lenient(bytes: &[u8]) -> ParsedRoster {
+    match parse_inner(bytes) {
+        Ok(p) => p,
+        Err(errors) => ParsedRoster {
+            rows: Vec::new(),
+            errors,
+            encoding: None,
+        },
+    }
+}
+
+fn parse_inner(bytes: &[u8]) -> Result<ParsedRoster, Vec<RosterError>> {
     let (text, encoding) = decode_text(bytes).map_err(|e| {
         vec![match e {
             DecodeError::Empty => file_error("empty", "ファイルが空です"),
@@ -128,7 +158,12 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, Vec<RosterError>> {
     let mut records = reader.records();
     let header = match records.next() {
         Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(vec![file_error("csv", format!("ヘッダ行を読めません: {e}"))]),
+        Some(Err(e)) => {
+            return Err(vec![file_error(
+                "csv",
+                format!("ヘッダ行を読めません: {e}"),
+            )])
+        }
         None => return Err(vec![file_error("empty", "ファイルが空です")]),
     };
     let mut errors = Vec::new();
@@ -153,7 +188,10 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, Vec<RosterError>> {
             }),
         }
     }
-    for c in Column::ALL.iter().filter(|c| c.required() && !positions.contains_key(c)) {
+    for c in Column::ALL
+        .iter()
+        .filter(|c| c.required() && !positions.contains_key(c))
+    {
         errors.push(RosterError {
             line: 1,
             field: Some(c.name()),
@@ -190,38 +228,54 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedRoster, Vec<RosterError>> {
                 line,
                 field: None,
                 code: "field_count",
-                message: format!("列の数が{}ですがヘッダは{}列です（行が途中で切れている可能性があります）", record.len(), width),
+                message: format!(
+                    "列の数が{}ですがヘッダは{}列です（行が途中で切れている可能性があります）",
+                    record.len(),
+                    width
+                ),
             });
             continue;
         }
         let cell = |c: Column| positions.get(&c).and_then(|&i| record.get(i)).unwrap_or("");
-        let mut row = RowParser { line, errors: &mut errors, cell: &cell };
+        let mut row = RowParser {
+            line,
+            errors: &mut errors,
+            cell: &cell,
+        };
         if let Some(q) = row.qualification() {
             let key = (
                 q.card.insurer.as_str().to_string(),
                 q.card.symbol_key().to_string(),
                 q.card.number.key().to_string(),
-                q.card.branch.map(|b| b.as_str().to_string()).unwrap_or_default(),
+                q.card
+                    .branch
+                    .map(|b| b.as_str().to_string())
+                    .unwrap_or_default(),
             );
-            if let Some(first) = seen.insert(key, line) {
+            if let Some(&first) = seen.get(&key) {
                 errors.push(RosterError {
                     line,
                     field: Some("number"),
                     code: "duplicate_key",
                     message: format!("{first}行目と同じ保険者番号・記号・番号・枝番です"),
                 });
+            } else {
+                seen.insert(key, line);
+                rows.push(RosterRow {
+                    line,
+                    qualification: q,
+                });
             }
-            rows.push(RosterRow { line, qualification: q });
         }
     }
     if errors.is_empty() && rows.is_empty() {
         errors.push(file_error("no_rows", "データ行がありません"));
     }
-    if errors.is_empty() {
-        Ok(ParsedRoster { rows, encoding })
-    } else {
-        Err(errors)
-    }
+    Ok(ParsedRoster {
+        rows,
+        errors,
+        encoding: Some(encoding),
+    })
 }
 
 struct RowParser<'a, F: Fn(Column) -> &'a str> {
@@ -233,23 +287,44 @@ struct RowParser<'a, F: Fn(Column) -> &'a str> {
 fn id_message(e: &IdError) -> (&'static str, String) {
     match e {
         IdError::Empty => ("required", "値がありません".into()),
-        IdError::Length { expected, got } => ("length", format!("{expected}桁で入力してください（{got}桁）")),
+        IdError::Length { expected, got } => (
+            "length",
+            format!("{expected}桁で入力してください（{got}桁）"),
+        ),
         IdError::NotDigits => ("not_digits", "数字で入力してください".into()),
-        IdError::CheckDigit => ("check_digit", "検証番号（チェックデジット）が正しくありません".into()),
-        IdError::Prefecture(p) => ("prefecture", format!("都道府県番号{p}は01〜47ではありません")),
-        IdError::PointTable(t) => ("point_table", format!("点数表番号{t}は1・3・4ではありません")),
+        IdError::CheckDigit => (
+            "check_digit",
+            "検証番号（チェックデジット）が正しくありません".into(),
+        ),
+        IdError::Prefecture(p) => (
+            "prefecture",
+            format!("都道府県番号{p}は01〜47ではありません"),
+        ),
+        IdError::PointTable(t) => (
+            "point_table",
+            format!("点数表番号{t}は1・3・4ではありません"),
+        ),
         IdError::TooLong(n) => ("too_long", format!("{n}文字以内で入力してください")),
         IdError::Control => ("control_character", "制御文字が含まれています".into()),
-        IdError::SymbolNotAllowed => ("symbol_not_allowed", "後期高齢者医療（法別39）には記号がありません".into()),
-        IdError::LateElderlyNumber => {
-            ("late_elderly_number", "後期高齢者医療の番号は検証番号付きの8桁です".into())
-        }
+        IdError::SymbolNotAllowed => (
+            "symbol_not_allowed",
+            "後期高齢者医療（法別39）には記号がありません".into(),
+        ),
+        IdError::LateElderlyNumber => (
+            "late_elderly_number",
+            "後期高齢者医療の番号は検証番号付きの8桁です".into(),
+        ),
     }
 }
 
 impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
     fn err(&mut self, c: Column, code: &'static str, message: impl Into<String>) {
-        self.errors.push(RosterError { line: self.line, field: Some(c.name()), code, message: message.into() });
+        self.errors.push(RosterError {
+            line: self.line,
+            field: Some(c.name()),
+            code,
+            message: message.into(),
+        });
     }
 
     fn raw(&self, c: Column) -> Option<&'a str> {
@@ -257,7 +332,11 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
         (!v.trim().is_empty()).then_some(v)
     }
 
-    fn required<T>(&mut self, c: Column, parse: impl FnOnce(&mut Self, &str) -> Option<T>) -> Option<T> {
+    fn required<T>(
+        &mut self,
+        c: Column,
+        parse: impl FnOnce(&mut Self, &str) -> Option<T>,
+    ) -> Option<T> {
         match self.raw(c) {
             Some(v) => parse(self, v),
             None => {
@@ -267,7 +346,11 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
         }
     }
 
-    fn optional<T>(&mut self, c: Column, parse: impl FnOnce(&mut Self, &str) -> Option<T>) -> Result<Option<T>, ()> {
+    fn optional<T>(
+        &mut self,
+        c: Column,
+        parse: impl FnOnce(&mut Self, &str) -> Option<T>,
+    ) -> Result<Option<T>, ()> {
         match self.raw(c) {
             Some(v) => parse(self, v).map(Some).ok_or(()),
             None => Ok(None),
@@ -278,16 +361,30 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
         match Date::parse(&half_width_trimmed(v)) {
             Ok(d) => Some(d),
             Err(_) => {
-                self.err(c, "date", format!("日付「{}」が正しくありません（YYYYMMDD）", v.trim()));
+                self.err(
+                    c,
+                    "date",
+                    format!("日付「{}」が正しくありません（YYYYMMDD）", v.trim()),
+                );
                 None
             }
         }
     }
 
-    fn code<T>(&mut self, c: Column, v: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Option<T> {
+    fn code<T>(
+        &mut self,
+        c: Column,
+        v: &str,
+        parse: fn(&str) -> Option<T>,
+        allowed: &str,
+    ) -> Option<T> {
         let r = parse(&half_width_trimmed(v));
         if r.is_none() {
-            self.err(c, "code", format!("「{}」は使えない値です（{allowed}）", v.trim()));
+            self.err(
+                c,
+                "code",
+                format!("「{}」は使えない値です（{allowed}）", v.trim()),
+            );
         }
         r
     }
@@ -323,12 +420,18 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
     fn qualification(&mut self) -> Option<Qualification> {
         use Column as C;
         let start = self.errors.len();
-        let insurer = self.required(C::InsurerNumber, |s, v| s.id(C::InsurerNumber, v, InsurerNumber::parse));
+        let insurer = self.required(C::InsurerNumber, |s, v| {
+            s.id(C::InsurerNumber, v, InsurerNumber::parse)
+        });
         let symbol = self.optional(C::Symbol, |s, v| s.id(C::Symbol, v, CardSymbol::parse));
         let number = self.required(C::Number, |s, v| s.id(C::Number, v, CardNumber::parse));
         let branch = self.optional(C::Branch, |s, v| s.id(C::Branch, v, Branch::parse));
-        let relationship = self.required(C::Relationship, |s, v| s.code(C::Relationship, v, Relationship::parse, "1 本人 / 2 家族"));
-        let name = self.required(C::Name, |s, v| s.text(C::Name, v, 100).map(|t| display_name(&t)));
+        let relationship = self.required(C::Relationship, |s, v| {
+            s.code(C::Relationship, v, Relationship::parse, "1 本人 / 2 家族")
+        });
+        let name = self.required(C::Name, |s, v| {
+            s.text(C::Name, v, 100).map(|t| display_name(&t))
+        });
         let name_kana = self.required(C::NameKana, |s, v| match half_width_kana(v) {
             Ok(k) if k.chars().count() <= 100 => Some(k),
             Ok(_) => {
@@ -336,28 +439,52 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
                 None
             }
             Err(e) => {
-                s.err(C::NameKana, "not_kana", format!("カナ以外の文字「{}」があります", e.0));
+                s.err(
+                    C::NameKana,
+                    "not_kana",
+                    format!("カナ以外の文字「{}」があります", e.0),
+                );
                 None
             }
         });
-        let sex = self.required(C::Sex, |s, v| s.code(C::Sex, v, Sex::parse, "1 男 / 2 女 / 3 未設定"));
+        let sex = self.required(C::Sex, |s, v| {
+            s.code(C::Sex, v, Sex::parse, "1 男 / 2 女 / 3 未設定")
+        });
         let birthdate = self.required(C::Birthdate, |s, v| s.date(C::Birthdate, v));
-        let qualification_date = self.required(C::QualificationDate, |s, v| s.date(C::QualificationDate, v));
+        let qualification_date =
+            self.required(C::QualificationDate, |s, v| s.date(C::QualificationDate, v));
         let disqualification_date = self.opt_date(C::DisqualificationDate);
         let loss_reason = self.optional(C::DisqualificationReason, |s, v| {
-            s.code(C::DisqualificationReason, v, LossReason::parse, "01 / 02 / 03 / 99")
+            s.code(
+                C::DisqualificationReason,
+                v,
+                LossReason::parse,
+                "01 / 02 / 03 / 99",
+            )
         });
         let card_classification = self
             .optional(C::CardClassification, |s, v| {
-                s.code(C::CardClassification, v, CardClassification::parse, "01〜07")
+                s.code(
+                    C::CardClassification,
+                    v,
+                    CardClassification::parse,
+                    "01〜07",
+                )
             })
             .map(|c| c.unwrap_or(CardClassification::General));
-        let copay_ratio = self.optional(C::CopayRatio, |s, v| s.code(C::CopayRatio, v, CopayRatio::parse, "010 / 020 / 030"));
+        let copay_ratio = self.optional(C::CopayRatio, |s, v| {
+            s.code(C::CopayRatio, v, CopayRatio::parse, "010 / 020 / 030")
+        });
         let insurer_name = self.required(C::InsurerName, |s, v| s.text(C::InsurerName, v, 100));
-        let insured_name = self.optional(C::InsuredName, |s, v| s.text(C::InsuredName, v, 100).map(|t| display_name(&t)));
+        let insured_name = self.optional(C::InsuredName, |s, v| {
+            s.text(C::InsuredName, v, 100).map(|t| display_name(&t))
+        });
         let address = self.optional(C::Address, |s, v| s.text(C::Address, v, 200));
         let post_number = self.optional(C::PostNumber, |s, v| {
-            let p: String = half_width_trimmed(v).chars().filter(|&c| c != '-').collect();
+            let p: String = half_width_trimmed(v)
+                .chars()
+                .filter(|&c| c != '-')
+                .collect();
             if p.len() == 7 && p.bytes().all(|b| b.is_ascii_digit()) {
                 Some(p)
             } else {
@@ -372,13 +499,19 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
         let limit = self.limit();
         let disease = self.specific_disease();
 
-        let (Some(insurer), Ok(symbol), Some(number), Ok(branch)) = (insurer, symbol, number, branch) else {
+        let (Some(insurer), Ok(symbol), Some(number), Ok(branch)) =
+            (insurer, symbol, number, branch)
+        else {
             return None;
         };
         let card = match CardIdentity::new(insurer, symbol, number, branch) {
             Ok(c) => c,
             Err(e) => {
-                let field = if e == IdError::SymbolNotAllowed { C::Symbol } else { C::Number };
+                let field = if e == IdError::SymbolNotAllowed {
+                    C::Symbol
+                } else {
+                    C::Number
+                };
                 let (code, msg) = id_message(&e);
                 self.err(field, code, msg);
                 return None;
@@ -434,33 +567,69 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
                 ok = false;
             }
         }
-        if ok { Ok(true) } else { Err(()) }
+        if ok {
+            Ok(true)
+        } else {
+            Err(())
+        }
     }
 
     fn elderly(&mut self) -> Result<Option<ElderlyCertificate>, ()> {
         use Column as C;
-        let cols = [C::ElderlyIssueDate, C::ElderlyValidFrom, C::ElderlyValidUntil, C::ElderlyCopayRatio];
+        let cols = [
+            C::ElderlyIssueDate,
+            C::ElderlyValidFrom,
+            C::ElderlyValidUntil,
+            C::ElderlyCopayRatio,
+        ];
         if !self.group_present(&cols, &[C::ElderlyValidFrom, C::ElderlyCopayRatio])? {
             return Ok(None);
         }
         let issued = self.opt_date(C::ElderlyIssueDate);
         let from = self.opt_date(C::ElderlyValidFrom);
         let until = self.opt_date(C::ElderlyValidUntil);
-        let ratio = self.optional(C::ElderlyCopayRatio, |s, v| s.code(C::ElderlyCopayRatio, v, CopayRatio::parse, "020 / 030"));
-        Ok(Some(ElderlyCertificate { issued: issued?, valid_from: from?.ok_or(())?, valid_until: until?, copay_ratio: ratio?.ok_or(())? }))
+        let ratio = self.optional(C::ElderlyCopayRatio, |s, v| {
+            s.code(C::ElderlyCopayRatio, v, CopayRatio::parse, "020 / 030")
+        });
+        Ok(Some(ElderlyCertificate {
+            issued: issued?,
+            valid_from: from?.ok_or(())?,
+            valid_until: until?,
+            copay_ratio: ratio?.ok_or(())?,
+        }))
     }
 
     fn limit(&mut self) -> Result<Option<LimitCertificate>, ()> {
         use Column as C;
-        let cols = [C::LimitClassification, C::LimitBracket, C::LimitIssueDate, C::LimitValidFrom, C::LimitValidUntil, C::LimitLongTermDate];
-        if !self.group_present(&cols, &[C::LimitClassification, C::LimitBracket, C::LimitValidFrom])? {
+        let cols = [
+            C::LimitClassification,
+            C::LimitBracket,
+            C::LimitIssueDate,
+            C::LimitValidFrom,
+            C::LimitValidUntil,
+            C::LimitLongTermDate,
+        ];
+        if !self.group_present(
+            &cols,
+            &[C::LimitClassification, C::LimitBracket, C::LimitValidFrom],
+        )? {
             return Ok(None);
         }
         let class = self.optional(C::LimitClassification, |s, v| {
-            s.code(C::LimitClassification, v, LimitCertificateClassification::parse, "01 / 02 / 03")
+            s.code(
+                C::LimitClassification,
+                v,
+                LimitCertificateClassification::parse,
+                "01 / 02 / 03",
+            )
         });
         let bracket = self.optional(C::LimitBracket, |s, v| {
-            s.code(C::LimitBracket, &v.to_ascii_uppercase(), LimitBracket::parse, "A01〜A06 / B01〜B10")
+            s.code(
+                C::LimitBracket,
+                &v.to_ascii_uppercase(),
+                LimitBracket::parse,
+                "A01〜A06 / B01〜B10",
+            )
         });
         let issued = self.opt_date(C::LimitIssueDate);
         let from = self.opt_date(C::LimitValidFrom);
@@ -478,21 +647,36 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
 
     fn specific_disease(&mut self) -> Result<Option<SpecificDiseaseCertificate>, ()> {
         use Column as C;
-        let cols = [C::SpecificDisease, C::SpecificDiseaseIssueDate, C::SpecificDiseaseValidFrom, C::SpecificDiseaseValidUntil, C::SpecificDiseaseSelfPay];
+        let cols = [
+            C::SpecificDisease,
+            C::SpecificDiseaseIssueDate,
+            C::SpecificDiseaseValidFrom,
+            C::SpecificDiseaseValidUntil,
+            C::SpecificDiseaseSelfPay,
+        ];
         if !self.group_present(&cols, &[C::SpecificDisease, C::SpecificDiseaseValidFrom])? {
             return Ok(None);
         }
-        let disease = self.optional(C::SpecificDisease, |s, v| s.code(C::SpecificDisease, v, SpecificDisease::parse, "1 / 2 / 3"));
+        let disease = self.optional(C::SpecificDisease, |s, v| {
+            s.code(C::SpecificDisease, v, SpecificDisease::parse, "1 / 2 / 3")
+        });
         let issued = self.opt_date(C::SpecificDiseaseIssueDate);
         let from = self.opt_date(C::SpecificDiseaseValidFrom);
         let until = self.opt_date(C::SpecificDiseaseValidUntil);
-        let pay = self.optional(C::SpecificDiseaseSelfPay, |s, v| match half_width_trimmed(v).parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                s.err(C::SpecificDiseaseSelfPay, "not_digits", "金額は円単位の数字で入力してください");
-                None
-            }
-        });
+        let pay = self.optional(
+            C::SpecificDiseaseSelfPay,
+            |s, v| match half_width_trimmed(v).parse::<u32>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    s.err(
+                        C::SpecificDiseaseSelfPay,
+                        "not_digits",
+                        "金額は円単位の数字で入力してください",
+                    );
+                    None
+                }
+            },
+        );
         Ok(Some(SpecificDiseaseCertificate {
             disease: disease?.ok_or(())?,
             issued: issued?,
@@ -505,5 +689,10 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
 
 /// The header line of a roster with every required column, in documentation order.
 pub fn required_header() -> String {
-    Column::ALL.iter().filter(|c| c.required()).map(|c| c.name()).collect::<Vec<_>>().join(",")
+    Column::ALL
+        .iter()
+        .filter(|c| c.required())
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -5,7 +5,12 @@ use crate::{CardQuery, RosterImport, Store, StoreError};
 use kakunin_domain::*;
 
 /// Builds a valid qualification for tests: 06139992 / 記号 `symbol` / 番号 `number` / 枝番 `branch`.
-pub fn qualification(symbol: &str, number: &str, branch: Option<&str>, birthdate: &str) -> Qualification {
+pub fn qualification(
+    symbol: &str,
+    number: &str,
+    branch: Option<&str>,
+    birthdate: &str,
+) -> Qualification {
     let d = |s: &str| Date::parse(s).expect("test date");
     Qualification {
         card: CardIdentity::new(
@@ -47,7 +52,12 @@ pub fn roster(qs: Vec<Qualification>) -> RosterImport {
     }
 }
 
-pub fn query(symbol_key: &str, number_key: &str, branch: Option<&str>, birthdate: &str) -> CardQuery {
+pub fn query(
+    symbol_key: &str,
+    number_key: &str,
+    branch: Option<&str>,
+    birthdate: &str,
+) -> CardQuery {
     CardQuery {
         insurer: InsurerNumber::parse("06139992").expect("valid"),
         symbol_key: symbol_key.into(),
@@ -69,7 +79,10 @@ pub fn access(ids: Vec<i64>, at_ms: i64) -> AccessLogEntry {
 }
 
 pub async fn import_is_idempotent(s: &dyn Store) {
-    let qs = vec![qualification("123", "4567", Some("00"), "19800101"), qualification("123", "4567", Some("01"), "19820315")];
+    let qs = vec![
+        qualification("123", "4567", Some("00"), "19800101"),
+        qualification("123", "4567", Some("01"), "19820315"),
+    ];
     let first = s.import_roster(roster(qs.clone())).await.unwrap();
     assert_eq!((first.inserted, first.updated, first.unchanged), (2, 0, 0));
     let again = s.import_roster(roster(qs)).await.unwrap();
@@ -88,7 +101,10 @@ pub async fn change_keeps_history(s: &dyn Store) {
     q.loss_reason = Some(LossReason::OtherInsurance);
     let out = s.import_roster(roster(vec![q.clone()])).await.unwrap();
     assert_eq!(out.updated, 1);
-    let found = s.find_qualifications(&query("123", "4567", Some("00"), "19800101")).await.unwrap();
+    let found = s
+        .find_qualifications(&query("123", "4567", Some("00"), "19800101"))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].version, 2);
     assert_eq!(found[0].qualification, q);
@@ -103,17 +119,71 @@ pub async fn find_matches_card_and_birthdate(s: &dyn Store) {
     let twin_a = qualification("１２３", "4567", Some("01"), "20100505");
     let twin_b = qualification("１２３", "4567", Some("02"), "20100505");
     let old_card = qualification("9", "1", None, "19700101");
-    s.import_roster(roster(vec![parent.clone(), twin_a, twin_b, old_card])).await.unwrap();
+    s.import_roster(roster(vec![parent.clone(), twin_a, twin_b, old_card]))
+        .await
+        .unwrap();
     let n = |v: Vec<crate::StoredQualification>| v.len();
-    assert_eq!(n(s.find_qualifications(&query("123", "4567", Some("00"), "19800101")).await.unwrap()), 1);
-    assert_eq!(n(s.find_qualifications(&query("123", "4567", None, "19800101")).await.unwrap()), 1);
-    assert_eq!(n(s.find_qualifications(&query("123", "4567", None, "20100505")).await.unwrap()), 2);
-    assert_eq!(n(s.find_qualifications(&query("123", "4567", Some("01"), "20100505")).await.unwrap()), 1);
-    assert_eq!(n(s.find_qualifications(&query("123", "4567", Some("00"), "19800102")).await.unwrap()), 0);
-    assert_eq!(n(s.find_qualifications(&query("124", "4567", Some("00"), "19800101")).await.unwrap()), 0);
+    assert_eq!(
+        n(
+            s.find_qualifications(&query("123", "4567", Some("00"), "19800101"))
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    assert_eq!(
+        n(
+            s.find_qualifications(&query("123", "4567", None, "19800101"))
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    assert_eq!(
+        n(
+            s.find_qualifications(&query("123", "4567", None, "20100505"))
+                .await
+                .unwrap()
+        ),
+        2
+    );
+    assert_eq!(
+        n(
+            s.find_qualifications(&query("123", "4567", Some("01"), "20100505"))
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    assert_eq!(
+        n(
+            s.find_qualifications(&query("123", "4567", Some("00"), "19800102"))
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    assert_eq!(
+        n(
+            s.find_qualifications(&query("124", "4567", Some("00"), "19800101"))
+                .await
+                .unwrap()
+        ),
+        0
+    );
     // A card registered without 枝番 matches a query that gives one.
-    assert_eq!(n(s.find_qualifications(&query("9", "1", Some("00"), "19700101")).await.unwrap()), 1);
-    let found = s.find_qualifications(&query("123", "4567", Some("00"), "19800101")).await.unwrap();
+    assert_eq!(
+        n(
+            s.find_qualifications(&query("9", "1", Some("00"), "19700101"))
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    let found = s
+        .find_qualifications(&query("123", "4567", Some("00"), "19800101"))
+        .await
+        .unwrap();
     assert_eq!(found[0].qualification, parent, "raw full-width symbol kept");
 }
 
@@ -127,7 +197,12 @@ pub async fn certificates_round_trip(s: &dyn Store) {
     q.card_issue_date = Some(d("20200401"));
     q.card_valid_from = Some(d("20200401"));
     q.card_valid_until = Some(d("20300331"));
-    q.elderly = Some(ElderlyCertificate { issued: Some(d("20261001")), valid_from: d("20261101"), valid_until: None, copay_ratio: CopayRatio::TWENTY });
+    q.elderly = Some(ElderlyCertificate {
+        issued: Some(d("20261001")),
+        valid_from: d("20261101"),
+        valid_until: None,
+        copay_ratio: CopayRatio::TWENTY,
+    });
     q.limit = Some(LimitCertificate {
         classification: LimitCertificateClassification::Limit,
         bracket: LimitBracket::B04,
@@ -137,11 +212,26 @@ pub async fn certificates_round_trip(s: &dyn Store) {
         long_term_date: Some(d("20261001")),
     });
     q.specific_diseases = vec![
-        SpecificDiseaseCertificate { disease: SpecificDisease::Dialysis, issued: None, valid_from: d("20200101"), valid_until: None, self_pay_yen: 10_000 },
-        SpecificDiseaseCertificate { disease: SpecificDisease::Hemophilia, issued: Some(d("20200101")), valid_from: d("20200101"), valid_until: Some(d("20301231")), self_pay_yen: 20_000 },
+        SpecificDiseaseCertificate {
+            disease: SpecificDisease::Dialysis,
+            issued: None,
+            valid_from: d("20200101"),
+            valid_until: None,
+            self_pay_yen: 10_000,
+        },
+        SpecificDiseaseCertificate {
+            disease: SpecificDisease::Hemophilia,
+            issued: Some(d("20200101")),
+            valid_from: d("20200101"),
+            valid_until: Some(d("20301231")),
+            self_pay_yen: 20_000,
+        },
     ];
     s.import_roster(roster(vec![q.clone()])).await.unwrap();
-    let found = s.find_qualifications(&query("1", "2", Some("00"), "19561015")).await.unwrap();
+    let found = s
+        .find_qualifications(&query("1", "2", Some("00"), "19561015"))
+        .await
+        .unwrap();
     assert_eq!(found[0].qualification, q);
     let again = s.import_roster(roster(vec![q])).await.unwrap();
     assert_eq!(again.unchanged, 1);
@@ -158,9 +248,12 @@ pub async fn duplicate_keys_write_nothing(s: &dyn Store) {
 }
 
 pub async fn access_log_appends_and_reads(s: &dyn Store) {
-    s.import_roster(roster(vec![qualification("1", "2", Some("00"), "19800101"), qualification("1", "2", Some("01"), "19800101")]))
-        .await
-        .unwrap();
+    s.import_roster(roster(vec![
+        qualification("1", "2", Some("00"), "19800101"),
+        qualification("1", "2", Some("01"), "19800101"),
+    ]))
+    .await
+    .unwrap();
     let ids: Vec<i64> = s
         .find_qualifications(&query("1", "2", None, "19800101"))
         .await
@@ -173,7 +266,10 @@ pub async fn access_log_appends_and_reads(s: &dyn Store) {
     let c = s.append_access(access(vec![], 3_000)).await.unwrap();
     assert!(a < b && b < c);
     let recent = s.recent_access(10).await.unwrap();
-    assert_eq!(recent.iter().map(|r| r.id).collect::<Vec<_>>(), vec![c, b, a]);
+    assert_eq!(
+        recent.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![c, b, a]
+    );
     assert_eq!(recent[1].entry, access(ids.clone(), 2_000));
     let mine = s.access_for_qualification(ids[0]).await.unwrap();
     assert_eq!(mine.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b, a]);
@@ -185,7 +281,9 @@ pub async fn concurrent_appends_all_land(s: std::sync::Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.append_access(access(vec![], i)).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.append_access(access(vec![], i)).await.unwrap()
+        }));
     }
     let mut ids = Vec::new();
     for t in tasks {
@@ -198,7 +296,9 @@ pub async fn concurrent_appends_all_land(s: std::sync::Arc<dyn Store>) {
 }
 
 pub async fn samples_are_real_queries(s: &dyn Store) {
-    let qs: Vec<Qualification> = (0..50).map(|i| qualification("7", &format!("{i}"), Some("00"), "19800101")).collect();
+    let qs: Vec<Qualification> = (0..50)
+        .map(|i| qualification("7", &format!("{i}"), Some("00"), "19800101"))
+        .collect();
     s.import_roster(roster(qs)).await.unwrap();
     let samples = s.sample_queries(10).await.unwrap();
     assert!(!samples.is_empty() && samples.len() <= 10);

@@ -118,7 +118,10 @@ pub trait Store: Send + Sync + 'static {
     async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError>;
 
     /// Current qualifications matching a card query (birth date included).
-    async fn find_qualifications(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError>;
+    async fn find_qualifications(
+        &self,
+        query: &CardQuery,
+    ) -> Result<Vec<StoredQualification>, StoreError>;
 
     /// Appends an access-log entry; returns once it is durable.
     async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError>;
@@ -127,10 +130,16 @@ pub trait Store: Send + Sync + 'static {
     async fn recent_access(&self, limit: u32) -> Result<Vec<StoredAccess>, StoreError>;
 
     /// Access-log entries that touched one qualification, newest first.
-    async fn access_for_qualification(&self, qualification_id: i64) -> Result<Vec<StoredAccess>, StoreError>;
+    async fn access_for_qualification(
+        &self,
+        qualification_id: i64,
+    ) -> Result<Vec<StoredAccess>, StoreError>;
 
     /// Every version of a qualification, oldest first.
-    async fn qualification_history(&self, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError>;
+    async fn qualification_history(
+        &self,
+        qualification_id: i64,
+    ) -> Result<Vec<QualificationVersion>, StoreError>;
 
     /// Recorded imports, newest first.
     async fn recent_imports(&self, limit: u32) -> Result<Vec<ImportRecord>, StoreError>;

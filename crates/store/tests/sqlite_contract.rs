@@ -17,7 +17,14 @@ async fn acknowledged_writes_survive_reopen() {
     let path = dir.path().join("kakunin.sqlite3");
     {
         let s = SqliteStore::open(&path).unwrap();
-        s.import_roster(contract::roster(vec![contract::qualification("1", "2", Some("00"), "19800101")])).await.unwrap();
+        s.import_roster(contract::roster(vec![contract::qualification(
+            "1",
+            "2",
+            Some("00"),
+            "19800101",
+        )]))
+        .await
+        .unwrap();
         s.append_access(contract::access(vec![], 5)).await.unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
@@ -30,7 +37,14 @@ async fn access_log_and_history_are_append_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kakunin.sqlite3");
     let s = SqliteStore::open(&path).unwrap();
-    s.import_roster(contract::roster(vec![contract::qualification("1", "2", Some("00"), "19800101")])).await.unwrap();
+    s.import_roster(contract::roster(vec![contract::qualification(
+        "1",
+        "2",
+        Some("00"),
+        "19800101",
+    )]))
+    .await
+    .unwrap();
     s.append_access(contract::access(vec![], 5)).await.unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     for sql in [
@@ -49,7 +63,8 @@ async fn an_edited_migration_is_refused() {
     let path = dir.path().join("kakunin.sqlite3");
     drop(SqliteStore::open(&path).unwrap());
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("UPDATE schema_migrations SET sha256 = 'edited'", []).unwrap();
+    raw.execute("UPDATE schema_migrations SET sha256 = 'edited'", [])
+        .unwrap();
     drop(raw);
     let err = SqliteStore::open(&path).unwrap_err().to_string();
     assert!(err.contains("append-only"), "{err}");

@@ -8,8 +8,8 @@
 mod rows;
 
 use crate::{
-    CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport, Store,
-    StoreCounts, StoreError, StoredAccess, StoredQualification,
+    CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport, Store, StoreCounts,
+    StoreError, StoredAccess, StoredQualification,
 };
 use async_trait::async_trait;
 use kakunin_domain::{AccessLogEntry, Timestamp};
@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
 
 /// Largest number of access-log entries committed in one transaction.
 const MAX_GROUP: usize = 2048;
@@ -28,7 +29,10 @@ const READERS: usize = 4;
 
 enum WriteCmd {
     Access(AccessLogEntry, oneshot::Sender<Result<i64, StoreError>>),
-    Import(Box<RosterImport>, oneshot::Sender<Result<ImportOutcome, StoreError>>),
+    Import(
+        Box<RosterImport>,
+        oneshot::Sender<Result<ImportOutcome, StoreError>>,
+    ),
 }
 
 /// SQLite implementation of [`Store`].
@@ -46,7 +50,9 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
@@ -64,7 +70,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for &(version, name, sql) in MIGRATIONS {
         let digest = hex(&Sha256::digest(sql.as_bytes()));
         let applied: Option<String> = conn
-            .query_row("SELECT sha256 FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+            .query_row(
+                "SELECT sha256 FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
             .optional()?;
         match applied {
             Some(d) if d == digest => {}
@@ -99,9 +109,12 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let mut writer = Connection::open(&path)?;
         configure(&writer)?;
-        let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mode: String =
+            writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!("could not enable WAL (journal_mode={mode})")));
+            return Err(StoreError::Backend(format!(
+                "could not enable WAL (journal_mode={mode})"
+            )));
         }
         writer.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut writer)?;
@@ -109,7 +122,9 @@ impl SqliteStore {
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
                 &path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )?;
             configure(&r)?;
             readers.push(Mutex::new(r));
@@ -120,7 +135,12 @@ impl SqliteStore {
             .spawn(move || writer_loop(writer, rx))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
-            inner: Arc::new(Inner { path, readers, next_reader: AtomicUsize::new(0), writer: Mutex::new(Some(tx)) }),
+            inner: Arc::new(Inner {
+                path,
+                readers,
+                next_reader: AtomicUsize::new(0),
+                writer: Mutex::new(Some(tx)),
+            }),
         })
     }
 
@@ -130,7 +150,11 @@ impl SqliteStore {
 
     fn send(&self, cmd: WriteCmd) -> Result<(), StoreError> {
         let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
-        guard.as_ref().ok_or(StoreError::Closed)?.send(cmd).map_err(|_| StoreError::Closed)
+        guard
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(cmd)
+            .map_err(|_| StoreError::Closed)
     }
 
     /// Runs a read on one of the read connections, off the async threads.
@@ -145,7 +169,14 @@ impl SqliteStore {
             let n = inner.readers.len();
             let conn = (0..n)
                 .find_map(|i| inner.readers[(start + i) % n].try_lock().ok())
-                .map_or_else(|| inner.readers[start % n].lock().map_err(|_| StoreError::Closed), Ok)?;
+                .map_or_else(
+                    || {
+                        inner.readers[start % n]
+                            .lock()
+                            .map_err(|_| StoreError::Closed)
+                    },
+                    Ok,
+                )?;
             f(&conn)
         })
         .await
@@ -153,8 +184,13 @@ impl SqliteStore {
     }
 
     /// The same reads, synchronously, for benchmarks of the raw store.
-    pub fn find_qualifications_blocking(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
-        let conn = self.inner.readers[0].lock().map_err(|_| StoreError::Closed)?;
+    pub fn find_qualifications_blocking(
+        &self,
+        query: &CardQuery,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
+        let conn = self.inner.readers[0]
+            .lock()
+            .map_err(|_| StoreError::Closed)?;
         rows::find(&conn, query)
     }
 }
@@ -212,7 +248,10 @@ impl Store for SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn find_qualifications(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+    async fn find_qualifications(
+        &self,
+        query: &CardQuery,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
         let q = query.clone();
         self.read(move |c| rows::find(c, &q)).await
     }
@@ -227,11 +266,18 @@ impl Store for SqliteStore {
         self.read(move |c| rows::access(c, None, limit)).await
     }
 
-    async fn access_for_qualification(&self, qualification_id: i64) -> Result<Vec<StoredAccess>, StoreError> {
-        self.read(move |c| rows::access(c, Some(qualification_id), u32::MAX)).await
+    async fn access_for_qualification(
+        &self,
+        qualification_id: i64,
+    ) -> Result<Vec<StoredAccess>, StoreError> {
+        self.read(move |c| rows::access(c, Some(qualification_id), u32::MAX))
+            .await
     }
 
-    async fn qualification_history(&self, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
+    async fn qualification_history(
+        &self,
+        qualification_id: i64,
+    ) -> Result<Vec<QualificationVersion>, StoreError> {
         self.read(move |c| rows::history(c, qualification_id)).await
     }
 
@@ -266,7 +312,9 @@ impl Store for SqliteStore {
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.read(|c| {
             let n = |t: &str| -> Result<u64, StoreError> {
-                Ok(c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0))? as u64)
+                Ok(c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64)
             };
             Ok(StoreCounts {
                 qualifications: n("qualifications")?,

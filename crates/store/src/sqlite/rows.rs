@@ -48,12 +48,15 @@ fn version_values(q: &Qualification) -> [Value; N_VERSION_COLS] {
         d(q.card_issue_date),
         d(q.card_valid_from),
         d(q.card_valid_until),
-        q.copay_ratio.map_or(Value::Null, |c| Value::Integer(c.percent().into())),
+        q.copay_ratio
+            .map_or(Value::Null, |c| Value::Integer(c.percent().into())),
         Value::Text(q.insurer_name.clone()),
         d(e.and_then(|e| e.issued)),
         d(e.map(|e| e.valid_from)),
         d(e.and_then(|e| e.valid_until)),
-        e.map_or(Value::Null, |e| Value::Integer(e.copay_ratio.percent().into())),
+        e.map_or(Value::Null, |e| {
+            Value::Integer(e.copay_ratio.percent().into())
+        }),
         t(l.map(|l| l.classification.code())),
         t(l.map(|l| l.bracket.code())),
         d(l.and_then(|l| l.issued)),
@@ -68,11 +71,17 @@ fn key_of(q: &Qualification) -> (String, String, String, String) {
         q.card.insurer.as_str().to_string(),
         q.card.symbol_key().to_string(),
         q.card.number.key().to_string(),
-        q.card.branch.map(|b| b.as_str().to_string()).unwrap_or_default(),
+        q.card
+            .branch
+            .map(|b| b.as_str().to_string())
+            .unwrap_or_default(),
     )
 }
 
-pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<ImportOutcome, StoreError> {
+pub(super) fn import(
+    conn: &mut Connection,
+    import: &RosterImport,
+) -> Result<ImportOutcome, StoreError> {
     let mut keys = std::collections::HashSet::with_capacity(import.qualifications.len());
     if !import.qualifications.iter().all(|q| keys.insert(key_of(q))) {
         return Err(StoreError::DuplicateKey);
@@ -86,7 +95,10 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
         params![import.received_at.unix_millis(), import.actor, import.source_sha256, import.qualifications.len() as i64],
     )?;
     let import_id = tx.last_insert_rowid();
-    let mut out = ImportOutcome { import_id, ..Default::default() };
+    let mut out = ImportOutcome {
+        import_id,
+        ..Default::default()
+    };
     {
         let mut find = tx.prepare_cached(
             "SELECT q.id, v.version_no, v.content_sha256 FROM qualifications q
@@ -102,7 +114,8 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
             "INSERT INTO qualification_versions (qualification_id, version_no, import_id, recorded_at_ms, content_sha256, {VERSION_COLS})
              VALUES ({placeholders})"
         ))?;
-        let mut set_current = tx.prepare_cached("UPDATE qualifications SET current_version_id = ?1 WHERE id = ?2")?;
+        let mut set_current =
+            tx.prepare_cached("UPDATE qualifications SET current_version_id = ?1 WHERE id = ?2")?;
         let mut new_sd = tx.prepare_cached(
             "INSERT INTO specific_disease_certificates (version_id, seq, disease, issue_date, valid_from, valid_until, self_pay_yen)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -111,7 +124,9 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
             let key = key_of(q);
             let hash = content_hash(q);
             let existing: Option<(i64, i64, Vec<u8>)> = find
-                .query_row(params![key.0, key.1, key.2, key.3], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(params![key.0, key.1, key.2, key.3], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let (qid, version_no) = match existing {
                 Some((_, _, h)) if h == hash => {
@@ -154,7 +169,12 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
     }
     tx.execute(
         "UPDATE imports SET inserted = ?1, updated = ?2, unchanged = ?3 WHERE id = ?4",
-        params![out.inserted as i64, out.updated as i64, out.unchanged as i64, import_id],
+        params![
+            out.inserted as i64,
+            out.updated as i64,
+            out.unchanged as i64,
+            import_id
+        ],
     )?;
     tx.commit()?;
     Ok(out)
@@ -170,28 +190,48 @@ fn get_date(r: &Row<'_>, i: usize, what: &str) -> Result<Date, StoreError> {
 }
 fn get_opt_date(r: &Row<'_>, i: usize, what: &str) -> Result<Option<Date>, StoreError> {
     let s: Option<String> = r.get(i)?;
-    s.map(|s| Date::parse(&s).map_err(|_| corrupt(what))).transpose()
+    s.map(|s| Date::parse(&s).map_err(|_| corrupt(what)))
+        .transpose()
 }
-fn get_code<T>(r: &Row<'_>, i: usize, what: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+fn get_code<T>(
+    r: &Row<'_>,
+    i: usize,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
     let s: String = r.get(i)?;
     parse(&s).ok_or_else(|| corrupt(what))
 }
-fn get_opt_code<T>(r: &Row<'_>, i: usize, what: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>, StoreError> {
+fn get_opt_code<T>(
+    r: &Row<'_>,
+    i: usize,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
     let s: Option<String> = r.get(i)?;
-    s.map(|s| parse(&s).ok_or_else(|| corrupt(what))).transpose()
+    s.map(|s| parse(&s).ok_or_else(|| corrupt(what)))
+        .transpose()
 }
 fn ratio(v: Option<i64>) -> Result<Option<CopayRatio>, StoreError> {
-    v.map(|p| CopayRatio::parse(&p.to_string()).ok_or_else(|| corrupt("copay_ratio"))).transpose()
+    v.map(|p| CopayRatio::parse(&p.to_string()).ok_or_else(|| corrupt("copay_ratio")))
+        .transpose()
 }
 
 /// Reads a qualification from a row: `insurer_number, branch, <VERSION_COLS>` starting at `at`.
 fn qualification_from(r: &Row<'_>, at: usize) -> Result<Qualification, StoreError> {
-    let insurer = InsurerNumber::parse(&r.get::<_, String>(at)?).map_err(|_| corrupt("insurer_number"))?;
+    let insurer =
+        InsurerNumber::parse(&r.get::<_, String>(at)?).map_err(|_| corrupt("insurer_number"))?;
     let branch: String = r.get(at + 1)?;
-    let branch = (!branch.is_empty()).then(|| Branch::parse(&branch)).transpose().map_err(|_| corrupt("branch"))?;
+    let branch = (!branch.is_empty())
+        .then(|| Branch::parse(&branch))
+        .transpose()
+        .map_err(|_| corrupt("branch"))?;
     let c = at + 2;
     let symbol: Option<String> = r.get(c)?;
-    let symbol = symbol.map(|s| CardSymbol::parse(&s)).transpose().map_err(|_| corrupt("symbol"))?;
+    let symbol = symbol
+        .map(|s| CardSymbol::parse(&s))
+        .transpose()
+        .map_err(|_| corrupt("symbol"))?;
     let number = CardNumber::parse(&r.get::<_, String>(c + 1)?).map_err(|_| corrupt("number"))?;
     let card = CardIdentity::new(insurer, symbol, number, branch).map_err(|_| corrupt("card"))?;
     let elderly = match get_opt_date(r, c + 20, "elderly_valid_from")? {
@@ -203,7 +243,12 @@ fn qualification_from(r: &Row<'_>, at: usize) -> Result<Qualification, StoreErro
         }),
         None => None,
     };
-    let limit = match get_opt_code(r, c + 23, "limit_classification", LimitCertificateClassification::parse)? {
+    let limit = match get_opt_code(
+        r,
+        c + 23,
+        "limit_classification",
+        LimitCertificateClassification::parse,
+    )? {
         Some(classification) => Some(LimitCertificate {
             classification,
             bracket: get_code(r, c + 24, "limit_bracket", LimitBracket::parse)?,
@@ -239,7 +284,10 @@ fn qualification_from(r: &Row<'_>, at: usize) -> Result<Qualification, StoreErro
     })
 }
 
-fn load_specific_diseases(conn: &Connection, version_id: i64) -> Result<Vec<SpecificDiseaseCertificate>, StoreError> {
+fn load_specific_diseases(
+    conn: &Connection,
+    version_id: i64,
+) -> Result<Vec<SpecificDiseaseCertificate>, StoreError> {
     let mut st = conn.prepare_cached(
         "SELECT disease, issue_date, valid_from, valid_until, self_pay_yen
          FROM specific_disease_certificates WHERE version_id = ?1 ORDER BY seq",
@@ -252,13 +300,17 @@ fn load_specific_diseases(conn: &Connection, version_id: i64) -> Result<Vec<Spec
             issued: get_opt_date(r, 1, "issue_date")?,
             valid_from: get_date(r, 2, "valid_from")?,
             valid_until: get_opt_date(r, 3, "valid_until")?,
-            self_pay_yen: u32::try_from(r.get::<_, i64>(4)?).map_err(|_| corrupt("self_pay_yen"))?,
+            self_pay_yen: u32::try_from(r.get::<_, i64>(4)?)
+                .map_err(|_| corrupt("self_pay_yen"))?,
         });
     }
     Ok(out)
 }
 
-pub(super) fn find(conn: &Connection, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+pub(super) fn find(
+    conn: &Connection,
+    query: &CardQuery,
+) -> Result<Vec<StoredQualification>, StoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT q.id, v.version_no, v.id, q.insurer_number, q.branch, {cols}
          FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
@@ -277,7 +329,11 @@ pub(super) fn find(conn: &Connection, query: &CardQuery) -> Result<Vec<StoredQua
     ])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let found = StoredQualification { id: r.get(0)?, version: r.get(1)?, qualification: qualification_from(r, 3)? };
+        let found = StoredQualification {
+            id: r.get(0)?,
+            version: r.get(1)?,
+            qualification: qualification_from(r, 3)?,
+        };
         out.push((r.get::<_, i64>(2)?, found));
     }
     drop(rows);
@@ -290,10 +346,17 @@ pub(super) fn find(conn: &Connection, query: &CardQuery) -> Result<Vec<StoredQua
 }
 
 fn prefixed_cols(p: &str) -> String {
-    VERSION_COLS.split(", ").map(|c| format!("{p}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+    VERSION_COLS
+        .split(", ")
+        .map(|c| format!("{p}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-pub(super) fn history(conn: &Connection, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
+pub(super) fn history(
+    conn: &Connection,
+    qualification_id: i64,
+) -> Result<Vec<QualificationVersion>, StoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT v.version_no, v.import_id, v.recorded_at_ms, v.id, q.insurer_number, q.branch, {cols}
          FROM qualification_versions v JOIN qualifications q ON q.id = v.qualification_id
@@ -304,12 +367,15 @@ pub(super) fn history(conn: &Connection, qualification_id: i64) -> Result<Vec<Qu
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let q = qualification_from(r, 4)?;
-        out.push((r.get::<_, i64>(3)?, QualificationVersion {
-            version: r.get(0)?,
-            import_id: r.get(1)?,
-            recorded_at: Timestamp::from_unix_millis(r.get(2)?),
-            qualification: q,
-        }));
+        out.push((
+            r.get::<_, i64>(3)?,
+            QualificationVersion {
+                version: r.get(0)?,
+                import_id: r.get(1)?,
+                recorded_at: Timestamp::from_unix_millis(r.get(2)?),
+                qualification: q,
+            },
+        ));
     }
     drop(rows);
     out.into_iter()
@@ -320,14 +386,19 @@ pub(super) fn history(conn: &Connection, qualification_id: i64) -> Result<Vec<Qu
         .collect()
 }
 
-pub(super) fn append_access(conn: &mut Connection, entries: &[&AccessLogEntry]) -> Result<Vec<i64>, StoreError> {
+pub(super) fn append_access(
+    conn: &mut Connection,
+    entries: &[&AccessLogEntry],
+) -> Result<Vec<i64>, StoreError> {
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(entries.len());
     {
         let mut ins = tx.prepare_cached(
             "INSERT INTO access_log (at_ms, institution_code, purpose, result, processing_code) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        let mut subj = tx.prepare_cached("INSERT INTO access_log_subjects (access_id, qualification_id) VALUES (?1, ?2)")?;
+        let mut subj = tx.prepare_cached(
+            "INSERT INTO access_log_subjects (access_id, qualification_id) VALUES (?1, ?2)",
+        )?;
         for e in entries {
             ins.execute(params![
                 e.at.unix_millis(),
@@ -352,13 +423,21 @@ fn parse_result(s: &str) -> Option<AccessResult> {
     Validity::parse(v).map(AccessResult::Answered)
 }
 
-pub(super) fn access(conn: &Connection, qualification_id: Option<i64>, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
+pub(super) fn access(
+    conn: &Connection,
+    qualification_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<StoredAccess>, StoreError> {
     let sql = match qualification_id {
-        Some(_) => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
+        Some(_) => {
+            "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
                     FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id
-                    WHERE s.qualification_id = ?1 ORDER BY a.id DESC LIMIT ?2",
-        None => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
-                 FROM access_log a WHERE ?1 IS NULL ORDER BY a.id DESC LIMIT ?2",
+                    WHERE s.qualification_id = ?1 ORDER BY a.id DESC LIMIT ?2"
+        }
+        None => {
+            "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
+                 FROM access_log a WHERE ?1 IS NULL ORDER BY a.id DESC LIMIT ?2"
+        }
     };
     let mut st = conn.prepare_cached(sql)?;
     let mut rows = st.query(params![qualification_id, i64::from(limit)])?;
@@ -369,7 +448,8 @@ pub(super) fn access(conn: &Connection, qualification_id: Option<i64>, limit: u3
             id,
             entry: AccessLogEntry {
                 at: Timestamp::from_unix_millis(r.get(1)?),
-                institution: InstitutionCode::parse(&r.get::<_, String>(2)?).map_err(|_| corrupt("institution_code"))?,
+                institution: InstitutionCode::parse(&r.get::<_, String>(2)?)
+                    .map_err(|_| corrupt("institution_code"))?,
                 purpose: get_code(r, 3, "purpose", AccessPurpose::parse)?,
                 result: get_code(r, 4, "result", parse_result)?,
                 processing_code: r.get(5)?,
@@ -380,7 +460,9 @@ pub(super) fn access(conn: &Connection, qualification_id: Option<i64>, limit: u3
     drop(rows);
     let mut subj = conn.prepare_cached("SELECT qualification_id FROM access_log_subjects WHERE access_id = ?1 ORDER BY qualification_id")?;
     for a in &mut out {
-        a.entry.qualification_ids = subj.query_map([a.id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        a.entry.qualification_ids = subj
+            .query_map([a.id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
     }
     Ok(out)
 }
@@ -398,10 +480,14 @@ pub(super) fn sample(conn: &Connection, limit: u32) -> Result<Vec<CardQuery>, St
     while let Some(r) = rows.next()? {
         let branch: String = r.get(3)?;
         out.push(CardQuery {
-            insurer: InsurerNumber::parse(&r.get::<_, String>(0)?).map_err(|_| corrupt("insurer_number"))?,
+            insurer: InsurerNumber::parse(&r.get::<_, String>(0)?)
+                .map_err(|_| corrupt("insurer_number"))?,
             symbol_key: r.get(1)?,
             number_key: r.get(2)?,
-            branch: (!branch.is_empty()).then(|| Branch::parse(&branch)).transpose().map_err(|_| corrupt("branch"))?,
+            branch: (!branch.is_empty())
+                .then(|| Branch::parse(&branch))
+                .transpose()
+                .map_err(|_| corrupt("branch"))?,
             birthdate: get_date(r, 4, "birthdate")?,
         });
     }

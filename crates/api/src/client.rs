@@ -1,0 +1,177 @@
+//! An HTTPS client of the central API with a client certificate (mTLS).
+
+use crate::dto::*;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("bad certificate or key PEM: {0}")]
+    Pem(String),
+    #[error("cannot reach the central: {0}")]
+    Transport(String),
+    #[error("{} ({}): {}", .0.message, .0.code, .0.detail)]
+    Api(ApiError, u16),
+    #[error("unexpected answer (HTTP {0}): {1}")]
+    Unexpected(u16, String),
+}
+
+/// A client bound to one central, one CA and one identity.
+#[derive(Clone, Debug)]
+pub struct CentralClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl CentralClient {
+    /// `identity_pem` holds the client certificate and its private key.
+    pub fn new(
+        server: &str,
+        ca_pem: &[u8],
+        identity_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        let ca =
+            reqwest::Certificate::from_pem(ca_pem).map_err(|e| ClientError::Pem(e.to_string()))?;
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(600))
+            .pool_max_idle_per_host(256)
+            .http1_only();
+        if let Some(id) = identity_pem {
+            b = b.identity(
+                reqwest::Identity::from_pem(id).map_err(|e| ClientError::Pem(e.to_string()))?,
+            );
+        }
+        let http = b
+            .build()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(Self {
+            base: server.trim_end_matches('/').to_string(),
+            http,
+        })
+    }
+
+    pub fn from_files(
+        server: &str,
+        ca: &Path,
+        identity: Option<&Path>,
+    ) -> Result<Self, ClientError> {
+        let id = identity.map(read).transpose()?;
+        Self::new(server, &read(ca)?, id.as_deref())
+    }
+
+    async fn decode<T: serde::de::DeserializeOwned>(
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                ClientError::Unexpected(status, format!("{e}: {}", String::from_utf8_lossy(&bytes)))
+            });
+        }
+        match serde_json::from_slice::<ApiError>(&bytes) {
+            Ok(e) => Err(ClientError::Api(e, status)),
+            Err(_) => Err(ClientError::Unexpected(
+                status,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )),
+        }
+    }
+
+    fn transport(e: reqwest::Error) -> ClientError {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        ClientError::Transport(msg)
+    }
+
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        let r = self
+            .http
+            .get(format!("{}/health", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    pub async fn check(
+        &self,
+        req: &EligibilityCheckRequest,
+    ) -> Result<EligibilityCheckResponse, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/eligibility/check", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    /// Uploads a roster. A refused roster is `Ok` with `accepted: false` and the errors.
+    pub async fn import_roster(
+        &self,
+        csv: Vec<u8>,
+        partial: bool,
+    ) -> Result<RosterImportReport, ClientError> {
+        let url = format!(
+            "{}/v1/rosters{}",
+            self.base,
+            if partial { "?mode=partial" } else { "" }
+        );
+        let r = self
+            .http
+            .post(url)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await.map_err(Self::transport)?;
+        if let Ok(report) = serde_json::from_slice::<RosterImportReport>(&bytes) {
+            return Ok(report);
+        }
+        match serde_json::from_slice::<ApiError>(&bytes) {
+            Ok(e) => Err(ClientError::Api(e, status)),
+            Err(_) => Err(ClientError::Unexpected(
+                status,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )),
+        }
+    }
+
+    pub async fn access_log(&self, limit: u32) -> Result<Vec<AccessLogRecord>, ClientError> {
+        let r = self
+            .http
+            .get(format!("{}/v1/admin/access-log?limit={limit}", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+}

@@ -1,0 +1,217 @@
+//! JSON bodies of the central API.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An error answer. `message` is short Japanese for reception staff; `detail` is English for the
+/// vendor; `code` is stable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    pub detail: String,
+    /// The request field at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+/// An eligibility check by insurance numbers (照会区分 2, like `OQSsiquc01req`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EligibilityCheckRequest {
+    /// 保険者番号: 8 digits, or 6 for 国保 (space- or zero-padded to 8 accepted).
+    #[schema(example = "06139992")]
+    pub insurer_number: String,
+    /// 被保険者証記号, omitted when the card has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// 被保険者証番号.
+    pub number: String,
+    /// 被保険者証枝番 (2 digits). When omitted, every family member with the birth date matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// 生年月日 `yyyyMMdd`.
+    #[schema(example = "19800101")]
+    pub birthdate: String,
+    /// 資格確認日 `yyyyMMdd`; default today in Japan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification_confirmation_date: Option<String>,
+    /// 限度額適用認定証提供同意フラグ: `1` consent, `0` (default) none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_application_certificate_related_cons_flg: Option<String>,
+}
+
+/// The answer to an eligibility check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EligibilityCheckResponse {
+    /// 資格有効性: `1` 有効, `2` 無効, `3` 無効（新しい資格あり）, `4` 該当資格なし, `5` 複数該当.
+    pub validity: String,
+    /// Japanese label of `validity`.
+    pub validity_label: String,
+    /// 照会区分: `2` 被保険者証情報.
+    pub reference_classification: String,
+    /// 資格確認日 `yyyyMMdd` the answer is for.
+    pub qualification_confirmation_date: String,
+    /// 処理実行日時 `yyyyMMddHHmmss` (JST).
+    pub process_execution_time: String,
+    pub results: Vec<QualificationResult>,
+    pub processing_result: ProcessingResult,
+}
+
+/// 処理結果: status `1` 正常終了 / `2` エラー, a stable code and the two messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProcessingResult {
+    pub status: String,
+    pub code: String,
+    pub message: String,
+    pub detail: String,
+}
+
+/// One `ResultOfQualificationConfirmation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QualificationResult {
+    /// 被保険者証区分 `01`–`07`.
+    pub card_classification: String,
+    pub insurer_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    pub number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// 本人・家族の別: `1` 本人, `2` 家族.
+    pub relationship: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_name: Option<String>,
+    /// Full-width name.
+    pub name: String,
+    /// Half-width katakana.
+    pub name_kana: String,
+    /// `1` 男, `2` 女, `3` 未設定.
+    pub sex: String,
+    pub birthdate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_number: Option<String>,
+    pub qualification_date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disqualification_date: Option<String>,
+    /// 資格喪失事由 `01`, `02`, `03`, `99`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disqualification_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_issue_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_valid_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_valid_until: Option<String>,
+    /// 一部負担金割合, 3-digit percent (`030` = 3割), on the confirmation date.
+    pub copay_ratio: String,
+    /// 未就学区分 `1` when the person is preschool on the confirmation date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preschool: Option<String>,
+    pub insurer_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elderly_certificate: Option<ElderlyCertificateInfo>,
+    /// 限度額適用認定証提供同意フラグ as given in the request (`0`/`1`).
+    pub limit_consent_flag: String,
+    /// Only with consent, and only when valid on the confirmation date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_certificate: Option<LimitCertificateInfo>,
+    /// Only with consent; those valid on the confirmation date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specific_disease_certificates: Vec<SpecificDiseaseCertificateInfo>,
+}
+
+/// 高齢受給者証情報.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ElderlyCertificateInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_date: Option<String>,
+    pub valid_from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    pub copay_ratio: String,
+}
+
+/// 限度額適用認定証関連情報.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LimitCertificateInfo {
+    /// `01`–`03`.
+    pub classification: String,
+    /// 適用区分 `A01`–`A06`, `B01`–`B10`.
+    pub bracket: String,
+    pub bracket_label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_date: Option<String>,
+    pub valid_from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_term_date: Option<String>,
+}
+
+/// 特定疾病療養受療証情報.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SpecificDiseaseCertificateInfo {
+    /// 特定疾病区分 `1`–`3`.
+    pub disease_category: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_date: Option<String>,
+    pub valid_from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    /// 自己負担限度額 (yen per month).
+    pub self_pay: String,
+}
+
+/// The report of a roster import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RosterImportReport {
+    /// True when the roster was written.
+    pub accepted: bool,
+    /// `UTF-8` or `Shift_JIS`, when the file could be decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// Data rows read (valid or not).
+    pub rows: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Rows left out (partial mode only).
+    pub skipped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<i64>,
+    pub errors: Vec<RosterLineError>,
+}
+
+/// One problem in a roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RosterLineError {
+    /// 1-based line (the header is line 1); 0 for the whole file.
+    pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// One access-log entry as operators see it (no names: ids only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccessLogRecord {
+    pub id: i64,
+    /// RFC 3339, JST.
+    pub at: String,
+    pub institution_code: String,
+    pub purpose: String,
+    pub qualification_ids: Vec<i64>,
+    pub result: String,
+    pub processing_code: String,
+}

@@ -1,0 +1,214 @@
+//! `kakunin bench check`: eligibility checks against a running central, with the raw store
+//! point-lookup rate measured in the same run as the baseline.
+
+use crate::Conn;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use kakunin_api::EligibilityCheckRequest;
+use kakunin_store::{CardQuery, SqliteStore, Store};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// The central's data directory (for the store baseline and sample people).
+    #[arg(long)]
+    data: PathBuf,
+    /// Concurrent keep-alive clients in the saturation run.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Fixed request rate (per second) for the latency run.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn request(q: &CardQuery) -> EligibilityCheckRequest {
+    EligibilityCheckRequest {
+        insurer_number: q.insurer.as_str().into(),
+        symbol: (!q.symbol_key.is_empty()).then(|| q.symbol_key.clone()),
+        number: q.number_key.clone(),
+        branch: q.branch.map(|b| b.as_str().into()),
+        birthdate: q.birthdate.compact(),
+        qualification_confirmation_date: None,
+        limit_application_certificate_related_cons_flg: None,
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Phase {
+    requests: usize,
+    errors: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn phase(mut lat_us: Vec<u64>, errors: usize, elapsed: Duration) -> Phase {
+    lat_us.sort_unstable();
+    Phase {
+        requests: lat_us.len(),
+        errors,
+        per_second: lat_us.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(&lat_us, 0.50),
+        p99_ms: percentile(&lat_us, 0.99),
+        max_ms: lat_us.last().map_or(0.0, |&m| m as f64 / 1000.0),
+    }
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let db = args.data.join(kakunin_central::SQLITE_FILE);
+    if !db.exists() {
+        bail!(
+            "{} has no store; seed it first (kakunin seed --data …)",
+            args.data.display()
+        );
+    }
+    let store = SqliteStore::open(&db)?;
+    let people = store.counts().await?.qualifications;
+    let samples = Arc::new(store.sample_queries(20_000).await?);
+    if samples.is_empty() {
+        bail!("the store is empty; seed it first");
+    }
+    let seconds = Duration::from_secs(args.seconds.max(1));
+
+    // Baseline: raw point lookups through the store, one thread, same data.
+    let baseline = {
+        let (store, samples) = (store.clone(), samples.clone());
+        tokio::task::spawn_blocking(move || -> Result<f64> {
+            let started = Instant::now();
+            let mut n = 0usize;
+            while started.elapsed() < seconds {
+                for q in samples.iter().cycle().skip(n % samples.len()).take(1000) {
+                    store.find_qualifications_blocking(q)?;
+                }
+                n += 1000;
+            }
+            Ok(n as f64 / started.elapsed().as_secs_f64())
+        })
+        .await??
+    };
+
+    let client = args.conn.client()?;
+    client
+        .health()
+        .await
+        .context("the central does not answer /health")?;
+    let logged_before = store.counts().await?.access_log;
+
+    // Warm-up: open the keep-alive connections.
+    let mut warm = Vec::new();
+    for i in 0..args.concurrency {
+        let (c, q) = (client.clone(), request(&samples[i % samples.len()]));
+        warm.push(tokio::spawn(async move { c.check(&q).await.is_ok() }));
+    }
+    let mut warm_ok = 0;
+    for w in warm {
+        warm_ok += usize::from(w.await.unwrap_or(false));
+    }
+    if warm_ok == 0 {
+        bail!("no warm-up check succeeded; is --identity an institution certificate of this central's CA?");
+    }
+
+    // Saturation: `concurrency` clients in a closed loop.
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (c, samples, next) = (client.clone(), samples.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            while started.elapsed() < seconds {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                match c.check(&request(&samples[i % samples.len()])).await {
+                    Ok(_) => lat.push(t.elapsed().as_micros() as u64),
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    let saturation = phase(lat, errors, started.elapsed());
+
+    // Fixed rate: an open loop at `rate` per second.
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1) as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let mut i = 0usize;
+    while started.elapsed() < seconds {
+        ticker.tick().await;
+        let (c, q) = (client.clone(), request(&samples[i % samples.len()]));
+        i += 1;
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            c.check(&q).await.map(|_| t.elapsed().as_micros() as u64)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await? {
+            Ok(l) => lat.push(l),
+            Err(_) => errors += 1,
+        }
+    }
+    let fixed = phase(lat, errors, started.elapsed());
+
+    let logged = store.counts().await?.access_log - logged_before;
+    let answered = (warm_ok + saturation.requests + fixed.requests) as u64;
+    if args.json {
+        let out = serde_json::json!({
+            "people": people,
+            "store_lookups_per_second": baseline,
+            "concurrency": args.concurrency,
+            "saturation": saturation,
+            "fixed_rate": { "target_per_second": args.rate, "result": fixed },
+            "access_log_entries_written": logged,
+            "checks_answered": answered,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("store: {people} qualifications; baseline store point lookups: {baseline:.0}/s (1 thread)");
+        println!(
+            "saturation ({} clients, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
+            args.concurrency, args.seconds, saturation.per_second, saturation.p50_ms, saturation.p99_ms, saturation.max_ms, saturation.errors
+        );
+        println!(
+            "fixed rate ({}/s, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
+            args.rate, args.seconds, fixed.per_second, fixed.p50_ms, fixed.p99_ms, fixed.max_ms, fixed.errors
+        );
+        println!(
+            "access-log entries written during the run: {logged} for {answered} answered checks"
+        );
+        println!(
+            "checks/s ÷ raw lookups/s: {:.3}",
+            saturation.per_second / baseline
+        );
+    }
+    Ok(())
+}

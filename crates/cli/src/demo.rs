@@ -1,0 +1,189 @@
+//! `kakunin demo`: the whole system on one machine, ready to try.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kakunin_api::client::CentralClient;
+use kakunin_api::EligibilityCheckRequest;
+use kakunin_central::pki::{Ca, Role};
+use kakunin_central::{load_tls, open_store, Central};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Data directory (created if missing; reused on the next run).
+    #[arg(long, default_value = "kakunin-demo")]
+    data: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    people: u64,
+    #[arg(long, default_value_t = 1)]
+    rng_seed: u64,
+    /// Address of the central (a free port is used if it is taken).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Start, run the printed check once, print its answer and stop (for scripts and tests).
+    #[arg(long)]
+    smoke: bool,
+}
+
+/// A person the demo suggests checking (saved so a second run shows the same one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Suggested {
+    insurer_number: String,
+    symbol: Option<String>,
+    number: String,
+    branch: Option<String>,
+    birthdate: String,
+    name: String,
+    validity: String,
+}
+
+const DEMO_INSTITUTION: &str = "131000001";
+
+fn institution_code() -> String {
+    kakunin_domain::check_digit::complete(DEMO_INSTITUTION).unwrap_or_default()
+}
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let data = &args.data;
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let ca = if data.join(kakunin_central::pki::CA_CERT).exists() {
+        Ca::load(data)?
+    } else {
+        Ca::init(data, "kakunin demo CA")?
+    };
+    let ids = data.join("identities");
+    std::fs::create_dir_all(&ids)?;
+    let institution = ids.join("institution.pem");
+    let admin = ids.join("admin.pem");
+    for (path, role) in [
+        (
+            &institution,
+            Role::parse("institution", &institution_code())?,
+        ),
+        (&admin, Role::parse("admin", "demo-operator")?),
+    ] {
+        if !path.exists() {
+            crate::write_private(path, &ca.issue(&role)?)?;
+        }
+    }
+
+    let store = open_store(data, None)?;
+    let samples_path = data.join("demo-samples.json");
+    let samples: Vec<Suggested> =
+        if store.counts().await?.qualifications == 0 || !samples_path.exists() {
+            eprintln!("{}人の架空の加入者を登録しています…", args.people);
+            let as_of = kakunin_central::service::now().jst_date();
+            let out = kakunin_central::seed::seed_store(
+                store.clone(),
+                kakunin_seed::SeedConfig {
+                    people: args.people,
+                    rng_seed: args.rng_seed,
+                    as_of,
+                },
+            )
+            .await?;
+            let samples: Vec<Suggested> = out
+                .summary
+                .samples
+                .iter()
+                .map(|s| Suggested {
+                    insurer_number: s.insurer_number.clone(),
+                    symbol: s.symbol.clone(),
+                    number: s.number.clone(),
+                    branch: s.branch.clone(),
+                    birthdate: s.birthdate.clone(),
+                    name: s.name.clone(),
+                    validity: s.validity_on_as_of.code().into(),
+                })
+                .collect();
+            std::fs::write(&samples_path, serde_json::to_vec_pretty(&samples)?)?;
+            samples
+        } else {
+            serde_json::from_slice(&std::fs::read(&samples_path)?)?
+        };
+    let person = samples
+        .iter()
+        .find(|s| s.validity == "1")
+        .context("the seed produced no valid sample person")?
+        .clone();
+
+    let tls = load_tls(data)?;
+    let central = match Central::bind_with(args.listen, store.clone(), tls.clone()).await {
+        Ok(c) => c,
+        Err(_) => {
+            Central::bind_with(SocketAddr::new(args.listen.ip(), 0), store.clone(), tls).await?
+        }
+    };
+    let url = central.url();
+    let exe =
+        std::env::current_exe().map_or_else(|_| "kakunin".into(), |p| p.display().to_string());
+    let ca_path = data.join(kakunin_central::pki::CA_CERT);
+    let mut command = format!(
+        "{exe} check --server {url} --ca {} --identity {} --insurer {}",
+        ca_path.display(),
+        institution.display(),
+        person.insurer_number
+    );
+    if let Some(s) = &person.symbol {
+        command.push_str(&format!(" --symbol {}", shell_word(s)));
+    }
+    command.push_str(&format!(" --number {}", shell_word(&person.number)));
+    if let Some(b) = &person.branch {
+        command.push_str(&format!(" --branch {b}"));
+    }
+    command.push_str(&format!(" --birthdate {} --json", person.birthdate));
+
+    println!("kakunin demo");
+    println!("  central (API):  {url}    health: {url}/health    OpenAPI: {url}/v1/openapi.json");
+    println!("  data directory: {}", data.display());
+    println!(
+        "  certificates:   CA {}  医療機関 {}  運用者 {}",
+        ca_path.display(),
+        institution.display(),
+        admin.display()
+    );
+    println!();
+    println!("資格確認を試す（{}さん、有効な資格）:", person.name);
+    println!("  {command}");
+    println!();
+    println!("止めるには Ctrl-C を押してください。");
+
+    if args.smoke {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(central.serve(async {
+            let _ = rx.await;
+        }));
+        let client = CentralClient::from_files(&url, &ca_path, Some(&institution))?;
+        let answer = client
+            .check(&EligibilityCheckRequest {
+                insurer_number: person.insurer_number.clone(),
+                symbol: person.symbol.clone(),
+                number: person.number.clone(),
+                branch: person.branch.clone(),
+                birthdate: person.birthdate.clone(),
+                qualification_confirmation_date: None,
+                limit_application_certificate_related_cons_flg: None,
+            })
+            .await?;
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        let _ = tx.send(());
+        let _ = server.await;
+    } else {
+        central.serve(crate::shutdown_signal()).await;
+    }
+    Ok(())
+}
+
+/// Quotes a value for a POSIX shell when it has anything but safe characters.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
