@@ -660,28 +660,3 @@ fn tiny_populations_and_sink_errors() {
     assert_eq!(result.unwrap_err(), "disk full");
     assert_eq!(calls, 3);
 }
-
-/// `cargo test -p kakunin-seed --release -- --ignored --nocapture`: prints the time for a
-/// million people (no assertion on time).
-#[test]
-#[ignore]
-fn timing_one_million() {
-    let start = std::time::Instant::now();
-    let mut bytes = 0usize;
-    let summary = generate(&config(1_000_000, 2026), |r| {
-        bytes += r.csv.len();
-        Ok::<(), Infallible>(())
-    })
-    .unwrap();
-    let elapsed = start.elapsed();
-    println!(
-        "1,000,000 people: {} rows, {} insurers, {:.1} MB CSV in {:.2?}",
-        summary.rows,
-        summary.insurers,
-        bytes as f64 / 1e6,
-        elapsed
-    );
-    for p in summary.samples.iter().take(5) {
-        println!("  {p:?}");
-    }
-}
