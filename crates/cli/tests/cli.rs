@@ -8,12 +8,20 @@ use std::process::{Child, Command, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_kakunin");
 
 fn kakunin(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).env_remove("KAKUNIN_DATA").output().expect("run kakunin")
+    Command::new(BIN)
+        .args(args)
+        .env_remove("KAKUNIN_DATA")
+        .output()
+        .expect("run kakunin")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = kakunin(args);
-    assert!(out.status.success(), "kakunin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kakunin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -28,13 +36,21 @@ impl Drop for Running {
 /// Starts `kakunin central` on a free port and returns it with its URL.
 fn central(data: &Path) -> (Running, String) {
     let mut child = Command::new(BIN)
-        .args(["central", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "central",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
     assert!(url.starts_with("https://127.0.0.1:"), "{line}");
     (Running(child), url)
@@ -47,19 +63,58 @@ fn command_line_contract() {
     let d = data.to_str().unwrap();
     ok(&["ca", "init", "--data", d]);
     assert!(data.join("ca.pem").exists());
-    assert!(!kakunin(&["ca", "init", "--data", d]).status.success(), "a CA is never overwritten");
+    assert!(
+        !kakunin(&["ca", "init", "--data", d]).status.success(),
+        "a CA is never overwritten"
+    );
     let ins = dir.path().join("insurer.pem");
     let cli = dir.path().join("clinic.pem");
-    ok(&["ca", "issue", "--data", d, "--role", "insurer", "--id", "06139992", "--out", ins.to_str().unwrap()]);
-    ok(&["ca", "issue", "--data", d, "--role", "institution", "--id", "0110113719", "--out", cli.to_str().unwrap()]);
-    let bad = kakunin(&["ca", "issue", "--data", d, "--role", "institution", "--id", "0110113710", "--out", "/dev/null"]);
+    ok(&[
+        "ca",
+        "issue",
+        "--data",
+        d,
+        "--role",
+        "insurer",
+        "--id",
+        "06139992",
+        "--out",
+        ins.to_str().unwrap(),
+    ]);
+    ok(&[
+        "ca",
+        "issue",
+        "--data",
+        d,
+        "--role",
+        "institution",
+        "--id",
+        "0110113719",
+        "--out",
+        cli.to_str().unwrap(),
+    ]);
+    let bad = kakunin(&[
+        "ca",
+        "issue",
+        "--data",
+        d,
+        "--role",
+        "institution",
+        "--id",
+        "0110113710",
+        "--out",
+        "/dev/null",
+    ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("check digit"));
 
     let (_central, url) = central(&data);
     let ca = data.join("ca.pem");
     let conn = ["--server", &url, "--ca", ca.to_str().unwrap()];
-    let roster = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/roster-example.csv");
+    let roster = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/roster-example.csv"
+    );
     let mut args: Vec<&str> = vec!["import", "roster"];
     args.extend(conn);
     args.extend(["--identity", ins.to_str().unwrap(), roster]);
@@ -75,7 +130,16 @@ fn command_line_contract() {
     let mut args: Vec<&str> = vec!["check"];
     args.extend(conn);
     args.extend(["--identity", cli.to_str().unwrap()]);
-    args.extend(["--insurer", "06139992", "--symbol", "123", "--number", "4567", "--branch", "01"]);
+    args.extend([
+        "--insurer",
+        "06139992",
+        "--symbol",
+        "123",
+        "--number",
+        "4567",
+        "--branch",
+        "01",
+    ]);
     args.extend(["--birthdate", "19820315", "--date", "20261124", "--json"]);
     let answer: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
     assert_eq!(answer["validity"], "1");
@@ -90,14 +154,43 @@ fn seed_then_demo_answers_valid() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let d = data.to_str().unwrap();
-    let out = ok(&["seed", "--data", d, "--people", "300", "--rng-seed", "7", "--as-of", "20261124"]);
+    let out = ok(&[
+        "seed",
+        "--data",
+        d,
+        "--people",
+        "300",
+        "--rng-seed",
+        "7",
+        "--as-of",
+        "20261124",
+    ]);
     assert!(out.contains("seeded 300 people"), "{out}");
     // Seeding the same population again changes nothing.
-    let out = ok(&["seed", "--data", d, "--people", "300", "--rng-seed", "7", "--as-of", "20261124"]);
+    let out = ok(&[
+        "seed",
+        "--data",
+        d,
+        "--people",
+        "300",
+        "--rng-seed",
+        "7",
+        "--as-of",
+        "20261124",
+    ]);
     assert!(out.contains(" 0 inserted, 0 updated"), "{out}");
 
     let demo_dir = dir.path().join("demo2");
-    let out = ok(&["demo", "--data", demo_dir.to_str().unwrap(), "--people", "500", "--listen", "127.0.0.1:0", "--smoke"]);
+    let out = ok(&[
+        "demo",
+        "--data",
+        demo_dir.to_str().unwrap(),
+        "--people",
+        "500",
+        "--listen",
+        "127.0.0.1:0",
+        "--smoke",
+    ]);
     assert!(out.contains(" check --server https://127.0.0.1:"), "{out}");
     let json = &out[out.find("\n{").expect("answer JSON")..];
     let answer: serde_json::Value = serde_json::from_str(json).unwrap();
