@@ -275,3 +275,24 @@ fn certificates_parse() {
     assert_eq!(q.limit.as_ref().unwrap().bracket.code(), "B04");
     assert_eq!(q.specific_diseases[0].self_pay_yen, 10000);
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = kakunin_formats::roster::parse(&bytes);
+        }
+
+        #[test]
+        fn header_then_arbitrary_text(body in "[0-9０-９a-zA-Z,\"\\n\\r ｱ-ﾝ山田-]{0,300}") {
+            let text = format!("{}\n{body}", kakunin_formats::roster::required_header());
+            if let Ok(r) = kakunin_formats::roster::parse(text.as_bytes()) {
+                prop_assert!(!r.rows.is_empty());
+            }
+        }
+    }
+}
