@@ -7,12 +7,15 @@
 
 pub mod contract;
 mod hash;
+mod mapping;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use kakunin_domain::{AccessLogEntry, Branch, Date, InsurerNumber, Qualification, Timestamp};
 
 pub use hash::content_hash;
+pub use postgres::{PgOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,10 @@ pub enum StoreError {
     Closed,
     #[error("the same card key appears twice in one import")]
     DuplicateKey,
+    #[error("the database schema is at version {found}, newer than this kakunin ({known}); upgrade kakunin")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -101,6 +108,26 @@ pub struct ImportRecord {
     pub outcome: ImportOutcome,
 }
 
+/// One database node as the store sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// `host:port/db`, never credentials.
+    pub name: String,
+    /// `primary`, `replica` or `unreachable`.
+    pub role: String,
+    /// Replication lag in milliseconds (0 for the primary).
+    pub lag_ms: u64,
+    /// Eligibility reads this node has served.
+    pub reads: u64,
+}
+
+/// Which backend answers, and how its nodes are doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub backend: String,
+    pub nodes: Vec<NodeStatus>,
+}
+
 /// Row counts, for operators and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreCounts {
@@ -148,4 +175,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// A sample of current card queries (for benchmarks and the demo), deterministic order.
     async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError>;
+
+    /// Backend and node health (replicas, lag, where reads went).
+    async fn status(&self) -> Result<StoreStatus, StoreError>;
 }

@@ -3,10 +3,10 @@
 use kakunin_store::{contract, SqliteStore, Store};
 use std::sync::Arc;
 
-async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
+async fn fresh() -> Option<(tempfile::TempDir, Arc<dyn Store>)> {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("kakunin.sqlite3")).unwrap();
-    (dir, Arc::new(store))
+    Some((dir, Arc::new(store)))
 }
 
 kakunin_store::store_contract_tests!(fresh());

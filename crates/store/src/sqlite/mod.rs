@@ -8,7 +8,7 @@
 mod rows;
 
 use crate::{
-    CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport, Store, StoreCounts,
+    NodeStatus, StoreStatus, CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport, Store, StoreCounts,
     StoreError, StoredAccess, StoredQualification,
 };
 use async_trait::async_trait;
@@ -46,6 +46,7 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     writer: Mutex<Option<mpsc::Sender<WriteCmd>>>,
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -67,6 +68,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)",
     )?;
+    let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
+    let found: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
     for &(version, name, sql) in MIGRATIONS {
         let digest = hex(&Sha256::digest(sql.as_bytes()));
         let applied: Option<String> = conn
@@ -140,6 +146,7 @@ impl SqliteStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 writer: Mutex::new(Some(tx)),
+                reads: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -253,6 +260,7 @@ impl Store for SqliteStore {
         query: &CardQuery,
     ) -> Result<Vec<StoredQualification>, StoreError> {
         let q = query.clone();
+        self.inner.reads.fetch_add(1, Ordering::Relaxed);
         self.read(move |c| rows::find(c, &q)).await
     }
 
@@ -328,5 +336,17 @@ impl Store for SqliteStore {
 
     async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError> {
         self.read(move |c| rows::sample(c, limit)).await
+    }
+
+    async fn status(&self) -> Result<StoreStatus, StoreError> {
+        Ok(StoreStatus {
+            backend: "sqlite".into(),
+            nodes: vec![NodeStatus {
+                name: self.inner.path.display().to_string(),
+                role: "primary".into(),
+                lag_ms: 0,
+                reads: self.inner.reads.load(Ordering::Relaxed),
+            }],
+        })
     }
 }

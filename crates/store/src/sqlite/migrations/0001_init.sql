@@ -75,21 +75,25 @@ CREATE TABLE specific_disease_certificates (
     PRIMARY KEY (version_id, seq)
 );
 
--- Every read of personal data. Append-only.
+-- Every read of personal data. Append-only. (PostgreSQL partitions it by month on at_ms.)
 CREATE TABLE access_log (
     id               INTEGER PRIMARY KEY,
     at_ms            INTEGER NOT NULL,
     institution_code TEXT    NOT NULL,
     purpose          TEXT    NOT NULL,
     result           TEXT    NOT NULL,
-    processing_code  TEXT    NOT NULL
+    processing_code  TEXT    NOT NULL,
+    UNIQUE (id, at_ms)
 );
 
--- Whose data each access touched.
+-- Whose data each access touched. Carries the access time so that PostgreSQL can partition it
+-- like access_log and drop both by month.
 CREATE TABLE access_log_subjects (
-    access_id        INTEGER NOT NULL REFERENCES access_log(id),
+    access_id        INTEGER NOT NULL,
+    access_at_ms     INTEGER NOT NULL,
     qualification_id INTEGER NOT NULL REFERENCES qualifications(id),
-    PRIMARY KEY (access_id, qualification_id)
+    PRIMARY KEY (access_id, access_at_ms, qualification_id),
+    FOREIGN KEY (access_id, access_at_ms) REFERENCES access_log(id, at_ms)
 );
 CREATE INDEX access_log_subjects_by_qualification ON access_log_subjects (qualification_id);
 

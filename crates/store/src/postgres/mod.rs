@@ -1,0 +1,618 @@
+//! The PostgreSQL backend: a primary for writes, streaming replicas for eligibility reads.
+//!
+//! - Writes (imports, access log) go to the primary. Access-log appends are batched by one
+//!   writer task into a single transaction (group commit); a batch is acknowledged only after
+//!   COMMIT returns, so with synchronous replication an acknowledged entry is on a standby too.
+//! - Eligibility reads go to a replica whose staleness is within the bound, else the primary.
+//!   Staleness is measured without writing: a monitor samples the primary's WAL position every
+//!   [`MONITOR_INTERVAL`]; a replica that has replayed up to position P is as stale as the age of
+//!   the newest primary sample at or below P.
+//! - Failover: every node is probed; when the primary is unreachable or in recovery and another
+//!   node is a primary (promoted), writes move there without a restart.
+
+mod rows;
+
+use crate::{
+    CardQuery, ImportOutcome, ImportRecord, NodeStatus, QualificationVersion, RosterImport, Store,
+    StoreCounts, StoreError, StoreStatus, StoredAccess, StoredQualification,
+};
+use async_trait::async_trait;
+use kakunin_domain::AccessLogEntry;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::{Client, Config, NoTls};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
+/// How often the monitor probes the nodes.
+pub const MONITOR_INTERVAL: Duration = Duration::from_millis(200);
+const MAX_GROUP: usize = 4096;
+/// Months of access-log partitions kept ahead.
+const PARTITIONS_AHEAD: i32 = 3;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub primary: String,
+    pub replicas: Vec<String>,
+    /// Replicas more stale than this are skipped for reads.
+    pub max_replica_lag: Duration,
+    /// Connections per node.
+    pub pool_size: usize,
+}
+
+impl PgOptions {
+    pub fn new(primary: impl Into<String>) -> Self {
+        Self { primary: primary.into(), replicas: Vec::new(), max_replica_lag: Duration::from_secs(1), pool_size: 16 }
+    }
+}
+
+fn pg_err(e: &tokio_postgres::Error) -> StoreError {
+    // The server's message (e.g. "password authentication failed") without the statement.
+    let msg = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => {
+            let mut m = e.to_string();
+            if let Some(src) = std::error::Error::source(e) {
+                m = format!("{m}: {src}");
+            }
+            m
+        }
+    };
+    StoreError::Backend(msg)
+}
+
+/// `host:port/db` of a config, for messages: never the password.
+fn describe(c: &Config) -> String {
+    let host = c
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", c.get_dbname().unwrap_or(""))
+}
+
+/// A client with its prepared eligibility lookup.
+struct Pooled {
+    client: Client,
+    find: Option<tokio_postgres::Statement>,
+}
+
+struct Node {
+    name: String,
+    config: Config,
+    idle: Mutex<Vec<Pooled>>,
+    permits: Arc<Semaphore>,
+    healthy: AtomicBool,
+    in_recovery: AtomicBool,
+    lag_ms: AtomicU64,
+    reads: AtomicU64,
+}
+
+/// A pooled connection; returns to its node when dropped (unless broken).
+struct Conn {
+    client: Option<Pooled>,
+    node: Arc<Node>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Conn {
+    fn pooled(&mut self) -> &mut Pooled {
+        self.client.as_mut().expect("connection present until drop")
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client.as_ref().expect("connection present until drop").client
+    }
+}
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.pooled().client
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if !c.client.is_closed() {
+                if let Ok(mut idle) = self.node.idle.lock() {
+                    idle.push(c);
+                }
+            }
+        }
+    }
+}
+
+impl Node {
+    fn new(url: &str, pool: usize) -> Result<Arc<Self>, StoreError> {
+        let mut config = Config::from_str(url).map_err(|e| StoreError::Connect(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        config.application_name("kakunin");
+        Ok(Arc::new(Self {
+            name: describe(&config),
+            config,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(pool.max(1))),
+            healthy: AtomicBool::new(false),
+            in_recovery: AtomicBool::new(false),
+            lag_ms: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+        }))
+    }
+
+    async fn conn(self: &Arc<Self>) -> Result<Conn, StoreError> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let reuse = self.idle.lock().ok().and_then(|mut v| {
+            while let Some(c) = v.pop() {
+                if !c.client.is_closed() {
+                    return Some(c);
+                }
+            }
+            None
+        });
+        let client = match reuse {
+            Some(c) => c,
+            None => {
+                let (client, connection) = self
+                    .config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| StoreError::Connect(format!("{}: {}", self.name, pg_err(&e))))?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                Pooled { client, find: None }
+            }
+        };
+        Ok(Conn { client: Some(client), node: self.clone(), _permit: permit })
+    }
+
+    /// Drops idle connections (after a failure, so the next use reconnects).
+    fn reset(&self) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.clear();
+        }
+    }
+}
+
+type AccessCmd = (AccessLogEntry, oneshot::Sender<Result<i64, StoreError>>);
+
+struct Inner {
+    nodes: Vec<Arc<Node>>,
+    primary: AtomicUsize,
+    max_lag: Duration,
+    next_replica: AtomicUsize,
+    /// (when, primary WAL position) samples, newest last.
+    samples: Mutex<VecDeque<(Instant, i64)>>,
+    writer: mpsc::UnboundedSender<AccessCmd>,
+}
+
+/// PostgreSQL implementation of [`Store`].
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.inner.nodes.iter().map(|n| n.name.as_str()).collect();
+        f.debug_struct("PostgresStore").field("nodes", &names).finish()
+    }
+}
+
+async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
+    // One migrator at a time across central nodes.
+    tx.execute("SELECT pg_advisory_xact_lock(7243001)", &[]).await.map_err(|e| pg_err(&e))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(|e| pg_err(&e))?;
+    let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
+    let found: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", &[])
+        .await
+        .map_err(|e| pg_err(&e))?
+        .get(0);
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for &(version, name, sql) in MIGRATIONS {
+        let digest: String = Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let applied = tx
+            .query_opt("SELECT sha256 FROM schema_migrations WHERE version = $1", &[&version])
+            .await
+            .map_err(|e| pg_err(&e))?;
+        match applied {
+            Some(row) if row.get::<_, String>(0) == digest => {}
+            Some(_) => return Err(StoreError::MigrationChanged(name.to_string())),
+            None => {
+                tx.batch_execute(sql).await.map_err(|e| pg_err(&e))?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, sha256, applied_at_ms) VALUES ($1, $2, $3, $4)",
+                    &[&version, &name, &digest, &rows::now_ms()],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            }
+        }
+    }
+    tx.execute("SELECT kakunin_ensure_access_partitions($1, $2)", &[&rows::now_ms(), &PARTITIONS_AHEAD])
+        .await
+        .map_err(|e| pg_err(&e))?;
+    tx.commit().await.map_err(|e| pg_err(&e))
+}
+
+impl PostgresStore {
+    /// Connects to the primary (which must accept writes), applies pending migrations, and starts
+    /// the replica monitor and the access-log writer.
+    pub async fn connect(options: PgOptions) -> Result<Self, StoreError> {
+        let mut nodes = vec![Node::new(&options.primary, options.pool_size)?];
+        for r in &options.replicas {
+            nodes.push(Node::new(r, options.pool_size)?);
+        }
+        let primary = {
+            let mut c = nodes[0].conn().await?;
+            let in_recovery: bool =
+                c.query_one("SELECT pg_is_in_recovery()", &[]).await.map_err(|e| pg_err(&e))?.get(0);
+            if in_recovery {
+                return Err(StoreError::Connect(format!(
+                    "{} is a read-only standby; give the primary as --database and standbys as --replica",
+                    nodes[0].name
+                )));
+            }
+            migrate(&mut c).await?;
+            nodes[0].healthy.store(true, Ordering::Relaxed);
+            0
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            nodes,
+            primary: AtomicUsize::new(primary),
+            max_lag: options.max_replica_lag,
+            next_replica: AtomicUsize::new(0),
+            samples: Mutex::new(VecDeque::new()),
+            writer: tx,
+        });
+        tokio::spawn(writer_task(Arc::downgrade(&inner), rx));
+        let store = Self { inner };
+        store.probe().await;
+        tokio::spawn(monitor_task(Arc::downgrade(&store.inner)));
+        Ok(store)
+    }
+
+    fn primary_node(&self) -> Arc<Node> {
+        self.inner.primary_node()
+    }
+
+    /// Probes every node once (role, WAL position, lag) and fails over if needed.
+    pub async fn probe(&self) {
+        self.inner.probe().await;
+    }
+
+    /// Drops whole access-log months before `before_ms` (retention). Returns the months dropped.
+    pub async fn drop_access_partitions_before(&self, before_ms: i64) -> Result<i32, StoreError> {
+        let c = self.primary_node().conn().await?;
+        let row = c
+            .query_one("SELECT kakunin_drop_access_partitions_before($1)", &[&before_ms])
+            .await
+            .map_err(|e| pg_err(&e))?;
+        Ok(row.get(0))
+    }
+
+    /// Creates the monthly access-log partitions from `from_ms` for `months` months.
+    pub async fn ensure_access_partitions(&self, from_ms: i64, months: i32) -> Result<(), StoreError> {
+        let c = self.primary_node().conn().await?;
+        c.execute("SELECT kakunin_ensure_access_partitions($1, $2)", &[&from_ms, &months])
+            .await
+            .map_err(|e| pg_err(&e))?;
+        Ok(())
+    }
+
+    /// Runs a write on the primary; a connection failure triggers a probe so the next write
+    /// finds a promoted primary.
+    async fn on_primary<T>(&self, f: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let node = self.primary_node();
+        let result = match node.conn().await {
+            Ok(mut c) => f(&mut c).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.inner.after_failure(&node).await;
+        }
+        result
+    }
+}
+
+impl Inner {
+    fn primary_node(&self) -> Arc<Node> {
+        self.nodes[self.primary.load(Ordering::Acquire)].clone()
+    }
+
+    /// A replica fresh enough for reads, round robin; `None` when there is none.
+    fn read_replica(&self) -> Option<Arc<Node>> {
+        let p = self.primary.load(Ordering::Acquire);
+        let max = self.max_lag.as_millis() as u64;
+        let fresh: Vec<&Arc<Node>> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| {
+                *i != p
+                    && n.healthy.load(Ordering::Relaxed)
+                    && n.in_recovery.load(Ordering::Relaxed)
+                    && n.lag_ms.load(Ordering::Relaxed) <= max
+            })
+            .map(|(_, n)| n)
+            .collect();
+        if fresh.is_empty() {
+            return None;
+        }
+        let i = self.next_replica.fetch_add(1, Ordering::Relaxed) % fresh.len();
+        Some(fresh[i].clone())
+    }
+
+    async fn after_failure(&self, node: &Arc<Node>) {
+        node.reset();
+        self.probe().await;
+    }
+
+    async fn probe(&self) {
+        let now = Instant::now();
+        let mut states = Vec::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            let state = async {
+                let c = tokio::time::timeout(Duration::from_secs(2), n.conn()).await.ok()?.ok()?;
+                let row = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    c.query_one(
+                        "SELECT pg_is_in_recovery(),
+                                (CASE WHEN pg_is_in_recovery()
+                                      THEN coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)
+                                      ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END)::bigint",
+                        &[],
+                    ),
+                )
+                .await
+                .ok()?
+                .ok()?;
+                Some((row.get::<_, bool>(0), row.get::<_, i64>(1)))
+            }
+            .await;
+            if state.is_none() {
+                n.reset();
+            }
+            n.healthy.store(state.is_some(), Ordering::Relaxed);
+            if let Some((rec, _)) = state {
+                n.in_recovery.store(rec, Ordering::Relaxed);
+            }
+            states.push(state);
+        }
+        // Failover: the primary is gone or demoted, and another node now accepts writes.
+        let p = self.primary.load(Ordering::Acquire);
+        let primary_ok = matches!(states[p], Some((false, _)));
+        if !primary_ok {
+            if let Some(i) = states.iter().position(|s| matches!(s, Some((false, _)))) {
+                tracing::warn!(from = %self.nodes[p].name, to = %self.nodes[i].name, "primary changed; writes move to the new primary");
+                self.primary.store(i, Ordering::Release);
+                if let Ok(mut s) = self.samples.lock() {
+                    s.clear();
+                }
+            }
+        }
+        let p = self.primary.load(Ordering::Acquire);
+        let Ok(mut samples) = self.samples.lock() else { return };
+        if let Some((false, lsn)) = states[p] {
+            samples.push_back((now, lsn));
+            while samples.len() > 600 {
+                samples.pop_front();
+            }
+        }
+        for (i, (n, s)) in self.nodes.iter().zip(&states).enumerate() {
+            let lag = match s {
+                _ if i == p => 0,
+                Some((true, replayed)) => staleness(&samples, *replayed, now),
+                _ => u64::MAX,
+            };
+            n.lag_ms.store(lag, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How stale a replica that replayed up to `replayed` is: 0 when it has everything the primary
+/// had at the last sample, else the age of the newest sample it has fully replayed (or of the
+/// oldest sample, when it has replayed none of them).
+fn staleness(samples: &VecDeque<(Instant, i64)>, replayed: i64, now: Instant) -> u64 {
+    match samples.back() {
+        None => u64::MAX,
+        Some(&(_, latest)) if replayed >= latest => 0,
+        Some(_) => {
+            let at = samples.iter().rev().find(|(_, lsn)| *lsn <= replayed).or_else(|| samples.front()).map(|(t, _)| *t);
+            at.map_or(u64::MAX, |t| now.duration_since(t).as_millis() as u64)
+        }
+    }
+}
+
+async fn monitor_task(inner: Weak<Inner>) {
+    let mut ticker = tokio::time::interval(MONITOR_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_partition_check = Instant::now();
+    loop {
+        ticker.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.probe().await;
+        if last_partition_check.elapsed() > Duration::from_secs(3600) {
+            last_partition_check = Instant::now();
+            if let Ok(c) = inner.primary_node().conn().await {
+                if let Err(e) = c
+                    .execute("SELECT kakunin_ensure_access_partitions($1, $2)", &[&rows::now_ms(), &PARTITIONS_AHEAD])
+                    .await
+                {
+                    tracing::warn!(error = %pg_err(&e), "could not create access-log partitions");
+                }
+            }
+        }
+    }
+}
+
+async fn writer_task(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<AccessCmd>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let node = inner.primary_node();
+        let entries: Vec<&AccessLogEntry> = batch.iter().map(|(e, _)| e).collect();
+        let result = match node.conn().await {
+            Ok(mut c) => rows::append_access(&mut c, &entries).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(ids) => {
+                for ((_, reply), id) in batch.into_iter().zip(ids) {
+                    let _ = reply.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "access-log commit failed");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                }
+                inner.after_failure(&node).await;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError> {
+        self.on_primary(async |c| rows::import(c, &import).await).await
+    }
+
+    async fn find_qualifications(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+        if let Some(replica) = self.inner.read_replica() {
+            match replica.conn().await {
+                Ok(mut c) => match rows::find(&mut c, query).await {
+                    Ok(found) => {
+                        replica.reads.fetch_add(1, Ordering::Relaxed);
+                        return Ok(found);
+                    }
+                    Err(e) => {
+                        tracing::warn!(replica = %replica.name, error = %e, "replica read failed; using the primary");
+                        replica.healthy.store(false, Ordering::Relaxed);
+                        replica.reset();
+                    }
+                },
+                Err(_) => replica.healthy.store(false, Ordering::Relaxed),
+            }
+        }
+        let node = self.primary_node();
+        let found = self.on_primary(async |c| rows::find(c, query).await).await?;
+        node.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(found)
+    }
+
+    async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.writer.send((entry, tx)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn recent_access(&self, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
+        self.on_primary(async |c| rows::access(c, None, limit).await).await
+    }
+
+    async fn access_for_qualification(&self, qualification_id: i64) -> Result<Vec<StoredAccess>, StoreError> {
+        self.on_primary(async |c| rows::access(c, Some(qualification_id), u32::MAX).await).await
+    }
+
+    async fn qualification_history(&self, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
+        self.on_primary(async |c| rows::history(c, qualification_id).await).await
+    }
+
+    async fn recent_imports(&self, limit: u32) -> Result<Vec<ImportRecord>, StoreError> {
+        self.on_primary(async |c| rows::imports(c, limit).await).await
+    }
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.on_primary(async |c| rows::counts(c).await).await
+    }
+
+    async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError> {
+        self.on_primary(async |c| rows::sample(c, limit).await).await
+    }
+
+    async fn status(&self) -> Result<StoreStatus, StoreError> {
+        let p = self.inner.primary.load(Ordering::Acquire);
+        Ok(StoreStatus {
+            backend: "postgres".into(),
+            nodes: self
+                .inner
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| NodeStatus {
+                    name: n.name.clone(),
+                    role: if !n.healthy.load(Ordering::Relaxed) {
+                        "unreachable"
+                    } else if i == p {
+                        "primary"
+                    } else {
+                        "replica"
+                    }
+                    .into(),
+                    lag_ms: n.lag_ms.load(Ordering::Relaxed).min(u64::MAX / 2),
+                    reads: n.reads.load(Ordering::Relaxed),
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staleness_from_samples() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let samples: VecDeque<(Instant, i64)> = [(at(0), 100), (at(200), 150), (at(400), 200)].into_iter().collect();
+        let now = at(500);
+        assert_eq!(staleness(&samples, 200, now), 0, "caught up");
+        assert_eq!(staleness(&samples, 250, now), 0, "ahead of the last sample");
+        assert_eq!(staleness(&samples, 160, now), 300, "has what the primary had at 200 ms");
+        assert_eq!(staleness(&samples, 100, now), 500);
+        assert_eq!(staleness(&samples, 50, now), 500, "older than every sample");
+        assert_eq!(staleness(&VecDeque::new(), 50, now), u64::MAX);
+    }
+
+    #[test]
+    fn urls_never_show_passwords() {
+        let n = Node::new("postgres://u:secret@db.example:6543/kakunin", 1).unwrap();
+        assert_eq!(n.name, "db.example:6543/kakunin");
+        let e = Node::new("mysql://x", 1).err().unwrap().to_string();
+        assert!(e.contains("invalid PostgreSQL URL"), "{e}");
+    }
+}

@@ -1,0 +1,422 @@
+//! SQL of the PostgreSQL backend. Imports and access-log batches use array parameters
+//! (`UNNEST`) and pre-allocated ids, so a batch costs a handful of round trips, not one per row.
+
+use super::{pg_err, Conn};
+use crate::mapping::{
+    access_from, card_query_from, key_of, opt_date, qualification_from, specific_disease_from,
+    version_cols, version_fields, Field, RowRead, VERSION_COLS,
+};
+use crate::{
+    content_hash, CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport,
+    StoreCounts, StoreError, StoredAccess, StoredQualification,
+};
+use kakunin_domain::{AccessLogEntry, SpecificDiseaseCertificate, Timestamp};
+use std::collections::HashMap;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+
+const CHUNK: usize = 5000;
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl RowRead for Row {
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(i).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+macro_rules! q {
+    ($e:expr) => {
+        $e.await.map_err(|e| pg_err(&e))?
+    };
+}
+
+async fn next_ids(c: &impl GenericClient, sequence: &str, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = q!(c.query(
+        &format!("SELECT nextval('{sequence}') FROM generate_series(1, $1::bigint) ORDER BY 1"),
+        &[&(n as i64)]
+    ));
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// One column of a bulk insert.
+enum Column {
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+}
+
+impl Column {
+    fn push(&mut self, f: Field) {
+        match (self, f) {
+            (Column::Text(v), Field::Text(t)) => v.push(t),
+            (Column::Int(v), Field::Int(i)) => v.push(i),
+            // The field kinds are fixed per column by `version_fields`.
+            (Column::Text(v), Field::Int(i)) => v.push(i.map(|i| i.to_string())),
+            (Column::Int(v), Field::Text(_)) => v.push(None),
+        }
+    }
+    fn sql_type(&self) -> &'static str {
+        match self {
+            Column::Text(_) => "text[]",
+            Column::Int(_) => "bigint[]",
+        }
+    }
+    fn param(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Column::Text(v) => v,
+            Column::Int(v) => v,
+        }
+    }
+}
+
+struct NewVersion<'a> {
+    id: i64,
+    qualification_id: i64,
+    version_no: i64,
+    hash: [u8; 32],
+    q: &'a kakunin_domain::Qualification,
+}
+
+pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<ImportOutcome, StoreError> {
+    let mut keys = std::collections::HashSet::with_capacity(import.qualifications.len());
+    if !import.qualifications.iter().all(|q| keys.insert(key_of(q))) {
+        return Err(StoreError::DuplicateKey);
+    }
+    drop(keys);
+    let tx = q!(conn.transaction());
+    let import_id: i64 = q!(tx.query_one(
+        "INSERT INTO imports (received_at_ms, actor, source_sha256, rows_total, inserted, updated, unchanged)
+         VALUES ($1, $2, $3, $4, 0, 0, 0) RETURNING id",
+        &[&import.received_at.unix_millis(), &import.actor, &import.source_sha256, &(import.qualifications.len() as i64)]
+    ))
+    .get(0);
+
+    // What is registered now for the insurers in this roster.
+    let mut insurers: Vec<String> = import.qualifications.iter().map(|q| q.card.insurer.as_str().to_string()).collect();
+    insurers.sort_unstable();
+    insurers.dedup();
+    let existing_rows = q!(tx.query(
+        "SELECT q.insurer_number, q.symbol_key, q.number_key, q.branch, q.id, v.version_no, v.content_sha256
+         FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
+         WHERE q.insurer_number = ANY($1)",
+        &[&insurers]
+    ));
+    let mut existing: HashMap<(String, String, String, String), (i64, i64, Vec<u8>)> = existing_rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1), r.get(2), r.get(3)), (r.get(4), r.get(5), r.get(6))))
+        .collect();
+
+    let mut out = ImportOutcome { import_id, ..Default::default() };
+    let mut new_keys = Vec::new();
+    let mut changed: Vec<(i64, i64, [u8; 32], &kakunin_domain::Qualification)> = Vec::new();
+    let mut fresh: Vec<([u8; 32], &kakunin_domain::Qualification)> = Vec::new();
+    for q in &import.qualifications {
+        let hash = content_hash(q);
+        match existing.remove(&key_of(q)) {
+            Some((_, _, h)) if h == hash => out.unchanged += 1,
+            Some((qid, v, _)) => changed.push((qid, v + 1, hash, q)),
+            None => {
+                new_keys.push(key_of(q));
+                fresh.push((hash, q));
+            }
+        }
+    }
+    out.inserted = fresh.len() as u64;
+    out.updated = changed.len() as u64;
+    let qids = next_ids(&tx, "qualifications_id_seq", fresh.len()).await?;
+    let vids = next_ids(&tx, "qualification_versions_id_seq", fresh.len() + changed.len()).await?;
+    let mut versions: Vec<NewVersion<'_>> = Vec::with_capacity(vids.len());
+    for (i, (hash, q)) in fresh.iter().enumerate() {
+        versions.push(NewVersion { id: vids[i], qualification_id: qids[i], version_no: 1, hash: *hash, q });
+    }
+    for (i, (qid, v, hash, q)) in changed.iter().enumerate() {
+        versions.push(NewVersion { id: vids[fresh.len() + i], qualification_id: *qid, version_no: *v, hash: *hash, q });
+    }
+
+    for (chunk_i, chunk) in new_keys.chunks(CHUNK).enumerate() {
+        let base = chunk_i * CHUNK;
+        let ids = &qids[base..base + chunk.len()];
+        let current = &vids[base..base + chunk.len()];
+        let col = |f: fn(&(String, String, String, String)) -> &String| chunk.iter().map(f).cloned().collect::<Vec<_>>();
+        q!(tx.execute(
+            "INSERT INTO qualifications (id, insurer_number, symbol_key, number_key, branch, current_version_id, created_import_id)
+             SELECT u.*, $7::bigint FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) AS u",
+            &[&ids, &col(|k| &k.0), &col(|k| &k.1), &col(|k| &k.2), &col(|k| &k.3), &current, &import_id]
+        ));
+    }
+    let now = now_ms();
+    for chunk in versions.chunks(CHUNK) {
+        let mut cols: Vec<Column> = version_fields(chunk[0].q)
+            .iter()
+            .map(|f| match f {
+                Field::Text(_) => Column::Text(Vec::with_capacity(chunk.len())),
+                Field::Int(_) => Column::Int(Vec::with_capacity(chunk.len())),
+            })
+            .collect();
+        for v in chunk {
+            for (c, f) in cols.iter_mut().zip(version_fields(v.q)) {
+                c.push(f);
+            }
+        }
+        let ids: Vec<i64> = chunk.iter().map(|v| v.id).collect();
+        let qids: Vec<i64> = chunk.iter().map(|v| v.qualification_id).collect();
+        let nos: Vec<i64> = chunk.iter().map(|v| v.version_no).collect();
+        let hashes: Vec<Vec<u8>> = chunk.iter().map(|v| v.hash.to_vec()).collect();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ids, &qids, &nos, &hashes];
+        params.extend(cols.iter().map(Column::param));
+        params.push(&import_id);
+        params.push(&now);
+        let unnest: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 5, c.sql_type())).collect();
+        let n = cols.len();
+        let sql = format!(
+            "INSERT INTO qualification_versions (id, qualification_id, version_no, content_sha256, {cols}, import_id, recorded_at_ms)
+             SELECT u.*, ${imp}::bigint, ${now}::bigint
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[], {unnest}) AS u",
+            cols = VERSION_COLS.join(", "),
+            unnest = unnest.join(", "),
+            imp = n + 5,
+            now = n + 6,
+        );
+        q!(tx.execute(sql.as_str(), &params));
+
+        let (mut vid, mut seq, mut disease, mut issued, mut from, mut until, mut pay) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for v in chunk {
+            for (i, s) in v.q.specific_diseases.iter().enumerate() {
+                vid.push(v.id);
+                seq.push(i as i64);
+                disease.push(s.disease.code().to_string());
+                issued.push(opt_date(s.issued));
+                from.push(s.valid_from.compact());
+                until.push(opt_date(s.valid_until));
+                pay.push(i64::from(s.self_pay_yen));
+            }
+        }
+        if !vid.is_empty() {
+            q!(tx.execute(
+                "INSERT INTO specific_disease_certificates (version_id, seq, disease, issue_date, valid_from, valid_until, self_pay_yen)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])",
+                &[&vid, &seq, &disease, &issued, &from, &until, &pay]
+            ));
+        }
+    }
+    for chunk in versions[fresh.len()..].chunks(CHUNK) {
+        let qids: Vec<i64> = chunk.iter().map(|v| v.qualification_id).collect();
+        let vids: Vec<i64> = chunk.iter().map(|v| v.id).collect();
+        q!(tx.execute(
+            "UPDATE qualifications q SET current_version_id = u.v FROM UNNEST($1::bigint[], $2::bigint[]) AS u(id, v) WHERE q.id = u.id",
+            &[&qids, &vids]
+        ));
+    }
+    q!(tx.execute(
+        "UPDATE imports SET inserted = $1, updated = $2, unchanged = $3 WHERE id = $4",
+        &[&(out.inserted as i64), &(out.updated as i64), &(out.unchanged as i64), &import_id]
+    ));
+    q!(tx.commit());
+    Ok(out)
+}
+
+async fn load_specific_diseases(
+    c: &impl GenericClient,
+    version_ids: &[i64],
+) -> Result<HashMap<i64, Vec<SpecificDiseaseCertificate>>, StoreError> {
+    let mut out: HashMap<i64, Vec<SpecificDiseaseCertificate>> = HashMap::new();
+    if version_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows = q!(c.query(
+        "SELECT disease, issue_date, valid_from, valid_until, self_pay_yen, version_id
+         FROM specific_disease_certificates WHERE version_id = ANY($1) ORDER BY version_id, seq",
+        &[&version_ids]
+    ));
+    for r in &rows {
+        out.entry(r.get(5)).or_default().push(specific_disease_from(r, 0)?);
+    }
+    Ok(out)
+}
+
+pub(super) async fn find(c: &mut Conn, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+    let stmt = match &c.pooled().find {
+        Some(s) => s.clone(),
+        None => {
+            let s = q!(c.prepare(&find_sql()));
+            c.pooled().find = Some(s.clone());
+            s
+        }
+    };
+    let branch = query.branch.map(|b| b.as_str().to_string());
+    let rows = q!(c.query(
+        &stmt,
+        &[&query.insurer.as_str(), &query.symbol_key, &query.number_key, &branch, &query.birthdate.compact()]
+    ));
+    let mut found = Vec::with_capacity(rows.len());
+    let mut vids = Vec::with_capacity(rows.len());
+    for r in &rows {
+        vids.push(r.get::<_, i64>(2));
+        found.push(StoredQualification { id: r.get(0), version: r.get(1), qualification: qualification_from(r, 3)? });
+    }
+    let mut sd = load_specific_diseases(&**c, &vids).await?;
+    for (f, vid) in found.iter_mut().zip(vids) {
+        f.qualification.specific_diseases = sd.remove(&vid).unwrap_or_default();
+    }
+    Ok(found)
+}
+
+fn find_sql() -> String {
+    format!(
+        "SELECT q.id, v.version_no, v.id, q.insurer_number, q.branch, {cols}
+         FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
+         WHERE q.insurer_number = $1 AND q.symbol_key = $2 AND q.number_key = $3
+           AND ($4::text IS NULL OR q.branch = $4 OR q.branch = '') AND v.birthdate = $5
+         ORDER BY q.branch, q.id",
+        cols = version_cols("v")
+    )
+}
+
+pub(super) async fn history(c: &Conn, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
+    let sql = format!(
+        "SELECT v.version_no, v.import_id, v.recorded_at_ms, v.id, q.insurer_number, q.branch, {cols}
+         FROM qualification_versions v JOIN qualifications q ON q.id = v.qualification_id
+         WHERE v.qualification_id = $1 ORDER BY v.version_no",
+        cols = version_cols("v")
+    );
+    let rows = q!(c.query(sql.as_str(), &[&qualification_id]));
+    let mut out = Vec::with_capacity(rows.len());
+    let mut vids = Vec::with_capacity(rows.len());
+    for r in &rows {
+        vids.push(r.get::<_, i64>(3));
+        out.push(QualificationVersion {
+            version: r.get(0),
+            import_id: r.get(1),
+            recorded_at: Timestamp::from_unix_millis(r.get(2)),
+            qualification: qualification_from(r, 4)?,
+        });
+    }
+    let mut sd = load_specific_diseases(&**c, &vids).await?;
+    for (v, vid) in out.iter_mut().zip(vids) {
+        v.qualification.specific_diseases = sd.remove(&vid).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+pub(super) async fn append_access(conn: &mut Conn, entries: &[&AccessLogEntry]) -> Result<Vec<i64>, StoreError> {
+    let tx = q!(conn.transaction());
+    let ids = next_ids(&tx, "access_log_id_seq", entries.len()).await?;
+    let at: Vec<i64> = entries.iter().map(|e| e.at.unix_millis()).collect();
+    let inst: Vec<&str> = entries.iter().map(|e| e.institution.as_str()).collect();
+    let purpose: Vec<&str> = entries.iter().map(|e| e.purpose.code()).collect();
+    let result: Vec<String> = entries.iter().map(|e| e.result.code()).collect();
+    let code: Vec<&str> = entries.iter().map(|e| e.processing_code.as_str()).collect();
+    q!(tx.execute(
+        "INSERT INTO access_log (id, at_ms, institution_code, purpose, result, processing_code)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])",
+        &[&ids, &at, &inst, &purpose, &result, &code]
+    ));
+    let (mut sid, mut sat, mut sq) = (Vec::new(), Vec::new(), Vec::new());
+    for (e, id) in entries.iter().zip(&ids) {
+        for q in &e.qualification_ids {
+            sid.push(*id);
+            sat.push(e.at.unix_millis());
+            sq.push(*q);
+        }
+    }
+    if !sid.is_empty() {
+        q!(tx.execute(
+            "INSERT INTO access_log_subjects (access_id, access_at_ms, qualification_id)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[])",
+            &[&sid, &sat, &sq]
+        ));
+    }
+    q!(tx.commit());
+    Ok(ids)
+}
+
+pub(super) async fn access(c: &Conn, qualification_id: Option<i64>, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
+    let limit = i64::from(limit);
+    let rows = match qualification_id {
+        Some(qid) => q!(c.query(
+            "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
+             FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
+             WHERE s.qualification_id = $1 ORDER BY a.id DESC LIMIT $2",
+            &[&qid, &limit]
+        )),
+        None => q!(c.query(
+            "SELECT id, at_ms, institution_code, purpose, result, processing_code
+             FROM access_log ORDER BY id DESC LIMIT $1",
+            &[&limit]
+        )),
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(StoredAccess { id: r.get(0), entry: access_from(r, 1)? });
+    }
+    let ids: Vec<i64> = out.iter().map(|a| a.id).collect();
+    let subjects = q!(c.query(
+        "SELECT access_id, qualification_id FROM access_log_subjects WHERE access_id = ANY($1) ORDER BY qualification_id",
+        &[&ids]
+    ));
+    let mut by_access: HashMap<i64, Vec<i64>> = HashMap::new();
+    for r in &subjects {
+        by_access.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    for a in &mut out {
+        a.entry.qualification_ids = by_access.remove(&a.id).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+pub(super) async fn imports(c: &Conn, limit: u32) -> Result<Vec<ImportRecord>, StoreError> {
+    let rows = q!(c.query(
+        "SELECT id, actor, received_at_ms, source_sha256, rows_total, inserted, updated, unchanged
+         FROM imports ORDER BY id DESC LIMIT $1",
+        &[&i64::from(limit)]
+    ));
+    Ok(rows
+        .iter()
+        .map(|r| ImportRecord {
+            id: r.get(0),
+            actor: r.get(1),
+            received_at: Timestamp::from_unix_millis(r.get(2)),
+            source_sha256: r.get(3),
+            rows: r.get::<_, i64>(4) as u64,
+            outcome: ImportOutcome {
+                import_id: r.get(0),
+                inserted: r.get::<_, i64>(5) as u64,
+                updated: r.get::<_, i64>(6) as u64,
+                unchanged: r.get::<_, i64>(7) as u64,
+            },
+        })
+        .collect())
+}
+
+pub(super) async fn counts(c: &Conn) -> Result<StoreCounts, StoreError> {
+    let r = q!(c.query_one(
+        "SELECT (SELECT count(*) FROM qualifications), (SELECT count(*) FROM qualification_versions),
+                (SELECT count(*) FROM imports), (SELECT count(*) FROM access_log)",
+        &[]
+    ));
+    let n = |i: usize| r.get::<_, i64>(i) as u64;
+    Ok(StoreCounts { qualifications: n(0), versions: n(1), imports: n(2), access_log: n(3) })
+}
+
+pub(super) async fn sample(c: &Conn, limit: u32) -> Result<Vec<CardQuery>, StoreError> {
+    let n: i64 = q!(c.query_one("SELECT count(*) FROM qualifications", &[])).get(0);
+    let stride = (n / i64::from(limit.max(1))).max(1);
+    let rows = q!(c.query(
+        "SELECT q.insurer_number, q.symbol_key, q.number_key, q.branch, v.birthdate
+         FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
+         WHERE q.id % $1 = 0 ORDER BY q.id LIMIT $2",
+        &[&stride, &i64::from(limit)]
+    ));
+    rows.iter().map(card_query_from).collect()
+}
