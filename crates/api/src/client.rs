@@ -174,4 +174,14 @@ impl CentralClient {
             .map_err(Self::transport)?;
         Self::decode(r).await
     }
+
+    pub async fn store_status(&self) -> Result<StoreStatusInfo, ClientError> {
+        let r = self
+            .http
+            .get(format!("{}/v1/admin/store", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
 }

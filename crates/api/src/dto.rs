@@ -215,3 +215,23 @@ pub struct AccessLogRecord {
     pub result: String,
     pub processing_code: String,
 }
+
+/// The store as operators see it: backend and nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StoreStatusInfo {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    pub nodes: Vec<StoreNodeInfo>,
+}
+
+/// One database node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StoreNodeInfo {
+    /// `host:port/db` (never credentials) or the SQLite file.
+    pub name: String,
+    /// `primary`, `replica` or `unreachable`.
+    pub role: String,
+    pub lag_ms: u64,
+    /// Eligibility reads served.
+    pub reads: u64,
+}

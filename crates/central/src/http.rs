@@ -13,7 +13,8 @@ use axum::{Json, Router};
 use kakunin_api::{
     access_record, AccessLogRecord, ApiError, ElderlyCertificateInfo, EligibilityCheckRequest,
     EligibilityCheckResponse, Health, LimitCertificateInfo, ProcessingResult, QualificationResult,
-    RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo,
+    RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo, StoreNodeInfo,
+    StoreStatusInfo,
 };
 use kakunin_domain::InstitutionCode;
 use kakunin_store::{Store, StoreError};
@@ -238,6 +239,33 @@ async fn access_log(
     ))
 }
 
+/// The store's backend and nodes: roles, replica lag, where reads went (admin role).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/store",
+    responses((status = 200, body = StoreStatusInfo), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn store_status(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<StoreStatusInfo>, AppError> {
+    authorize(&peer, "admin")?;
+    let s = app.store.status().await?;
+    Ok(Json(StoreStatusInfo {
+        backend: s.backend,
+        nodes: s
+            .nodes
+            .into_iter()
+            .map(|n| StoreNodeInfo {
+                name: n.name,
+                role: n.role,
+                lag_ms: n.lag_ms,
+                reads: n.reads,
+            })
+            .collect(),
+    }))
+}
+
 async fn openapi() -> Response {
     ([("content-type", "application/json")], openapi_json()).into_response()
 }
@@ -278,6 +306,7 @@ pub fn router(state: AppState) -> Router {
             post(import_roster).layer(DefaultBodyLimit::max(MAX_ROSTER_BYTES)),
         )
         .route("/v1/admin/access-log", get(access_log))
+        .route("/v1/admin/store", get(store_status))
         .fallback(not_found)
         .layer(middleware::from_fn(trace))
         .with_state(state)
@@ -290,7 +319,7 @@ pub fn router(state: AppState) -> Router {
         description = "Online eligibility verification (オンライン資格確認). Every endpoint under /v1 needs a client certificate issued by the kakunin CA; the role is in the certificate. No personal identifier ever appears in a URL.",
         license(name = "Apache-2.0")
     ),
-    paths(health, check, import_roster, access_log),
+    paths(health, check, import_roster, access_log, store_status),
     components(schemas(
         ApiError,
         Health,

@@ -12,14 +12,33 @@ pub mod service;
 pub mod tls;
 
 use anyhow::{bail, Context, Result};
-use kakunin_store::{SqliteStore, Store};
+use kakunin_store::{PgOptions, PostgresStore, SqliteStore, Store};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The SQLite file inside a data directory.
 pub const SQLITE_FILE: &str = "kakunin.sqlite3";
+
+/// Where the data lives.
+#[derive(Debug, Clone, Default)]
+pub struct StoreConfig {
+    /// `postgres://…` (the primary), `sqlite://PATH` or a plain path; default: SQLite in the
+    /// data directory.
+    pub database: Option<String>,
+    /// PostgreSQL streaming replicas for eligibility reads.
+    pub replicas: Vec<String>,
+    /// Replicas more stale than this are skipped (default 1 s).
+    pub max_replica_lag: Option<Duration>,
+}
+
+impl StoreConfig {
+    pub fn sqlite_default() -> Self {
+        Self::default()
+    }
+}
 
 /// How to run a central.
 #[derive(Debug, Clone)]
@@ -28,18 +47,34 @@ pub struct CentralConfig {
     /// default, the SQLite database.
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
-    /// `sqlite:///path/to/file` or a plain path; default: SQLite in `data_dir`.
-    pub database: Option<String>,
+    pub store: StoreConfig,
 }
 
-/// Opens the store a database URL names (SQLite in `data_dir` by default).
-pub fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>> {
+/// Opens the store the configuration names (SQLite in `data_dir` by default).
+pub async fn open_store(data_dir: &Path, config: &StoreConfig) -> Result<Arc<dyn Store>> {
+    let database = config.database.as_deref();
+    if let Some(url) =
+        database.filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    {
+        let options = PgOptions {
+            replicas: config.replicas.clone(),
+            max_replica_lag: config.max_replica_lag.unwrap_or(Duration::from_secs(1)),
+            ..PgOptions::new(url)
+        };
+        let store = PostgresStore::connect(options)
+            .await
+            .context("opening the PostgreSQL store")?;
+        return Ok(Arc::new(store));
+    }
+    if !config.replicas.is_empty() {
+        bail!("replicas need a PostgreSQL primary (--database postgres://…)");
+    }
     let path = match database {
         None => data_dir.join(SQLITE_FILE),
         Some(url) if url.starts_with("sqlite://") => PathBuf::from(&url["sqlite://".len()..]),
         Some(url) if url.contains("://") => {
             let scheme = url.split("://").next().unwrap_or("");
-            bail!("unsupported database URL scheme {scheme:?}; supported: sqlite://PATH")
+            bail!("unsupported database URL scheme {scheme:?}; use postgres://… or sqlite://PATH")
         }
         Some(path) => PathBuf::from(path),
     };
@@ -89,7 +124,7 @@ impl Central {
     /// Opens the store, loads TLS and binds the listener (port 0 picks a free port).
     pub async fn bind(config: &CentralConfig) -> Result<Self> {
         let tls = load_tls(&config.data_dir)?;
-        let store = open_store(&config.data_dir, config.database.as_deref())?;
+        let store = open_store(&config.data_dir, &config.store).await?;
         Self::bind_with(config.listen, store, tls).await
     }
 

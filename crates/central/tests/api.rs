@@ -48,7 +48,7 @@ async fn world() -> World {
         .issue(&Role::parse("institution", &complete("131000001").unwrap()).unwrap())
         .unwrap()
         .into_bytes();
-    let store = open_store(dir.path(), None).unwrap();
+    let store = open_store(dir.path(), &Default::default()).await.unwrap();
     let central = Central::bind_with(
         "127.0.0.1:0".parse().unwrap(),
         store.clone(),

@@ -5,7 +5,7 @@ use crate::Conn;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kakunin_api::EligibilityCheckRequest;
-use kakunin_store::{CardQuery, SqliteStore, Store};
+use kakunin_store::CardQuery;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,6 +18,9 @@ pub struct BenchArgs {
     /// The central's data directory (for the store baseline and sample people).
     #[arg(long)]
     data: PathBuf,
+    /// The central's database when it is not SQLite in the data directory (postgres://…).
+    #[arg(long, env = "KAKUNIN_DATABASE_URL")]
+    database: Option<String>,
     /// Concurrent keep-alive clients in the saturation run.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -75,14 +78,20 @@ fn phase(mut lat_us: Vec<u64>, errors: usize, elapsed: Duration) -> Phase {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let db = args.data.join(kakunin_central::SQLITE_FILE);
-    if !db.exists() {
+    if args.database.is_none() && !args.data.join(kakunin_central::SQLITE_FILE).exists() {
         bail!(
             "{} has no store; seed it first (kakunin seed --data …)",
             args.data.display()
         );
     }
-    let store = SqliteStore::open(&db)?;
+    let store = kakunin_central::open_store(
+        &args.data,
+        &kakunin_central::StoreConfig {
+            database: args.database.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
     let people = store.counts().await?.qualifications;
     let samples = Arc::new(store.sample_queries(20_000).await?);
     if samples.is_empty() {
@@ -90,21 +99,17 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     let seconds = Duration::from_secs(args.seconds.max(1));
 
-    // Baseline: raw point lookups through the store, one thread, same data.
+    // Baseline: raw point lookups through the store, one at a time, same data.
     let baseline = {
-        let (store, samples) = (store.clone(), samples.clone());
-        tokio::task::spawn_blocking(move || -> Result<f64> {
-            let started = Instant::now();
-            let mut n = 0usize;
-            while started.elapsed() < seconds {
-                for q in samples.iter().cycle().skip(n % samples.len()).take(1000) {
-                    store.find_qualifications_blocking(q)?;
-                }
-                n += 1000;
+        let started = Instant::now();
+        let mut n = 0usize;
+        while started.elapsed() < seconds {
+            for q in samples.iter().cycle().skip(n % samples.len()).take(200) {
+                store.find_qualifications(q).await?;
             }
-            Ok(n as f64 / started.elapsed().as_secs_f64())
-        })
-        .await??
+            n += 200;
+        }
+        n as f64 / started.elapsed().as_secs_f64()
     };
 
     let client = args.conn.client()?;
@@ -193,7 +198,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("store: {people} qualifications; baseline store point lookups: {baseline:.0}/s (1 thread)");
+        println!("store: {people} qualifications; baseline store point lookups: {baseline:.0}/s (one at a time)");
         println!(
             "saturation ({} clients, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
             args.concurrency, args.seconds, saturation.per_second, saturation.p50_ms, saturation.p99_ms, saturation.max_ms, saturation.errors

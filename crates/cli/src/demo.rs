@@ -69,7 +69,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     }
 
-    let store = open_store(data, None)?;
+    let store = open_store(data, &Default::default()).await?;
     let samples_path = data.join("demo-samples.json");
     let samples: Vec<Suggested> =
         if store.counts().await?.qualifications == 0 || !samples_path.exists() {

@@ -89,9 +89,17 @@ struct CentralArgs {
     /// Address to listen on (default 127.0.0.1:8443).
     #[arg(long, env = "KAKUNIN_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Database URL (default: SQLite in the data directory).
+    /// Database URL: postgres://… for PostgreSQL (the primary); default SQLite in the data
+    /// directory.
     #[arg(long, env = "KAKUNIN_DATABASE_URL")]
     database: Option<String>,
+    /// A PostgreSQL streaming replica for eligibility reads (repeatable).
+    #[arg(long = "replica", env = "KAKUNIN_REPLICA_URLS", value_delimiter = ',')]
+    #[serde(default)]
+    replicas: Vec<String>,
+    /// Skip replicas more stale than this many milliseconds (default 1000).
+    #[arg(long, env = "KAKUNIN_MAX_REPLICA_LAG_MS")]
+    max_replica_lag_ms: Option<u64>,
 }
 
 #[derive(Args)]
@@ -322,10 +330,22 @@ fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    let replicas = if flags.replicas.is_empty() {
+        file.replicas
+    } else {
+        flags.replicas
+    };
     Ok(CentralConfig {
         data_dir: data,
         listen,
-        database: flags.database.or(file.database),
+        store: kakunin_central::StoreConfig {
+            database: flags.database.or(file.database),
+            replicas,
+            max_replica_lag: flags
+                .max_replica_lag_ms
+                .or(file.max_replica_lag_ms)
+                .map(std::time::Duration::from_millis),
+        },
     })
 }
 
@@ -337,7 +357,14 @@ async fn seed(args: &SeedArgs) -> Result<()> {
         None => kakunin_central::service::now().jst_date(),
     };
     std::fs::create_dir_all(&args.data)?;
-    let store = kakunin_central::open_store(&args.data, args.database.as_deref())?;
+    let store = kakunin_central::open_store(
+        &args.data,
+        &kakunin_central::StoreConfig {
+            database: args.database.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
     let started = std::time::Instant::now();
     let out = kakunin_central::seed::seed_store(
         store,

@@ -11,17 +11,44 @@ use kakunin_domain::{
 
 /// The columns of `qualification_versions` that hold the record, in this order everywhere.
 pub(crate) const VERSION_COLS: [&str; 29] = [
-    "symbol_raw", "number_raw", "card_classification", "relationship", "insured_name", "name",
-    "name_kana", "sex", "birthdate", "address", "post_number", "qualification_date",
-    "disqualification_date", "loss_reason", "card_issue_date", "card_valid_from",
-    "card_valid_until", "copay_ratio", "insurer_name", "elderly_issue_date", "elderly_valid_from",
-    "elderly_valid_until", "elderly_copay_ratio", "limit_classification", "limit_bracket",
-    "limit_issue_date", "limit_valid_from", "limit_valid_until", "limit_long_term_date",
+    "symbol_raw",
+    "number_raw",
+    "card_classification",
+    "relationship",
+    "insured_name",
+    "name",
+    "name_kana",
+    "sex",
+    "birthdate",
+    "address",
+    "post_number",
+    "qualification_date",
+    "disqualification_date",
+    "loss_reason",
+    "card_issue_date",
+    "card_valid_from",
+    "card_valid_until",
+    "copay_ratio",
+    "insurer_name",
+    "elderly_issue_date",
+    "elderly_valid_from",
+    "elderly_valid_until",
+    "elderly_copay_ratio",
+    "limit_classification",
+    "limit_bracket",
+    "limit_issue_date",
+    "limit_valid_from",
+    "limit_valid_until",
+    "limit_long_term_date",
 ];
 
 /// `p.col, p.col, …` for a SELECT.
 pub(crate) fn version_cols(prefix: &str) -> String {
-    VERSION_COLS.iter().map(|c| format!("{prefix}.{c}")).collect::<Vec<_>>().join(", ")
+    VERSION_COLS
+        .iter()
+        .map(|c| format!("{prefix}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A stored value.
@@ -85,12 +112,18 @@ pub(crate) fn version_fields(q: &Qualification) -> [Field; 29] {
 }
 
 /// The matching key of a qualification: (insurer, symbol key, number key, branch or "").
-pub(crate) fn key_of(q: &Qualification) -> (String, String, String, String) {
+pub(crate) type CardKey = (String, String, String, String);
+
+/// The matching key of a qualification.
+pub(crate) fn key_of(q: &Qualification) -> CardKey {
     (
         q.card.insurer.as_str().to_string(),
         q.card.symbol_key().to_string(),
         q.card.number.key().to_string(),
-        q.card.branch.map(|b| b.as_str().to_string()).unwrap_or_default(),
+        q.card
+            .branch
+            .map(|b| b.as_str().to_string())
+            .unwrap_or_default(),
     )
 }
 
@@ -114,20 +147,39 @@ fn req_date(r: &impl RowRead, i: usize, what: &str) -> Result<Date, StoreError> 
     Date::parse(&req_text(r, i, what)?).map_err(|_| corrupt(what))
 }
 fn get_opt_date(r: &impl RowRead, i: usize, what: &str) -> Result<Option<Date>, StoreError> {
-    r.text(i)?.map(|s| Date::parse(&s).map_err(|_| corrupt(what))).transpose()
+    r.text(i)?
+        .map(|s| Date::parse(&s).map_err(|_| corrupt(what)))
+        .transpose()
 }
-fn req_code<T>(r: &impl RowRead, i: usize, what: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+fn req_code<T>(
+    r: &impl RowRead,
+    i: usize,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
     parse(&req_text(r, i, what)?).ok_or_else(|| corrupt(what))
 }
-fn get_opt_code<T>(r: &impl RowRead, i: usize, what: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>, StoreError> {
-    r.text(i)?.map(|s| parse(&s).ok_or_else(|| corrupt(what))).transpose()
+fn get_opt_code<T>(
+    r: &impl RowRead,
+    i: usize,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    r.text(i)?
+        .map(|s| parse(&s).ok_or_else(|| corrupt(what)))
+        .transpose()
 }
 fn get_ratio(r: &impl RowRead, i: usize, what: &str) -> Result<Option<CopayRatio>, StoreError> {
-    r.int(i)?.map(|p| CopayRatio::parse(&p.to_string()).ok_or_else(|| corrupt(what))).transpose()
+    r.int(i)?
+        .map(|p| CopayRatio::parse(&p.to_string()).ok_or_else(|| corrupt(what)))
+        .transpose()
 }
 fn get_branch(r: &impl RowRead, i: usize) -> Result<Option<Branch>, StoreError> {
     let b = req_text(r, i, "branch")?;
-    (!b.is_empty()).then(|| Branch::parse(&b)).transpose().map_err(|_| corrupt("branch"))
+    (!b.is_empty())
+        .then(|| Branch::parse(&b))
+        .transpose()
+        .map_err(|_| corrupt("branch"))
 }
 fn get_insurer(r: &impl RowRead, i: usize) -> Result<InsurerNumber, StoreError> {
     InsurerNumber::parse(&req_text(r, i, "insurer_number")?).map_err(|_| corrupt("insurer_number"))
@@ -139,19 +191,30 @@ pub(crate) fn qualification_from(r: &impl RowRead, at: usize) -> Result<Qualific
     let insurer = get_insurer(r, at)?;
     let branch = get_branch(r, at + 1)?;
     let c = at + 2;
-    let symbol = r.text(c)?.map(|s| CardSymbol::parse(&s)).transpose().map_err(|_| corrupt("symbol"))?;
-    let number = CardNumber::parse(&req_text(r, c + 1, "number")?).map_err(|_| corrupt("number"))?;
+    let symbol = r
+        .text(c)?
+        .map(|s| CardSymbol::parse(&s))
+        .transpose()
+        .map_err(|_| corrupt("symbol"))?;
+    let number =
+        CardNumber::parse(&req_text(r, c + 1, "number")?).map_err(|_| corrupt("number"))?;
     let card = CardIdentity::new(insurer, symbol, number, branch).map_err(|_| corrupt("card"))?;
     let elderly = match get_opt_date(r, c + 20, "elderly_valid_from")? {
         Some(valid_from) => Some(ElderlyCertificate {
             issued: get_opt_date(r, c + 19, "elderly_issue_date")?,
             valid_from,
             valid_until: get_opt_date(r, c + 21, "elderly_valid_until")?,
-            copay_ratio: get_ratio(r, c + 22, "elderly_copay_ratio")?.ok_or_else(|| corrupt("elderly_copay_ratio"))?,
+            copay_ratio: get_ratio(r, c + 22, "elderly_copay_ratio")?
+                .ok_or_else(|| corrupt("elderly_copay_ratio"))?,
         }),
         None => None,
     };
-    let limit = match get_opt_code(r, c + 23, "limit_classification", LimitCertificateClassification::parse)? {
+    let limit = match get_opt_code(
+        r,
+        c + 23,
+        "limit_classification",
+        LimitCertificateClassification::parse,
+    )? {
         Some(classification) => Some(LimitCertificate {
             classification,
             bracket: req_code(r, c + 24, "limit_bracket", LimitBracket::parse)?,
@@ -188,13 +251,17 @@ pub(crate) fn qualification_from(r: &impl RowRead, at: usize) -> Result<Qualific
 }
 
 /// `disease, issue_date, valid_from, valid_until, self_pay_yen` from column `at`.
-pub(crate) fn specific_disease_from(r: &impl RowRead, at: usize) -> Result<SpecificDiseaseCertificate, StoreError> {
+pub(crate) fn specific_disease_from(
+    r: &impl RowRead,
+    at: usize,
+) -> Result<SpecificDiseaseCertificate, StoreError> {
     Ok(SpecificDiseaseCertificate {
         disease: req_code(r, at, "disease", SpecificDisease::parse)?,
         issued: get_opt_date(r, at + 1, "issue_date")?,
         valid_from: req_date(r, at + 2, "valid_from")?,
         valid_until: get_opt_date(r, at + 3, "valid_until")?,
-        self_pay_yen: u32::try_from(req_int(r, at + 4, "self_pay_yen")?).map_err(|_| corrupt("self_pay_yen"))?,
+        self_pay_yen: u32::try_from(req_int(r, at + 4, "self_pay_yen")?)
+            .map_err(|_| corrupt("self_pay_yen"))?,
     })
 }
 

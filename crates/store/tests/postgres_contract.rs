@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 /// One cluster per test binary; each test gets its own database.
 fn cluster() -> Option<&'static PgServer> {
     static CLUSTER: OnceLock<Option<PgServer>> = OnceLock::new();
-    CLUSTER.get_or_init(|| binaries_or_skip().map(|b| PgServer::start_primary(&b))).as_ref()
+    CLUSTER
+        .get_or_init(|| binaries_or_skip().map(|b| PgServer::start_primary(&b)))
+        .as_ref()
 }
 
 fn new_database() -> Option<String> {
@@ -22,7 +24,9 @@ fn new_database() -> Option<String> {
 
 async fn fresh() -> Option<((), Arc<dyn Store>)> {
     let url = new_database()?;
-    let store = PostgresStore::connect(PgOptions::new(url)).await.expect("connect");
+    let store = PostgresStore::connect(PgOptions::new(url))
+        .await
+        .expect("connect");
     Some(((), Arc::new(store)))
 }
 
@@ -38,16 +42,31 @@ async fn access_log_is_partitioned_by_month_and_append_only() {
     let jan = 1_768_435_200_000;
     let mar = 1_773_532_800_000;
     store.ensure_access_partitions(jan, 3).await.unwrap();
-    store.append_access(contract::access(vec![], jan)).await.unwrap();
-    store.append_access(contract::access(vec![], mar)).await.unwrap();
+    store
+        .append_access(contract::access(vec![], jan))
+        .await
+        .unwrap();
+    store
+        .append_access(contract::access(vec![], mar))
+        .await
+        .unwrap();
     assert_eq!(pg.psql(&db, "SELECT count(*) FROM access_log_202601"), "1");
     assert_eq!(pg.psql(&db, "SELECT count(*) FROM access_log_202603"), "1");
-    assert!(std::panic::catch_unwind(|| pg.psql(&db, "DELETE FROM access_log")).is_err(), "deletes are refused");
+    assert!(
+        std::panic::catch_unwind(|| pg.psql(&db, "DELETE FROM access_log")).is_err(),
+        "deletes are refused"
+    );
     // Retention drops whole months, nothing else.
     let dropped = store.drop_access_partitions_before(mar).await.unwrap();
     assert!(dropped >= 1);
     assert_eq!(store.counts().await.unwrap().access_log, 1);
-    assert_eq!(pg.psql(&db, "SELECT count(*) FROM pg_class WHERE relname = 'access_log_202601'"), "0");
+    assert_eq!(
+        pg.psql(
+            &db,
+            "SELECT count(*) FROM pg_class WHERE relname = 'access_log_202601'"
+        ),
+        "0"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,22 +74,48 @@ async fn newer_schema_wrong_url_and_credentials_are_clear_errors() {
     let Some(url) = new_database() else { return };
     let pg = cluster().unwrap();
     let db = url.rsplit('/').next().unwrap().to_string();
-    drop(PostgresStore::connect(PgOptions::new(url.clone())).await.unwrap());
-    pg.psql(&db, "INSERT INTO schema_migrations VALUES (999, '0999_future', 'x', 0)");
-    let err = PostgresStore::connect(PgOptions::new(url.clone())).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 999, .. }), "{err}");
+    drop(
+        PostgresStore::connect(PgOptions::new(url.clone()))
+            .await
+            .unwrap(),
+    );
+    pg.psql(
+        &db,
+        "INSERT INTO schema_migrations VALUES (999, '0999_future', 'x', 0)",
+    );
+    let err = PostgresStore::connect(PgOptions::new(url.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("newer than this kakunin"));
 
-    let err = PostgresStore::connect(PgOptions::new(format!("postgres://kakunin@127.0.0.1:{}/no_such_db", pg.port))).await.unwrap_err();
+    let err = PostgresStore::connect(PgOptions::new(format!(
+        "postgres://kakunin@127.0.0.1:{}/no_such_db",
+        pg.port
+    )))
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no_such_db"), "{err}");
-    let err = PostgresStore::connect(PgOptions::new("postgres://kakunin@127.0.0.1:1/x")).await.unwrap_err();
+    let err = PostgresStore::connect(PgOptions::new("postgres://kakunin@127.0.0.1:1/x"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Connect(_)), "{err}");
-    let err = PostgresStore::connect(PgOptions::new("not a url")).await.unwrap_err();
+    let err = PostgresStore::connect(PgOptions::new("not a url"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("invalid PostgreSQL URL"), "{err}");
     pg.psql("postgres", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'guarded') THEN CREATE ROLE guarded LOGIN PASSWORD 'right'; END IF; END $$");
     // Trust authentication accepts any password on loopback, so wrong credentials show as a
     // missing role here.
-    let err = PostgresStore::connect(PgOptions::new(format!("postgres://nobody:wrong@127.0.0.1:{}/{db}", pg.port))).await.unwrap_err();
+    let err = PostgresStore::connect(PgOptions::new(format!(
+        "postgres://nobody:wrong@127.0.0.1:{}/{db}",
+        pg.port
+    )))
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("nobody"), "{err}");
 }
 
@@ -114,34 +159,53 @@ fn sqlite_schema() -> BTreeMap<String, Table> {
         let mut table = Table::default();
         let mut pk: Vec<(i64, String)> = Vec::new();
         let mut st = c.prepare(&format!("PRAGMA table_info({t})")).unwrap();
-        let cols: Vec<(String, String, bool, i64)> =
-            st.query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?))).unwrap().collect::<Result<_, _>>().unwrap();
+        let cols: Vec<(String, String, bool, i64)> = st
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(5)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         for (name, ty, notnull, pkpos) in cols {
             if pkpos > 0 {
                 pk.push((pkpos, name.clone()));
             }
-            table.columns.insert((name, family(&ty), notnull || pkpos > 0));
+            table
+                .columns
+                .insert((name, family(&ty), notnull || pkpos > 0));
         }
         pk.sort();
         if !pk.is_empty() {
-            table.unique.insert(pk.into_iter().map(|(_, n)| n).collect());
+            table
+                .unique
+                .insert(pk.into_iter().map(|(_, n)| n).collect());
         }
         let mut st = c.prepare(&format!("PRAGMA index_list({t})")).unwrap();
-        let idx: Vec<(String, bool, String)> =
-            st.query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().collect::<Result<_, _>>().unwrap();
+        let idx: Vec<(String, bool, String)> = st
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         for (name, unique, origin) in idx {
             if unique && origin == "u" {
                 let mut st = c.prepare(&format!("PRAGMA index_info({name})")).unwrap();
-                let cols: Vec<String> = st.query_map([], |r| r.get(2)).unwrap().collect::<Result<_, _>>().unwrap();
+                let cols: Vec<String> = st
+                    .query_map([], |r| r.get(2))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
                 table.unique.insert(cols);
             }
         }
         let mut st = c.prepare(&format!("PRAGMA foreign_key_list({t})")).unwrap();
-        let fks: Vec<(i64, String, String, String)> =
-            st.query_map([], |r| Ok((r.get(0)?, r.get(2)?, r.get(3)?, r.get(4)?))).unwrap().collect::<Result<_, _>>().unwrap();
+        let fks: Vec<(i64, String, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         let mut grouped: BTreeMap<i64, (Vec<String>, String, Vec<String>)> = BTreeMap::new();
         for (id, target, from, to) in fks {
-            let e = grouped.entry(id).or_insert((Vec::new(), target, Vec::new()));
+            let e = grouped
+                .entry(id)
+                .or_insert((Vec::new(), target, Vec::new()));
             e.0.push(from);
             e.2.push(to);
         }
@@ -153,7 +217,11 @@ fn sqlite_schema() -> BTreeMap<String, Table> {
 
 fn pg_schema(pg: &PgServer, db: &str) -> BTreeMap<String, Table> {
     let rows = |sql: &str| -> Vec<Vec<String>> {
-        pg.psql(db, sql).lines().filter(|l| !l.is_empty()).map(|l| l.split('|').map(str::to_string).collect()).collect()
+        pg.psql(db, sql)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect()
     };
     let mut out = BTreeMap::new();
     for t in rows(
@@ -203,10 +271,17 @@ async fn both_migration_trees_describe_the_same_schema() {
     drop(PostgresStore::connect(PgOptions::new(url)).await.unwrap());
     let lite = sqlite_schema();
     let post = pg_schema(pg, &db);
-    assert_eq!(lite.keys().collect::<Vec<_>>(), post.keys().collect::<Vec<_>>(), "same tables");
+    assert_eq!(
+        lite.keys().collect::<Vec<_>>(),
+        post.keys().collect::<Vec<_>>(),
+        "same tables"
+    );
     for (name, l) in &lite {
         let p = &post[name];
-        assert_eq!(l.columns, p.columns, "{name}: same columns, type families and nullability");
+        assert_eq!(
+            l.columns, p.columns,
+            "{name}: same columns, type families and nullability"
+        );
         assert_eq!(l.foreign, p.foreign, "{name}: same foreign keys");
         // A partitioned table's unique keys must include the partition column: SQLite's key K
         // is PostgreSQL's K or K + partition key, and nothing else differs.
@@ -223,7 +298,10 @@ async fn both_migration_trees_describe_the_same_schema() {
         let norm = |set: &BTreeSet<Vec<String>>| set.iter().map(extend).collect::<BTreeSet<_>>();
         assert_eq!(norm(&l.unique), norm(&p.unique), "{name}: same unique keys");
         if p.partition_key.is_some() {
-            assert!(["access_log", "access_log_subjects"].contains(&name.as_str()), "{name} is partitioned");
+            assert!(
+                ["access_log", "access_log_subjects"].contains(&name.as_str()),
+                "{name} is partitioned"
+            );
         }
     }
 }

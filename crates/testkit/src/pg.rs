@@ -18,7 +18,11 @@ impl Binaries {
     /// Finds `initdb`, `pg_ctl`, `pg_basebackup`, `psql`: `$KAKUNIN_PG_BIN`, then the newest
     /// `/usr/lib/postgresql/*/bin`, then `$PATH`.
     pub fn find() -> Option<Self> {
-        let has = |d: &Path| ["initdb", "pg_ctl", "pg_basebackup", "psql"].iter().all(|b| d.join(b).exists());
+        let has = |d: &Path| {
+            ["initdb", "pg_ctl", "pg_basebackup", "psql"]
+                .iter()
+                .all(|b| d.join(b).exists())
+        };
         if let Some(d) = std::env::var_os("KAKUNIN_PG_BIN").map(PathBuf::from) {
             return has(&d).then_some(Self { dir: d });
         }
@@ -30,7 +34,11 @@ impl Binaries {
             .filter(|d| has(d))
             .collect();
         versions.sort_by_key(|p| {
-            p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
+            p.parent()
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0)
         });
         if let Some(d) = versions.pop() {
             return Some(Self { dir: d });
@@ -61,7 +69,11 @@ fn is_root() -> bool {
     // The effective uid, read without libc: /proc/self/status "Uid: real effective …".
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -77,7 +89,10 @@ fn as_owner(program: &Path) -> Command {
 }
 
 fn run(mut c: Command, what: &str) {
-    let out = c.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = c
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),
         "{what} failed: {}{}",
@@ -87,16 +102,31 @@ fn run(mut c: Command, what: &str) {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 #[cfg(unix)]
 fn give_to_postgres(path: &Path) {
     if is_root() {
-        let out = Command::new("id").args(["-u", "postgres"]).output().expect("id postgres");
-        let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("postgres user exists");
-        let out = Command::new("id").args(["-g", "postgres"]).output().expect("id postgres");
-        let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("postgres group");
+        let out = Command::new("id")
+            .args(["-u", "postgres"])
+            .output()
+            .expect("id postgres");
+        let uid: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("postgres user exists");
+        let out = Command::new("id")
+            .args(["-g", "postgres"])
+            .output()
+            .expect("id postgres");
+        let gid: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("postgres group");
         std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown to postgres");
     }
 }
@@ -119,7 +149,10 @@ impl PgServer {
     }
 
     fn new_dir() -> tempfile::TempDir {
-        let dir = tempfile::Builder::new().prefix("kakunin-pg-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("kakunin-pg-")
+            .tempdir()
+            .expect("temp dir");
         give_to_postgres(dir.path());
         dir
     }
@@ -129,7 +162,16 @@ impl PgServer {
         let dir = Self::new_dir();
         let mut c = as_owner(&bins.bin("initdb"));
         c.arg("-D").arg(dir.path().join("data"));
-        c.args(["-A", "trust", "-U", USER, "-E", "UTF8", "--locale=C", "--no-sync"]);
+        c.args([
+            "-A",
+            "trust",
+            "-U",
+            USER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
         run(c, "initdb");
         let conf = dir.path().join("data/postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
@@ -143,7 +185,12 @@ impl PgServer {
         let mut text = std::fs::read_to_string(&hba).expect("pg_hba.conf");
         text.push_str("\nhost replication all 127.0.0.1/32 trust\n");
         std::fs::write(&hba, text).expect("write pg_hba.conf");
-        let mut s = Self { bins: bins.clone(), dir, port: free_port(), stopped: true };
+        let mut s = Self {
+            bins: bins.clone(),
+            dir,
+            port: free_port(),
+            stopped: true,
+        };
         s.start();
         s
     }
@@ -156,17 +203,40 @@ impl PgServer {
         let name = format!("replica{}", free_port());
         let mut c = as_owner(&primary.bins.bin("pg_basebackup"));
         c.arg("-D").arg(dir.path().join("data"));
-        c.args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", USER, "-R", "-X", "stream", "--no-sync"]);
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &primary.port.to_string(),
+            "-U",
+            USER,
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+            "--checkpoint=fast",
+        ]);
         run(c, "pg_basebackup");
         let auto = dir.path().join("data/postgresql.auto.conf");
         let mut text = std::fs::read_to_string(&auto).unwrap_or_default();
         // Name the replica so the primary can require it as a synchronous standby.
-        text = text.replace("primary_conninfo = '", &format!("primary_conninfo = 'application_name={name} "));
+        text = text.replace(
+            "primary_conninfo = '",
+            &format!("primary_conninfo = 'application_name={name} "),
+        );
         std::fs::write(&auto, text).expect("write postgresql.auto.conf");
-        let mut s = Self { bins: primary.bins.clone(), dir, port: free_port(), stopped: true };
+        let mut s = Self {
+            bins: primary.bins.clone(),
+            dir,
+            port: free_port(),
+            stopped: true,
+        };
         s.start();
         if synchronous {
-            primary.psql("postgres", &format!("ALTER SYSTEM SET synchronous_standby_names = '{name}'"));
+            primary.psql(
+                "postgres",
+                &format!("ALTER SYSTEM SET synchronous_standby_names = '{name}'"),
+            );
             primary.psql("postgres", "SELECT pg_reload_conf()");
         }
         s
@@ -174,8 +244,12 @@ impl PgServer {
 
     fn start(&mut self) {
         let mut c = as_owner(&self.bins.bin("pg_ctl"));
-        c.arg("-D").arg(self.data()).arg("-l").arg(self.dir.path().join("server.log"));
-        c.arg("-o").arg(format!("-p {} -k {}", self.port, self.dir.path().display()));
+        c.arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"));
+        c.arg("-o")
+            .arg(format!("-p {} -k {}", self.port, self.dir.path().display()));
         c.args(["-w", "-t", "60", "start"]);
         run(c, "pg_ctl start");
         self.stopped = false;
@@ -186,16 +260,30 @@ impl PgServer {
     fn watchdog(&self) {
         let script = format!(
             "while [ -d /proc/{pid} ]; do sleep 1; done; \
-             [ -f '{pidfile}' ] && kill -INT $(head -1 '{pidfile}') 2>/dev/null; exit 0",
+             if [ -f '{pidfile}' ]; then p=$(head -1 '{pidfile}'); kill -INT $p 2>/dev/null; \
+             while [ -d /proc/$p ]; do sleep 0.2; done; fi; rm -rf '{dir}'; exit 0",
             pid = std::process::id(),
-            pidfile = self.data().join("postmaster.pid").display()
+            pidfile = self.data().join("postmaster.pid").display(),
+            dir = self.dir.path().display()
         );
-        let _ = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
     }
 
     /// The postmaster's pid.
     pub fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+        std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Stops the server by pid (fast shutdown) and waits for it to exit.
@@ -206,7 +294,9 @@ impl PgServer {
     /// Kills the server abruptly (SIGKILL to the postmaster and its children), like a crash.
     pub fn crash(&mut self) {
         if let Some(pid) = self.pid() {
-            let _ = Command::new("pkill").args(["-KILL", "-P", &pid.to_string()]).status();
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &pid.to_string()])
+                .status();
         }
         self.signal("KILL");
     }
@@ -216,7 +306,10 @@ impl PgServer {
             return;
         }
         if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(30);
             while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
@@ -235,11 +328,29 @@ impl PgServer {
     /// Runs SQL with psql and returns its unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new(self.bins.bin("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, "-d", db, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                db,
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
             .stdin(Stdio::null())
             .output()
             .expect("psql");
-        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::{Client, Config, NoTls};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
 /// How often the monitor probes the nodes.
 pub const MONITOR_INTERVAL: Duration = Duration::from_millis(200);
 const MAX_GROUP: usize = 4096;
@@ -47,7 +48,12 @@ pub struct PgOptions {
 
 impl PgOptions {
     pub fn new(primary: impl Into<String>) -> Self {
-        Self { primary: primary.into(), replicas: Vec::new(), max_replica_lag: Duration::from_secs(1), pool_size: 16 }
+        Self {
+            primary: primary.into(),
+            replicas: Vec::new(),
+            max_replica_lag: Duration::from_secs(1),
+            pool_size: 16,
+        }
     }
 }
 
@@ -114,7 +120,11 @@ impl Conn {
 impl std::ops::Deref for Conn {
     type Target = Client;
     fn deref(&self) -> &Client {
-        &self.client.as_ref().expect("connection present until drop").client
+        &self
+            .client
+            .as_ref()
+            .expect("connection present until drop")
+            .client
     }
 }
 impl std::ops::DerefMut for Conn {
@@ -137,7 +147,8 @@ impl Drop for Conn {
 
 impl Node {
     fn new(url: &str, pool: usize) -> Result<Arc<Self>, StoreError> {
-        let mut config = Config::from_str(url).map_err(|e| StoreError::Connect(format!("invalid PostgreSQL URL: {e}")))?;
+        let mut config = Config::from_str(url)
+            .map_err(|e| StoreError::Connect(format!("invalid PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -155,7 +166,12 @@ impl Node {
     }
 
     async fn conn(self: &Arc<Self>) -> Result<Conn, StoreError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let reuse = self.idle.lock().ok().and_then(|mut v| {
             while let Some(c) = v.pop() {
                 if !c.client.is_closed() {
@@ -167,18 +183,21 @@ impl Node {
         let client = match reuse {
             Some(c) => c,
             None => {
-                let (client, connection) = self
-                    .config
-                    .connect(NoTls)
-                    .await
-                    .map_err(|e| StoreError::Connect(format!("{}: {}", self.name, pg_err(&e))))?;
+                let (client, connection) =
+                    self.config.connect(NoTls).await.map_err(|e| {
+                        StoreError::Connect(format!("{}: {}", self.name, pg_err(&e)))
+                    })?;
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
                 Pooled { client, find: None }
             }
         };
-        Ok(Conn { client: Some(client), node: self.clone(), _permit: permit })
+        Ok(Conn {
+            client: Some(client),
+            node: self.clone(),
+            _permit: permit,
+        })
     }
 
     /// Drops idle connections (after a failure, so the next use reconnects).
@@ -210,14 +229,18 @@ pub struct PostgresStore {
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.inner.nodes.iter().map(|n| n.name.as_str()).collect();
-        f.debug_struct("PostgresStore").field("nodes", &names).finish()
+        f.debug_struct("PostgresStore")
+            .field("nodes", &names)
+            .finish()
     }
 }
 
 async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
     // One migrator at a time across central nodes.
-    tx.execute("SELECT pg_advisory_xact_lock(7243001)", &[]).await.map_err(|e| pg_err(&e))?;
+    tx.execute("SELECT pg_advisory_xact_lock(7243001)", &[])
+        .await
+        .map_err(|e| pg_err(&e))?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)",
@@ -226,7 +249,10 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     .map_err(|e| pg_err(&e))?;
     let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
     let found: i64 = tx
-        .query_one("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", &[])
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
         .await
         .map_err(|e| pg_err(&e))?
         .get(0);
@@ -234,9 +260,15 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         return Err(StoreError::SchemaTooNew { found, known });
     }
     for &(version, name, sql) in MIGRATIONS {
-        let digest: String = Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(sql.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let applied = tx
-            .query_opt("SELECT sha256 FROM schema_migrations WHERE version = $1", &[&version])
+            .query_opt(
+                "SELECT sha256 FROM schema_migrations WHERE version = $1",
+                &[&version],
+            )
             .await
             .map_err(|e| pg_err(&e))?;
         match applied {
@@ -253,9 +285,12 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
             }
         }
     }
-    tx.execute("SELECT kakunin_ensure_access_partitions($1, $2)", &[&rows::now_ms(), &PARTITIONS_AHEAD])
-        .await
-        .map_err(|e| pg_err(&e))?;
+    tx.execute(
+        "SELECT kakunin_ensure_access_partitions($1, $2)",
+        &[&rows::now_ms(), &PARTITIONS_AHEAD],
+    )
+    .await
+    .map_err(|e| pg_err(&e))?;
     tx.commit().await.map_err(|e| pg_err(&e))
 }
 
@@ -269,8 +304,11 @@ impl PostgresStore {
         }
         let primary = {
             let mut c = nodes[0].conn().await?;
-            let in_recovery: bool =
-                c.query_one("SELECT pg_is_in_recovery()", &[]).await.map_err(|e| pg_err(&e))?.get(0);
+            let in_recovery: bool = c
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await
+                .map_err(|e| pg_err(&e))?
+                .get(0);
             if in_recovery {
                 return Err(StoreError::Connect(format!(
                     "{} is a read-only standby; give the primary as --database and standbys as --replica",
@@ -310,24 +348,37 @@ impl PostgresStore {
     pub async fn drop_access_partitions_before(&self, before_ms: i64) -> Result<i32, StoreError> {
         let c = self.primary_node().conn().await?;
         let row = c
-            .query_one("SELECT kakunin_drop_access_partitions_before($1)", &[&before_ms])
+            .query_one(
+                "SELECT kakunin_drop_access_partitions_before($1)",
+                &[&before_ms],
+            )
             .await
             .map_err(|e| pg_err(&e))?;
         Ok(row.get(0))
     }
 
     /// Creates the monthly access-log partitions from `from_ms` for `months` months.
-    pub async fn ensure_access_partitions(&self, from_ms: i64, months: i32) -> Result<(), StoreError> {
+    pub async fn ensure_access_partitions(
+        &self,
+        from_ms: i64,
+        months: i32,
+    ) -> Result<(), StoreError> {
         let c = self.primary_node().conn().await?;
-        c.execute("SELECT kakunin_ensure_access_partitions($1, $2)", &[&from_ms, &months])
-            .await
-            .map_err(|e| pg_err(&e))?;
+        c.execute(
+            "SELECT kakunin_ensure_access_partitions($1, $2)",
+            &[&from_ms, &months],
+        )
+        .await
+        .map_err(|e| pg_err(&e))?;
         Ok(())
     }
 
     /// Runs a write on the primary; a connection failure triggers a probe so the next write
     /// finds a promoted primary.
-    async fn on_primary<T>(&self, f: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    async fn on_primary<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let node = self.primary_node();
         let result = match node.conn().await {
             Ok(mut c) => f(&mut c).await,
@@ -417,7 +468,9 @@ impl Inner {
             }
         }
         let p = self.primary.load(Ordering::Acquire);
-        let Ok(mut samples) = self.samples.lock() else { return };
+        let Ok(mut samples) = self.samples.lock() else {
+            return;
+        };
         if let Some((false, lsn)) = states[p] {
             samples.push_back((now, lsn));
             while samples.len() > 600 {
@@ -443,7 +496,12 @@ fn staleness(samples: &VecDeque<(Instant, i64)>, replayed: i64, now: Instant) ->
         None => u64::MAX,
         Some(&(_, latest)) if replayed >= latest => 0,
         Some(_) => {
-            let at = samples.iter().rev().find(|(_, lsn)| *lsn <= replayed).or_else(|| samples.front()).map(|(t, _)| *t);
+            let at = samples
+                .iter()
+                .rev()
+                .find(|(_, lsn)| *lsn <= replayed)
+                .or_else(|| samples.front())
+                .map(|(t, _)| *t);
             at.map_or(u64::MAX, |t| now.duration_since(t).as_millis() as u64)
         }
     }
@@ -461,7 +519,10 @@ async fn monitor_task(inner: Weak<Inner>) {
             last_partition_check = Instant::now();
             if let Ok(c) = inner.primary_node().conn().await {
                 if let Err(e) = c
-                    .execute("SELECT kakunin_ensure_access_partitions($1, $2)", &[&rows::now_ms(), &PARTITIONS_AHEAD])
+                    .execute(
+                        "SELECT kakunin_ensure_access_partitions($1, $2)",
+                        &[&rows::now_ms(), &PARTITIONS_AHEAD],
+                    )
                     .await
                 {
                     tracing::warn!(error = %pg_err(&e), "could not create access-log partitions");
@@ -507,10 +568,14 @@ async fn writer_task(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<AccessC
 #[async_trait]
 impl Store for PostgresStore {
     async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError> {
-        self.on_primary(async |c| rows::import(c, &import).await).await
+        self.on_primary(async |c| rows::import(c, &import).await)
+            .await
     }
 
-    async fn find_qualifications(&self, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+    async fn find_qualifications(
+        &self,
+        query: &CardQuery,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
         if let Some(replica) = self.inner.read_replica() {
             match replica.conn().await {
                 Ok(mut c) => match rows::find(&mut c, query).await {
@@ -528,31 +593,46 @@ impl Store for PostgresStore {
             }
         }
         let node = self.primary_node();
-        let found = self.on_primary(async |c| rows::find(c, query).await).await?;
+        let found = self
+            .on_primary(async |c| rows::find(c, query).await)
+            .await?;
         node.reads.fetch_add(1, Ordering::Relaxed);
         Ok(found)
     }
 
     async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.inner.writer.send((entry, tx)).map_err(|_| StoreError::Closed)?;
+        self.inner
+            .writer
+            .send((entry, tx))
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn recent_access(&self, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
-        self.on_primary(async |c| rows::access(c, None, limit).await).await
+        self.on_primary(async |c| rows::access(c, None, limit).await)
+            .await
     }
 
-    async fn access_for_qualification(&self, qualification_id: i64) -> Result<Vec<StoredAccess>, StoreError> {
-        self.on_primary(async |c| rows::access(c, Some(qualification_id), u32::MAX).await).await
+    async fn access_for_qualification(
+        &self,
+        qualification_id: i64,
+    ) -> Result<Vec<StoredAccess>, StoreError> {
+        self.on_primary(async |c| rows::access(c, Some(qualification_id), u32::MAX).await)
+            .await
     }
 
-    async fn qualification_history(&self, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
-        self.on_primary(async |c| rows::history(c, qualification_id).await).await
+    async fn qualification_history(
+        &self,
+        qualification_id: i64,
+    ) -> Result<Vec<QualificationVersion>, StoreError> {
+        self.on_primary(async |c| rows::history(c, qualification_id).await)
+            .await
     }
 
     async fn recent_imports(&self, limit: u32) -> Result<Vec<ImportRecord>, StoreError> {
-        self.on_primary(async |c| rows::imports(c, limit).await).await
+        self.on_primary(async |c| rows::imports(c, limit).await)
+            .await
     }
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
@@ -560,7 +640,8 @@ impl Store for PostgresStore {
     }
 
     async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError> {
-        self.on_primary(async |c| rows::sample(c, limit).await).await
+        self.on_primary(async |c| rows::sample(c, limit).await)
+            .await
     }
 
     async fn status(&self) -> Result<StoreStatus, StoreError> {
@@ -598,11 +679,17 @@ mod tests {
     fn staleness_from_samples() {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
-        let samples: VecDeque<(Instant, i64)> = [(at(0), 100), (at(200), 150), (at(400), 200)].into_iter().collect();
+        let samples: VecDeque<(Instant, i64)> = [(at(0), 100), (at(200), 150), (at(400), 200)]
+            .into_iter()
+            .collect();
         let now = at(500);
         assert_eq!(staleness(&samples, 200, now), 0, "caught up");
         assert_eq!(staleness(&samples, 250, now), 0, "ahead of the last sample");
-        assert_eq!(staleness(&samples, 160, now), 300, "has what the primary had at 200 ms");
+        assert_eq!(
+            staleness(&samples, 160, now),
+            300,
+            "has what the primary had at 200 ms"
+        );
         assert_eq!(staleness(&samples, 100, now), 500);
         assert_eq!(staleness(&samples, 50, now), 500, "older than every sample");
         assert_eq!(staleness(&VecDeque::new(), 50, now), u64::MAX);

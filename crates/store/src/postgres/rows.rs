@@ -4,7 +4,7 @@
 use super::{pg_err, Conn};
 use crate::mapping::{
     access_from, card_query_from, key_of, opt_date, qualification_from, specific_disease_from,
-    version_cols, version_fields, Field, RowRead, VERSION_COLS,
+    version_cols, version_fields, CardKey, Field, RowRead, VERSION_COLS,
 };
 use crate::{
     content_hash, CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport,
@@ -25,10 +25,12 @@ pub(super) fn now_ms() -> i64 {
 
 impl RowRead for Row {
     fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        self.try_get(i).map_err(|e| StoreError::Corrupt(e.to_string()))
+        self.try_get(i)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
     fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        self.try_get(i).map_err(|e| StoreError::Corrupt(e.to_string()))
+        self.try_get(i)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 }
 
@@ -38,7 +40,11 @@ macro_rules! q {
     };
 }
 
-async fn next_ids(c: &impl GenericClient, sequence: &str, n: usize) -> Result<Vec<i64>, StoreError> {
+async fn next_ids(
+    c: &impl GenericClient,
+    sequence: &str,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -87,7 +93,10 @@ struct NewVersion<'a> {
     q: &'a kakunin_domain::Qualification,
 }
 
-pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<ImportOutcome, StoreError> {
+pub(super) async fn import(
+    conn: &mut Conn,
+    import: &RosterImport,
+) -> Result<ImportOutcome, StoreError> {
     let mut keys = std::collections::HashSet::with_capacity(import.qualifications.len());
     if !import.qualifications.iter().all(|q| keys.insert(key_of(q))) {
         return Err(StoreError::DuplicateKey);
@@ -102,7 +111,11 @@ pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<Imp
     .get(0);
 
     // What is registered now for the insurers in this roster.
-    let mut insurers: Vec<String> = import.qualifications.iter().map(|q| q.card.insurer.as_str().to_string()).collect();
+    let mut insurers: Vec<String> = import
+        .qualifications
+        .iter()
+        .map(|q| q.card.insurer.as_str().to_string())
+        .collect();
     insurers.sort_unstable();
     insurers.dedup();
     let existing_rows = q!(tx.query(
@@ -111,12 +124,20 @@ pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<Imp
          WHERE q.insurer_number = ANY($1)",
         &[&insurers]
     ));
-    let mut existing: HashMap<(String, String, String, String), (i64, i64, Vec<u8>)> = existing_rows
+    let mut existing: HashMap<CardKey, (i64, i64, Vec<u8>)> = existing_rows
         .into_iter()
-        .map(|r| ((r.get(0), r.get(1), r.get(2), r.get(3)), (r.get(4), r.get(5), r.get(6))))
+        .map(|r| {
+            (
+                (r.get(0), r.get(1), r.get(2), r.get(3)),
+                (r.get(4), r.get(5), r.get(6)),
+            )
+        })
         .collect();
 
-    let mut out = ImportOutcome { import_id, ..Default::default() };
+    let mut out = ImportOutcome {
+        import_id,
+        ..Default::default()
+    };
     let mut new_keys = Vec::new();
     let mut changed: Vec<(i64, i64, [u8; 32], &kakunin_domain::Qualification)> = Vec::new();
     let mut fresh: Vec<([u8; 32], &kakunin_domain::Qualification)> = Vec::new();
@@ -134,20 +155,37 @@ pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<Imp
     out.inserted = fresh.len() as u64;
     out.updated = changed.len() as u64;
     let qids = next_ids(&tx, "qualifications_id_seq", fresh.len()).await?;
-    let vids = next_ids(&tx, "qualification_versions_id_seq", fresh.len() + changed.len()).await?;
+    let vids = next_ids(
+        &tx,
+        "qualification_versions_id_seq",
+        fresh.len() + changed.len(),
+    )
+    .await?;
     let mut versions: Vec<NewVersion<'_>> = Vec::with_capacity(vids.len());
     for (i, (hash, q)) in fresh.iter().enumerate() {
-        versions.push(NewVersion { id: vids[i], qualification_id: qids[i], version_no: 1, hash: *hash, q });
+        versions.push(NewVersion {
+            id: vids[i],
+            qualification_id: qids[i],
+            version_no: 1,
+            hash: *hash,
+            q,
+        });
     }
     for (i, (qid, v, hash, q)) in changed.iter().enumerate() {
-        versions.push(NewVersion { id: vids[fresh.len() + i], qualification_id: *qid, version_no: *v, hash: *hash, q });
+        versions.push(NewVersion {
+            id: vids[fresh.len() + i],
+            qualification_id: *qid,
+            version_no: *v,
+            hash: *hash,
+            q,
+        });
     }
 
     for (chunk_i, chunk) in new_keys.chunks(CHUNK).enumerate() {
         let base = chunk_i * CHUNK;
         let ids = &qids[base..base + chunk.len()];
         let current = &vids[base..base + chunk.len()];
-        let col = |f: fn(&(String, String, String, String)) -> &String| chunk.iter().map(f).cloned().collect::<Vec<_>>();
+        let col = |f: fn(&CardKey) -> &String| chunk.iter().map(f).cloned().collect::<Vec<_>>();
         q!(tx.execute(
             "INSERT INTO qualifications (id, insurer_number, symbol_key, number_key, branch, current_version_id, created_import_id)
              SELECT u.*, $7::bigint FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) AS u",
@@ -176,7 +214,11 @@ pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<Imp
         params.extend(cols.iter().map(Column::param));
         params.push(&import_id);
         params.push(&now);
-        let unnest: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 5, c.sql_type())).collect();
+        let unnest: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("${}::{}", i + 5, c.sql_type()))
+            .collect();
         let n = cols.len();
         let sql = format!(
             "INSERT INTO qualification_versions (id, qualification_id, version_no, content_sha256, {cols}, import_id, recorded_at_ms)
@@ -189,8 +231,15 @@ pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<Imp
         );
         q!(tx.execute(sql.as_str(), &params));
 
-        let (mut vid, mut seq, mut disease, mut issued, mut from, mut until, mut pay) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut vid, mut seq, mut disease, mut issued, mut from, mut until, mut pay) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for v in chunk {
             for (i, s) in v.q.specific_diseases.iter().enumerate() {
                 vid.push(v.id);
@@ -220,7 +269,12 @@ pub(super) async fn import(conn: &mut Conn, import: &RosterImport) -> Result<Imp
     }
     q!(tx.execute(
         "UPDATE imports SET inserted = $1, updated = $2, unchanged = $3 WHERE id = $4",
-        &[&(out.inserted as i64), &(out.updated as i64), &(out.unchanged as i64), &import_id]
+        &[
+            &(out.inserted as i64),
+            &(out.updated as i64),
+            &(out.unchanged as i64),
+            &import_id
+        ]
     ));
     q!(tx.commit());
     Ok(out)
@@ -240,12 +294,17 @@ async fn load_specific_diseases(
         &[&version_ids]
     ));
     for r in &rows {
-        out.entry(r.get(5)).or_default().push(specific_disease_from(r, 0)?);
+        out.entry(r.get(5))
+            .or_default()
+            .push(specific_disease_from(r, 0)?);
     }
     Ok(out)
 }
 
-pub(super) async fn find(c: &mut Conn, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+pub(super) async fn find(
+    c: &mut Conn,
+    query: &CardQuery,
+) -> Result<Vec<StoredQualification>, StoreError> {
     let stmt = match &c.pooled().find {
         Some(s) => s.clone(),
         None => {
@@ -257,13 +316,23 @@ pub(super) async fn find(c: &mut Conn, query: &CardQuery) -> Result<Vec<StoredQu
     let branch = query.branch.map(|b| b.as_str().to_string());
     let rows = q!(c.query(
         &stmt,
-        &[&query.insurer.as_str(), &query.symbol_key, &query.number_key, &branch, &query.birthdate.compact()]
+        &[
+            &query.insurer.as_str(),
+            &query.symbol_key,
+            &query.number_key,
+            &branch,
+            &query.birthdate.compact()
+        ]
     ));
     let mut found = Vec::with_capacity(rows.len());
     let mut vids = Vec::with_capacity(rows.len());
     for r in &rows {
         vids.push(r.get::<_, i64>(2));
-        found.push(StoredQualification { id: r.get(0), version: r.get(1), qualification: qualification_from(r, 3)? });
+        found.push(StoredQualification {
+            id: r.get(0),
+            version: r.get(1),
+            qualification: qualification_from(r, 3)?,
+        });
     }
     let mut sd = load_specific_diseases(&**c, &vids).await?;
     for (f, vid) in found.iter_mut().zip(vids) {
@@ -283,7 +352,10 @@ fn find_sql() -> String {
     )
 }
 
-pub(super) async fn history(c: &Conn, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
+pub(super) async fn history(
+    c: &Conn,
+    qualification_id: i64,
+) -> Result<Vec<QualificationVersion>, StoreError> {
     let sql = format!(
         "SELECT v.version_no, v.import_id, v.recorded_at_ms, v.id, q.insurer_number, q.branch, {cols}
          FROM qualification_versions v JOIN qualifications q ON q.id = v.qualification_id
@@ -309,7 +381,10 @@ pub(super) async fn history(c: &Conn, qualification_id: i64) -> Result<Vec<Quali
     Ok(out)
 }
 
-pub(super) async fn append_access(conn: &mut Conn, entries: &[&AccessLogEntry]) -> Result<Vec<i64>, StoreError> {
+pub(super) async fn append_access(
+    conn: &mut Conn,
+    entries: &[&AccessLogEntry],
+) -> Result<Vec<i64>, StoreError> {
     let tx = q!(conn.transaction());
     let ids = next_ids(&tx, "access_log_id_seq", entries.len()).await?;
     let at: Vec<i64> = entries.iter().map(|e| e.at.unix_millis()).collect();
@@ -341,7 +416,11 @@ pub(super) async fn append_access(conn: &mut Conn, entries: &[&AccessLogEntry]) 
     Ok(ids)
 }
 
-pub(super) async fn access(c: &Conn, qualification_id: Option<i64>, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
+pub(super) async fn access(
+    c: &Conn,
+    qualification_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<StoredAccess>, StoreError> {
     let limit = i64::from(limit);
     let rows = match qualification_id {
         Some(qid) => q!(c.query(
@@ -358,7 +437,10 @@ pub(super) async fn access(c: &Conn, qualification_id: Option<i64>, limit: u32) 
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        out.push(StoredAccess { id: r.get(0), entry: access_from(r, 1)? });
+        out.push(StoredAccess {
+            id: r.get(0),
+            entry: access_from(r, 1)?,
+        });
     }
     let ids: Vec<i64> = out.iter().map(|a| a.id).collect();
     let subjects = q!(c.query(
@@ -406,7 +488,12 @@ pub(super) async fn counts(c: &Conn) -> Result<StoreCounts, StoreError> {
         &[]
     ));
     let n = |i: usize| r.get::<_, i64>(i) as u64;
-    Ok(StoreCounts { qualifications: n(0), versions: n(1), imports: n(2), access_log: n(3) })
+    Ok(StoreCounts {
+        qualifications: n(0),
+        versions: n(1),
+        imports: n(2),
+        access_log: n(3),
+    })
 }
 
 pub(super) async fn sample(c: &Conn, limit: u32) -> Result<Vec<CardQuery>, StoreError> {

@@ -8,8 +8,8 @@
 mod rows;
 
 use crate::{
-    NodeStatus, StoreStatus, CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport, Store, StoreCounts,
-    StoreError, StoredAccess, StoredQualification,
+    CardQuery, ImportOutcome, ImportRecord, NodeStatus, QualificationVersion, RosterImport, Store,
+    StoreCounts, StoreError, StoreStatus, StoredAccess, StoredQualification,
 };
 use async_trait::async_trait;
 use kakunin_domain::{AccessLogEntry, Timestamp};
@@ -69,7 +69,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)",
     )?;
     let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
-    let found: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let found: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
@@ -188,17 +192,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
-    }
-
-    /// The same reads, synchronously, for benchmarks of the raw store.
-    pub fn find_qualifications_blocking(
-        &self,
-        query: &CardQuery,
-    ) -> Result<Vec<StoredQualification>, StoreError> {
-        let conn = self.inner.readers[0]
-            .lock()
-            .map_err(|_| StoreError::Closed)?;
-        rows::find(&conn, query)
     }
 }
 

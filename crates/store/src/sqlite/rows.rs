@@ -29,7 +29,10 @@ fn value(f: Field) -> Value {
     }
 }
 
-pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<ImportOutcome, StoreError> {
+pub(super) fn import(
+    conn: &mut Connection,
+    import: &RosterImport,
+) -> Result<ImportOutcome, StoreError> {
     let mut keys = std::collections::HashSet::with_capacity(import.qualifications.len());
     if !import.qualifications.iter().all(|q| keys.insert(key_of(q))) {
         return Err(StoreError::DuplicateKey);
@@ -43,7 +46,10 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
         params![import.received_at.unix_millis(), import.actor, import.source_sha256, import.qualifications.len() as i64],
     )?;
     let import_id = tx.last_insert_rowid();
-    let mut out = ImportOutcome { import_id, ..Default::default() };
+    let mut out = ImportOutcome {
+        import_id,
+        ..Default::default()
+    };
     {
         let mut find = tx.prepare_cached(
             "SELECT q.id, v.version_no, v.content_sha256 FROM qualifications q
@@ -60,7 +66,8 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
              VALUES ({placeholders})",
             VERSION_COLS.join(", ")
         ))?;
-        let mut set_current = tx.prepare_cached("UPDATE qualifications SET current_version_id = ?1 WHERE id = ?2")?;
+        let mut set_current =
+            tx.prepare_cached("UPDATE qualifications SET current_version_id = ?1 WHERE id = ?2")?;
         let mut new_sd = tx.prepare_cached(
             "INSERT INTO specific_disease_certificates (version_id, seq, disease, issue_date, valid_from, valid_until, self_pay_yen)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -69,7 +76,9 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
             let key = key_of(q);
             let hash = content_hash(q);
             let existing: Option<(i64, i64, Vec<u8>)> = find
-                .query_row(params![key.0, key.1, key.2, key.3], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(params![key.0, key.1, key.2, key.3], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let (qid, version_no) = match existing {
                 Some((_, _, h)) if h == hash => {
@@ -112,13 +121,21 @@ pub(super) fn import(conn: &mut Connection, import: &RosterImport) -> Result<Imp
     }
     tx.execute(
         "UPDATE imports SET inserted = ?1, updated = ?2, unchanged = ?3 WHERE id = ?4",
-        params![out.inserted as i64, out.updated as i64, out.unchanged as i64, import_id],
+        params![
+            out.inserted as i64,
+            out.updated as i64,
+            out.unchanged as i64,
+            import_id
+        ],
     )?;
     tx.commit()?;
     Ok(out)
 }
 
-fn load_specific_diseases(conn: &Connection, version_id: i64) -> Result<Vec<SpecificDiseaseCertificate>, StoreError> {
+fn load_specific_diseases(
+    conn: &Connection,
+    version_id: i64,
+) -> Result<Vec<SpecificDiseaseCertificate>, StoreError> {
     let mut st = conn.prepare_cached(
         "SELECT disease, issue_date, valid_from, valid_until, self_pay_yen
          FROM specific_disease_certificates WHERE version_id = ?1 ORDER BY seq",
@@ -131,7 +148,10 @@ fn load_specific_diseases(conn: &Connection, version_id: i64) -> Result<Vec<Spec
     Ok(out)
 }
 
-pub(super) fn find(conn: &Connection, query: &CardQuery) -> Result<Vec<StoredQualification>, StoreError> {
+pub(super) fn find(
+    conn: &Connection,
+    query: &CardQuery,
+) -> Result<Vec<StoredQualification>, StoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT q.id, v.version_no, v.id, q.insurer_number, q.branch, {cols}
          FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
@@ -150,7 +170,11 @@ pub(super) fn find(conn: &Connection, query: &CardQuery) -> Result<Vec<StoredQua
     ])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let found = StoredQualification { id: r.get(0)?, version: r.get(1)?, qualification: qualification_from(r, 3)? };
+        let found = StoredQualification {
+            id: r.get(0)?,
+            version: r.get(1)?,
+            qualification: qualification_from(r, 3)?,
+        };
         out.push((r.get::<_, i64>(2)?, found));
     }
     drop(rows);
@@ -162,7 +186,10 @@ pub(super) fn find(conn: &Connection, query: &CardQuery) -> Result<Vec<StoredQua
         .collect()
 }
 
-pub(super) fn history(conn: &Connection, qualification_id: i64) -> Result<Vec<QualificationVersion>, StoreError> {
+pub(super) fn history(
+    conn: &Connection,
+    qualification_id: i64,
+) -> Result<Vec<QualificationVersion>, StoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT v.version_no, v.import_id, v.recorded_at_ms, v.id, q.insurer_number, q.branch, {cols}
          FROM qualification_versions v JOIN qualifications q ON q.id = v.qualification_id
@@ -189,7 +216,10 @@ pub(super) fn history(conn: &Connection, qualification_id: i64) -> Result<Vec<Qu
         .collect()
 }
 
-pub(super) fn append_access(conn: &mut Connection, entries: &[&AccessLogEntry]) -> Result<Vec<i64>, StoreError> {
+pub(super) fn append_access(
+    conn: &mut Connection,
+    entries: &[&AccessLogEntry],
+) -> Result<Vec<i64>, StoreError> {
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(entries.len());
     {
@@ -218,7 +248,11 @@ pub(super) fn append_access(conn: &mut Connection, entries: &[&AccessLogEntry]) 
     Ok(ids)
 }
 
-pub(super) fn access(conn: &Connection, qualification_id: Option<i64>, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
+pub(super) fn access(
+    conn: &Connection,
+    qualification_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<StoredAccess>, StoreError> {
     let sql = match qualification_id {
         Some(_) => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
                     FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
@@ -230,15 +264,19 @@ pub(super) fn access(conn: &Connection, qualification_id: Option<i64>, limit: u3
     let mut rows = st.query(params![qualification_id, i64::from(limit)])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(StoredAccess { id: req_int(r, 0, "id")?, entry: access_from(r, 1)? });
+        out.push(StoredAccess {
+            id: req_int(r, 0, "id")?,
+            entry: access_from(r, 1)?,
+        });
     }
     drop(rows);
     let mut subj = conn.prepare_cached(
         "SELECT qualification_id FROM access_log_subjects WHERE access_id = ?1 AND access_at_ms = ?2 ORDER BY qualification_id",
     )?;
     for a in &mut out {
-        a.entry.qualification_ids =
-            subj.query_map(params![a.id, a.entry.at.unix_millis()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        a.entry.qualification_ids = subj
+            .query_map(params![a.id, a.entry.at.unix_millis()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
     }
     Ok(out)
 }
