@@ -1,10 +1,11 @@
 //! The central end to end over HTTPS with client certificates: hand-written rosters, validity
 //! 1/2/4/5 as of chosen dates, the access log, and every bad input refused with nothing written.
+//! Every test runs on SQLite and on PostgreSQL.
 
 use kakunin_api::client::{CentralClient, ClientError};
 use kakunin_api::{EligibilityCheckRequest, EligibilityCheckResponse, RosterImportReport};
 use kakunin_central::pki::{Ca, Role};
-use kakunin_central::{load_tls, open_store, Central};
+use kakunin_central::{load_tls, open_store, Central, StoreConfig};
 use kakunin_domain::check_digit::complete;
 use kakunin_store::{Store, StoreCounts};
 use std::sync::Arc;
@@ -34,7 +35,28 @@ fn late_number() -> String {
     complete("1234567").unwrap()
 }
 
-async fn world() -> World {
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One PostgreSQL cluster for this test binary; each world gets its own database.
+fn pg_database() -> Option<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static CLUSTER: OnceLock<Option<kakunin_testkit::pg::PgServer>> = OnceLock::new();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let pg = CLUSTER
+        .get_or_init(|| {
+            kakunin_testkit::pg::binaries_or_skip()
+                .map(|b| kakunin_testkit::pg::PgServer::start_primary(&b))
+        })
+        .as_ref()?;
+    Some(pg.create_database(&format!("api{}", N.fetch_add(1, Ordering::Relaxed))))
+}
+
+async fn world(backend: Backend) -> Option<World> {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::init(dir.path(), "test CA").unwrap();
     let issue = |kind: &str, id: &str| {
@@ -48,7 +70,14 @@ async fn world() -> World {
         .issue(&Role::parse("institution", &complete("131000001").unwrap()).unwrap())
         .unwrap()
         .into_bytes();
-    let store = open_store(dir.path(), &Default::default()).await.unwrap();
+    let config = match backend {
+        Backend::Sqlite => StoreConfig::default(),
+        Backend::Postgres => StoreConfig {
+            database: Some(pg_database()?),
+            ..Default::default()
+        },
+    };
+    let store = open_store(dir.path(), &config).await.unwrap();
     let central = Central::bind_with(
         "127.0.0.1:0".parse().unwrap(),
         store.clone(),
@@ -61,7 +90,7 @@ async fn world() -> World {
     tokio::spawn(central.serve(async {
         let _ = rx.await;
     }));
-    World {
+    Some(World {
         url,
         ca_pem: ca.cert_pem().as_bytes().to_vec(),
         store,
@@ -73,7 +102,7 @@ async fn world() -> World {
         foreign,
         _dir: dir,
         _stop: tx,
-    }
+    })
 }
 
 impl World {
@@ -160,9 +189,30 @@ fn late_roster() -> String {
     format!("{HEADER}\n{},,{},,1,後期 一郎,ｺｳｷ ｲﾁﾛｳ,1,19450101,20200101,,,01,010,架空後期高齢者医療広域連合\n", late(), late_number())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hand_written_rosters_answer_validity_as_of_dates() {
-    let w = world().await;
+macro_rules! on_both_backends {
+    ($($name:ident),*) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    hand_written_rosters_answer_validity_as_of_dates,
+    bad_inputs_are_refused_and_write_nothing
+);
+
+async fn hand_written_rosters_answer_validity_as_of_dates(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     for (id, csv) in [
         (&w.insurer_kenpo, kenpo_roster()),
         (&w.insurer_nhi, nhi_roster()),
@@ -433,9 +483,10 @@ async fn hand_written_rosters_answer_validity_as_of_dates() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_inputs_are_refused_and_write_nothing() {
-    let w = world().await;
+async fn bad_inputs_are_refused_and_write_nothing(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
     assert!(w.import(&w.insurer_kenpo, &kenpo_roster()).await.accepted);
     let before = w.counts().await;
 

@@ -35,6 +35,10 @@ impl Drop for Running {
 
 /// Starts `kakunin central` on a free port and returns it with its URL.
 fn central(data: &Path) -> (Running, String) {
+    central_with(data, &[])
+}
+
+fn central_with(data: &Path, extra: &[&str]) -> (Running, String) {
     let mut child = Command::new(BIN)
         .args([
             "central",
@@ -43,6 +47,7 @@ fn central(data: &Path) -> (Running, String) {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -195,4 +200,102 @@ fn seed_then_demo_answers_valid() {
     let json = &out[out.find("\n{").expect("answer JSON")..];
     let answer: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(answer["validity"], "1", "{out}");
+}
+
+#[test]
+fn central_and_seed_on_postgres() {
+    let Some(bins) = kakunin_testkit::pg::binaries_or_skip() else {
+        return;
+    };
+    let pg = kakunin_testkit::pg::PgServer::start_primary(&bins);
+    let url = pg.create_database("kakunin");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let out = ok(&[
+        "seed",
+        "--data",
+        d,
+        "--database",
+        &url,
+        "--people",
+        "200",
+        "--rng-seed",
+        "3",
+        "--as-of",
+        "20261124",
+    ]);
+    assert!(out.contains("seeded 200 people"), "{out}");
+    ok(&["ca", "init", "--data", d]);
+    let clinic = dir.path().join("clinic.pem");
+    ok(&[
+        "ca",
+        "issue",
+        "--data",
+        d,
+        "--role",
+        "institution",
+        "--id",
+        "0110113719",
+        "--out",
+        clinic.to_str().unwrap(),
+    ]);
+    let (_central, server) = central_with(&data, &["--database", &url]);
+    assert_eq!(
+        pg.psql("kakunin", "SELECT count(*) > 0 FROM qualifications"),
+        "t"
+    );
+    let row = pg.psql(
+        "kakunin",
+        "SELECT q.insurer_number, v.symbol_raw, v.number_raw, q.branch, v.birthdate FROM qualifications q
+         JOIN qualification_versions v ON v.id = q.current_version_id
+         WHERE v.disqualification_date IS NULL AND v.symbol_raw ~ '^[0-9]+$' AND q.branch <> '' ORDER BY q.id LIMIT 1",
+    );
+    let f: Vec<&str> = row.split('|').collect();
+    let ca = data.join("ca.pem");
+    let answer = ok(&[
+        "check",
+        "--server",
+        &server,
+        "--ca",
+        ca.to_str().unwrap(),
+        "--identity",
+        clinic.to_str().unwrap(),
+        "--insurer",
+        f[0],
+        "--symbol",
+        f[1],
+        "--number",
+        f[2],
+        "--branch",
+        f[3],
+        "--birthdate",
+        f[4],
+        "--date",
+        "20261124",
+        "--json",
+    ]);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["validity"], "1", "{answer}");
+    assert_eq!(
+        pg.psql("kakunin", "SELECT count(*) FROM access_log"),
+        "1",
+        "the check was logged in PostgreSQL"
+    );
+    // A wrong URL is a clear error, not a hang.
+    let bad = kakunin(&[
+        "seed",
+        "--data",
+        d,
+        "--database",
+        "postgres://kakunin@127.0.0.1:1/x",
+        "--people",
+        "1",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("cannot connect"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

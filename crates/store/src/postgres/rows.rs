@@ -324,19 +324,16 @@ pub(super) async fn find(
             &query.birthdate.compact()
         ]
     ));
+    let sd_at = 5 + VERSION_COLS.len();
     let mut found = Vec::with_capacity(rows.len());
-    let mut vids = Vec::with_capacity(rows.len());
     for r in &rows {
-        vids.push(r.get::<_, i64>(2));
+        let mut q = qualification_from(r, 3)?;
+        q.specific_diseases = specific_diseases_from_arrays(r, sd_at)?;
         found.push(StoredQualification {
             id: r.get(0),
             version: r.get(1),
-            qualification: qualification_from(r, 3)?,
+            qualification: q,
         });
-    }
-    let mut sd = load_specific_diseases(&**c, &vids).await?;
-    for (f, vid) in found.iter_mut().zip(vids) {
-        f.qualification.specific_diseases = sd.remove(&vid).unwrap_or_default();
     }
     Ok(found)
 }
@@ -348,8 +345,67 @@ fn find_sql() -> String {
          WHERE q.insurer_number = $1 AND q.symbol_key = $2 AND q.number_key = $3
            AND ($4::text IS NULL OR q.branch = $4 OR q.branch = '') AND v.birthdate = $5
          ORDER BY q.branch, q.id",
-        cols = version_cols("v")
+        cols = version_cols("v") + &specific_disease_arrays("v")
     )
+}
+
+/// The specific-disease certificates of version `v` as five array columns, so a lookup is one
+/// round trip.
+fn specific_disease_arrays(v: &str) -> String {
+    ["disease", "issue_date", "valid_from", "valid_until", "self_pay_yen"]
+        .iter()
+        .map(|c| format!(", ARRAY(SELECT s.{c} FROM specific_disease_certificates s WHERE s.version_id = {v}.id ORDER BY s.seq)"))
+        .collect()
+}
+
+/// One element of those arrays, read like a row.
+struct ArrayElement<'a> {
+    texts: [Option<&'a str>; 4],
+    pay: i64,
+}
+
+impl RowRead for ArrayElement<'_> {
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.texts.get(i).copied().flatten().map(str::to_string))
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok((i == 4).then_some(self.pay))
+    }
+}
+
+fn specific_diseases_from_arrays(
+    r: &Row,
+    at: usize,
+) -> Result<Vec<SpecificDiseaseCertificate>, StoreError> {
+    let bad = |e: tokio_postgres::Error| StoreError::Corrupt(e.to_string());
+    let disease: Vec<String> = r.try_get(at).map_err(bad)?;
+    let issued: Vec<Option<String>> = r.try_get(at + 1).map_err(bad)?;
+    let from: Vec<String> = r.try_get(at + 2).map_err(bad)?;
+    let until: Vec<Option<String>> = r.try_get(at + 3).map_err(bad)?;
+    let pay: Vec<i64> = r.try_get(at + 4).map_err(bad)?;
+    let n = disease.len();
+    if [issued.len(), from.len(), until.len(), pay.len()]
+        .iter()
+        .any(|&l| l != n)
+    {
+        return Err(StoreError::Corrupt(
+            "specific-disease arrays differ in length".into(),
+        ));
+    }
+    (0..n)
+        .map(|i| {
+            let e = ArrayElement {
+                texts: [
+                    Some(disease[i].as_str()),
+                    issued[i].as_deref(),
+                    Some(from[i].as_str()),
+                    until[i].as_deref(),
+                ],
+                pay: pay[i],
+            };
+            specific_disease_from(&e, 0)
+        })
+        .collect()
 }
 
 pub(super) async fn history(
