@@ -107,16 +107,28 @@ async fn newer_schema_wrong_url_and_credentials_are_clear_errors() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("invalid PostgreSQL URL"), "{err}");
-    pg.psql("postgres", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'guarded') THEN CREATE ROLE guarded LOGIN PASSWORD 'right'; END IF; END $$");
-    // Trust authentication accepts any password on loopback, so wrong credentials show as a
-    // missing role here.
+    // Wrong credentials: the server's reason, not a hang or a panic.
+    pg.create_guarded_role("right", "guarded_db");
+    let ok = PostgresStore::connect(PgOptions::new(format!(
+        "postgres://guarded:right@127.0.0.1:{}/guarded_db",
+        pg.port
+    )))
+    .await;
+    assert!(ok.is_ok(), "{:?}", ok.err());
     let err = PostgresStore::connect(PgOptions::new(format!(
-        "postgres://nobody:wrong@127.0.0.1:{}/{db}",
+        "postgres://guarded:wrong@127.0.0.1:{}/guarded_db",
         pg.port
     )))
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("nobody"), "{err}");
+    assert!(
+        err.to_string().contains("password authentication failed"),
+        "{err}"
+    );
+    assert!(
+        !err.to_string().contains("wrong"),
+        "the password never appears in errors: {err}"
+    );
 }
 
 /// A description of a schema that both engines can produce: per table, its columns (name, type

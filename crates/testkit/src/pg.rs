@@ -133,6 +133,8 @@ fn give_to_postgres(path: &Path) {
 
 /// Test user with trust authentication.
 pub const USER: &str = "kakunin";
+/// A role that must give its password (create it with [`PgServer::create_guarded_role`]).
+pub const GUARDED: &str = "guarded";
 
 /// One running PostgreSQL server.
 #[derive(Debug)]
@@ -182,8 +184,10 @@ impl PgServer {
         );
         std::fs::write(&conf, text).expect("write postgresql.conf");
         let hba = dir.path().join("data/pg_hba.conf");
-        let mut text = std::fs::read_to_string(&hba).expect("pg_hba.conf");
-        text.push_str("\nhost replication all 127.0.0.1/32 trust\n");
+        let text = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        // The role `guarded` needs a password (for tests of wrong credentials); everyone else
+        // is trusted on loopback.
+        let text = format!("host all {GUARDED} 127.0.0.1/32 scram-sha-256\n{text}\nhost replication all 127.0.0.1/32 trust\n");
         std::fs::write(&hba, text).expect("write pg_hba.conf");
         let mut s = Self {
             bins: bins.clone(),
@@ -352,6 +356,15 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Creates the password-protected role [`GUARDED`] with `password`, owning database `db`.
+    pub fn create_guarded_role(&self, password: &str, db: &str) {
+        self.psql(
+            "postgres",
+            &format!("CREATE ROLE {GUARDED} LOGIN PASSWORD '{password}'"),
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {db} OWNER {GUARDED}"));
     }
 
     /// Creates a database and returns its URL.
