@@ -98,6 +98,9 @@ struct Node {
     config: Config,
     idle: Mutex<Vec<Pooled>>,
     permits: Arc<Semaphore>,
+    /// The monitor's own connection, outside the pool, so that probes are never starved by a
+    /// saturated pool (which would look like an outage).
+    monitor: tokio::sync::Mutex<Option<Client>>,
     healthy: AtomicBool,
     in_recovery: AtomicBool,
     lag_ms: AtomicU64,
@@ -158,6 +161,7 @@ impl Node {
             config,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(pool.max(1))),
+            monitor: tokio::sync::Mutex::new(None),
             healthy: AtomicBool::new(false),
             in_recovery: AtomicBool::new(false),
             lag_ms: AtomicU64::new(0),
@@ -198,6 +202,41 @@ impl Node {
             node: self.clone(),
             _permit: permit,
         })
+    }
+
+    /// Role and WAL position, on the monitor's connection: `(in_recovery, lsn)`.
+    async fn probe_state(&self) -> Option<(bool, i64)> {
+        let mut slot = self.monitor.lock().await;
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            let (client, connection) =
+                tokio::time::timeout(Duration::from_secs(2), self.config.connect(NoTls))
+                    .await
+                    .ok()?
+                    .ok()?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            *slot = Some(client);
+        }
+        let client = slot.as_ref()?;
+        let row = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.query_one(
+                "SELECT pg_is_in_recovery(),
+                        (CASE WHEN pg_is_in_recovery()
+                              THEN coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)
+                              ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END)::bigint",
+                &[],
+            ),
+        )
+        .await;
+        match row {
+            Ok(Ok(row)) => Some((row.get(0), row.get(1))),
+            _ => {
+                *slot = None;
+                None
+            }
+        }
     }
 
     /// Drops idle connections (after a failure, so the next use reconnects).
@@ -428,24 +467,7 @@ impl Inner {
         let now = Instant::now();
         let mut states = Vec::with_capacity(self.nodes.len());
         for n in &self.nodes {
-            let state = async {
-                let c = tokio::time::timeout(Duration::from_secs(2), n.conn()).await.ok()?.ok()?;
-                let row = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    c.query_one(
-                        "SELECT pg_is_in_recovery(),
-                                (CASE WHEN pg_is_in_recovery()
-                                      THEN coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)
-                                      ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END)::bigint",
-                        &[],
-                    ),
-                )
-                .await
-                .ok()?
-                .ok()?;
-                Some((row.get::<_, bool>(0), row.get::<_, i64>(1)))
-            }
-            .await;
+            let state = n.probe_state().await;
             if state.is_none() {
                 n.reset();
             }
