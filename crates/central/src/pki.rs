@@ -4,7 +4,7 @@
 //! and its code in the CN (医療機関コード, 保険者番号, or an operator name). Keys are ECDSA P-256.
 
 use anyhow::{bail, Context, Result};
-use kakunin_domain::{Date, InstitutionCode, InsurerNumber, Timestamp};
+use kakunin_domain::{Date, InstitutionCode, InsurerNumber};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType, SerialNumber,
@@ -67,10 +67,7 @@ pub const CA_KEY: &str = "ca-key.pem";
 pub const SERVER_IDENTITY: &str = "server.pem";
 
 fn today() -> Date {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    Timestamp::from_unix_millis(ms).jst_date()
+    crate::service::now().jst_date()
 }
 
 fn validity(params: &mut CertificateParams, years: u32) {
@@ -94,7 +91,12 @@ fn serial(key: &KeyPair) -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<()> {
+/// Writes a secret (key material) readable by the owner only, atomically (temp file + rename),
+/// creating the parent directory if needed.
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
     #[cfg(unix)]

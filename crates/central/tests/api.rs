@@ -583,6 +583,16 @@ async fn bad_inputs_are_refused_and_write_nothing(backend: Backend) {
     assert_eq!((r.inserted, r.skipped), (1, 1));
     let before = w.counts().await;
 
+    // A well-formed check, sent with the wrong certificates below.
+    let valid = req(
+        KENPO,
+        Some("123"),
+        "4567",
+        Some("00"),
+        "19800101",
+        "20261124",
+    );
+
     // An institution may not import; an insurer may not check.
     let err = w
         .client(Some(&w.institution))
@@ -595,14 +605,7 @@ async fn bad_inputs_are_refused_and_write_nothing(backend: Backend) {
     );
     let err = w
         .client(Some(&w.insurer_kenpo))
-        .check(&req(
-            KENPO,
-            Some("123"),
-            "4567",
-            Some("00"),
-            "19800101",
-            "20261124",
-        ))
+        .check(&valid)
         .await
         .unwrap_err();
     assert!(
@@ -611,35 +614,14 @@ async fn bad_inputs_are_refused_and_write_nothing(backend: Backend) {
     );
 
     // A certificate from another CA, and no certificate at all.
-    let err = w
-        .client(Some(&w.foreign))
-        .check(&req(
-            KENPO,
-            Some("123"),
-            "4567",
-            Some("00"),
-            "19800101",
-            "20261124",
-        ))
-        .await
-        .unwrap_err();
+    let err = w.client(Some(&w.foreign)).check(&valid).await.unwrap_err();
     assert!(
         matches!(err, ClientError::Api(ref e, 401) if e.code == "certificate_untrusted"),
         "{err}"
     );
     let anonymous = w.client(None);
     assert_eq!(anonymous.health().await.unwrap().status, "ok");
-    let err = anonymous
-        .check(&req(
-            KENPO,
-            Some("123"),
-            "4567",
-            Some("00"),
-            "19800101",
-            "20261124",
-        ))
-        .await
-        .unwrap_err();
+    let err = anonymous.check(&valid).await.unwrap_err();
     assert!(
         matches!(err, ClientError::Api(ref e, 401) if e.code == "certificate_required"),
         "{err}"

@@ -65,7 +65,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         (&admin, Role::parse("admin", "demo-operator")?),
     ] {
         if !path.exists() {
-            crate::write_private(path, &ca.issue(&role)?)?;
+            kakunin_central::pki::write_private(path, &ca.issue(&role)?)?;
         }
     }
 

@@ -11,7 +11,7 @@ use kakunin_api::{EligibilityCheckRequest, EligibilityCheckResponse, RosterImpor
 use kakunin_central::pki::{Ca, Role};
 use kakunin_central::{Central, CentralConfig};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -243,7 +243,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             init_tracing("warn");
             let role = Role::parse(&role, &id)?;
             let pem = Ca::load(&data)?.issue(&role)?;
-            write_private(&out, &pem)?;
+            kakunin_central::pki::write_private(&out, &pem)?;
             println!("{}", out.display());
         }
         Command::Central(args) => {
@@ -402,19 +402,6 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
 }
 
 fn print_report(r: &RosterImportReport, json: bool) -> Result<()> {

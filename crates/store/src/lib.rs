@@ -36,6 +36,18 @@ pub enum StoreError {
     Connect(String),
 }
 
+/// Lower-case hex of bytes (migration checksums, file digests).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The wall clock in Unix milliseconds (recorded-at columns, partition upkeep).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Backend(e.to_string())

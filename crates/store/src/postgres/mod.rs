@@ -299,10 +299,7 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         return Err(StoreError::SchemaTooNew { found, known });
     }
     for &(version, name, sql) in MIGRATIONS {
-        let digest: String = Sha256::digest(sql.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = crate::hex(&Sha256::digest(sql.as_bytes()));
         let applied = tx
             .query_opt(
                 "SELECT sha256 FROM schema_migrations WHERE version = $1",
@@ -317,7 +314,7 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
                 tx.batch_execute(sql).await.map_err(|e| pg_err(&e))?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, sha256, applied_at_ms) VALUES ($1, $2, $3, $4)",
-                    &[&version, &name, &digest, &rows::now_ms()],
+                    &[&version, &name, &digest, &crate::now_ms()],
                 )
                 .await
                 .map_err(|e| pg_err(&e))?;
@@ -326,7 +323,7 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     }
     tx.execute(
         "SELECT kakunin_ensure_access_partitions($1, $2)",
-        &[&rows::now_ms(), &PARTITIONS_AHEAD],
+        &[&crate::now_ms(), &PARTITIONS_AHEAD],
     )
     .await
     .map_err(|e| pg_err(&e))?;
@@ -543,7 +540,7 @@ async fn monitor_task(inner: Weak<Inner>) {
                 if let Err(e) = c
                     .execute(
                         "SELECT kakunin_ensure_access_partitions($1, $2)",
-                        &[&rows::now_ms(), &PARTITIONS_AHEAD],
+                        &[&crate::now_ms(), &PARTITIONS_AHEAD],
                     )
                     .await
                 {

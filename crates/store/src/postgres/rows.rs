@@ -17,12 +17,6 @@ use tokio_postgres::{GenericClient, Row};
 
 const CHUNK: usize = 5000;
 
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl RowRead for Row {
     fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
         self.try_get(i)
@@ -192,7 +186,7 @@ pub(super) async fn import(
             &[&ids, &col(|k| &k.0), &col(|k| &k.1), &col(|k| &k.2), &col(|k| &k.3), &current, &import_id]
         ));
     }
-    let now = now_ms();
+    let now = crate::now_ms();
     for chunk in versions.chunks(CHUNK) {
         let mut cols: Vec<Column> = version_fields(chunk[0].q)
             .iter()
@@ -280,27 +274,6 @@ pub(super) async fn import(
     Ok(out)
 }
 
-async fn load_specific_diseases(
-    c: &impl GenericClient,
-    version_ids: &[i64],
-) -> Result<HashMap<i64, Vec<SpecificDiseaseCertificate>>, StoreError> {
-    let mut out: HashMap<i64, Vec<SpecificDiseaseCertificate>> = HashMap::new();
-    if version_ids.is_empty() {
-        return Ok(out);
-    }
-    let rows = q!(c.query(
-        "SELECT disease, issue_date, valid_from, valid_until, self_pay_yen, version_id
-         FROM specific_disease_certificates WHERE version_id = ANY($1) ORDER BY version_id, seq",
-        &[&version_ids]
-    ));
-    for r in &rows {
-        out.entry(r.get(5))
-            .or_default()
-            .push(specific_disease_from(r, 0)?);
-    }
-    Ok(out)
-}
-
 pub(super) async fn find(
     c: &mut Conn,
     query: &CardQuery,
@@ -324,10 +297,10 @@ pub(super) async fn find(
             &query.birthdate.compact()
         ]
     ));
-    let sd_at = 5 + VERSION_COLS.len();
+    let sd_at = 4 + VERSION_COLS.len();
     let mut found = Vec::with_capacity(rows.len());
     for r in &rows {
-        let mut q = qualification_from(r, 3)?;
+        let mut q = qualification_from(r, 2)?;
         q.specific_diseases = specific_diseases_from_arrays(r, sd_at)?;
         found.push(StoredQualification {
             id: r.get(0),
@@ -340,7 +313,7 @@ pub(super) async fn find(
 
 fn find_sql() -> String {
     format!(
-        "SELECT q.id, v.version_no, v.id, q.insurer_number, q.branch, {cols}
+        "SELECT q.id, v.version_no, q.insurer_number, q.branch, {cols}
          FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
          WHERE q.insurer_number = $1 AND q.symbol_key = $2 AND q.number_key = $3
            AND ($4::text IS NULL OR q.branch = $4 OR q.branch = '') AND v.birthdate = $5
@@ -413,26 +386,23 @@ pub(super) async fn history(
     qualification_id: i64,
 ) -> Result<Vec<QualificationVersion>, StoreError> {
     let sql = format!(
-        "SELECT v.version_no, v.import_id, v.recorded_at_ms, v.id, q.insurer_number, q.branch, {cols}
+        "SELECT v.version_no, v.import_id, v.recorded_at_ms, q.insurer_number, q.branch, {cols}
          FROM qualification_versions v JOIN qualifications q ON q.id = v.qualification_id
          WHERE v.qualification_id = $1 ORDER BY v.version_no",
-        cols = version_cols("v")
+        cols = version_cols("v") + &specific_disease_arrays("v")
     );
     let rows = q!(c.query(sql.as_str(), &[&qualification_id]));
+    let sd_at = 5 + VERSION_COLS.len();
     let mut out = Vec::with_capacity(rows.len());
-    let mut vids = Vec::with_capacity(rows.len());
     for r in &rows {
-        vids.push(r.get::<_, i64>(3));
+        let mut q = qualification_from(r, 3)?;
+        q.specific_diseases = specific_diseases_from_arrays(r, sd_at)?;
         out.push(QualificationVersion {
             version: r.get(0),
             import_id: r.get(1),
             recorded_at: Timestamp::from_unix_millis(r.get(2)),
-            qualification: qualification_from(r, 4)?,
+            qualification: q,
         });
-    }
-    let mut sd = load_specific_diseases(&**c, &vids).await?;
-    for (v, vid) in out.iter_mut().zip(vids) {
-        v.qualification.specific_diseases = sd.remove(&vid).unwrap_or_default();
     }
     Ok(out)
 }

@@ -78,7 +78,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         return Err(StoreError::SchemaTooNew { found, known });
     }
     for &(version, name, sql) in MIGRATIONS {
-        let digest = hex(&Sha256::digest(sql.as_bytes()));
+        let digest = crate::hex(&Sha256::digest(sql.as_bytes()));
         let applied: Option<String> = conn
             .query_row(
                 "SELECT sha256 FROM schema_migrations WHERE version = ?1",
@@ -94,23 +94,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                 tx.execute_batch(sql)?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, sha256, applied_at_ms) VALUES (?1, ?2, ?3, ?4)",
-                    params![version, name, digest, now_ms()],
+                    params![version, name, digest, crate::now_ms()],
                 )?;
                 tx.commit()?;
             }
         }
     }
     Ok(())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl SqliteStore {

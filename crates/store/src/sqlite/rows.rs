@@ -39,7 +39,7 @@ pub(super) fn import(
     }
     drop(keys);
     let tx = conn.transaction()?;
-    let now = super::now_ms();
+    let now = crate::now_ms();
     tx.execute(
         "INSERT INTO imports (received_at_ms, actor, source_sha256, rows_total, inserted, updated, unchanged)
          VALUES (?1, ?2, ?3, ?4, 0, 0, 0)",
