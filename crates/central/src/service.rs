@@ -113,6 +113,7 @@ pub async fn import_roster(
                 .map(|b| format!("{b:02x}"))
                 .collect(),
             qualifications,
+            links: vec![],
         })
         .await?;
     report.accepted = true;

@@ -9,21 +9,35 @@ use crate::validity::Validity;
 pub enum AccessPurpose {
     /// 資格確認 by insurance numbers (照会区分 2).
     EligibilityByNumbers,
+    /// 資格確認 with the My Number card (照会区分 1).
+    EligibilityByCard,
+    /// 利用登録: the person registered their card for insurance use.
+    CardRegistration,
 }
 
 impl AccessPurpose {
     pub fn code(self) -> &'static str {
         match self {
             Self::EligibilityByNumbers => "eligibility_by_numbers",
+            Self::EligibilityByCard => "eligibility_by_card",
+            Self::CardRegistration => "card_registration",
         }
     }
     pub fn label(self) -> &'static str {
         match self {
             Self::EligibilityByNumbers => "資格確認（保険証情報）",
+            Self::EligibilityByCard => "資格確認（マイナンバーカード）",
+            Self::CardRegistration => "マイナ保険証の利用登録",
         }
     }
     pub fn parse(code: &str) -> Option<Self> {
-        (code == "eligibility_by_numbers").then_some(Self::EligibilityByNumbers)
+        [
+            Self::EligibilityByNumbers,
+            Self::EligibilityByCard,
+            Self::CardRegistration,
+        ]
+        .into_iter()
+        .find(|p| p.code() == code)
     }
 }
 
@@ -32,13 +46,28 @@ impl AccessPurpose {
 pub enum AccessResult {
     /// An eligibility answer with this validity.
     Answered(Validity),
+    /// The request was refused; the stable refusal code (e.g. `pin_signature_invalid`).
+    Refused(String),
+    /// A card registration (利用登録) was recorded.
+    Registered,
 }
 
 impl AccessResult {
     pub fn code(&self) -> String {
         match self {
             Self::Answered(v) => format!("validity:{}", v.code()),
+            Self::Refused(code) => format!("refused:{code}"),
+            Self::Registered => "registered".into(),
         }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Some(v) = s.strip_prefix("validity:") {
+            return Validity::parse(v).map(Self::Answered);
+        }
+        if let Some(code) = s.strip_prefix("refused:") {
+            return Some(Self::Refused(code.to_string()));
+        }
+        (s == "registered").then_some(Self::Registered)
     }
 }
 

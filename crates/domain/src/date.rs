@@ -122,6 +122,17 @@ impl Date {
             .ok()
     }
 
+    /// The same day `months` later (or earlier when negative), clamped to the month's last day
+    /// (31 May − 3 months = 28/29 February).
+    pub fn add_months(self, months: i32) -> Option<Self> {
+        let index = i64::from(self.year()) * 12 + i64::from(self.month()) - 1 + i64::from(months);
+        let (y, m) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);
+        let y = u32::try_from(y).ok()?;
+        (1..=self.day())
+            .rev()
+            .find_map(|d| Self::from_ymd(y, m, d).ok())
+    }
+
     /// First day of the month after this date's month.
     pub fn first_of_next_month(self) -> Option<Self> {
         let (y, m) = if self.month == 12 {

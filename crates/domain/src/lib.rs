@@ -9,6 +9,7 @@ pub mod access;
 pub mod check_digit;
 pub mod copay;
 pub mod date;
+pub mod identity;
 pub mod ids;
 pub mod qualification;
 pub mod text;
@@ -17,6 +18,9 @@ pub mod validity;
 pub use access::{AccessLogEntry, AccessPurpose, AccessResult};
 pub use copay::{standard_copay, CopayRatio, CopayRule};
 pub use date::{Date, DateError, Timestamp};
+pub use identity::{
+    certificate_phase, individual_number_check_digit, Attribute, CertificatePhase, IndividualNumber,
+};
 pub use ids::{
     Branch, CardIdentity, CardNumber, CardSymbol, IdError, InstitutionCode, InsurerKind,
     InsurerNumber, PointTable, PublicExpenseNumber, RecipientNumber,

@@ -7,7 +7,7 @@ use crate::encoding::{decode_text, DecodeError, TextEncoding};
 use kakunin_domain::text::{display_name, half_width_kana, half_width_trimmed};
 use kakunin_domain::{
     Branch, CardClassification, CardIdentity, CardNumber, CardSymbol, CopayRatio, Date,
-    ElderlyCertificate, IdError, InsurerNumber, LimitBracket, LimitCertificate,
+    ElderlyCertificate, IdError, IndividualNumber, InsurerNumber, LimitBracket, LimitCertificate,
     LimitCertificateClassification, LossReason, Qualification, Relationship, Sex, SpecificDisease,
     SpecificDiseaseCertificate,
 };
@@ -69,6 +69,7 @@ columns! {
     SpecificDiseaseValidFrom = "specific_disease_valid_from", false;
     SpecificDiseaseValidUntil = "specific_disease_valid_until", false;
     SpecificDiseaseSelfPay = "specific_disease_self_pay", false;
+    IndividualNumber = "individual_number", false;
 }
 
 /// One problem in a roster. `line` is 1-based (the header is line 1); 0 means the whole file.
@@ -106,6 +107,9 @@ fn file_error(code: &'static str, message: impl Into<String>) -> RosterError {
 pub struct RosterRow {
     pub line: usize,
     pub qualification: Qualification,
+    /// The 個人番号 the insurer registered for this person, if the roster has the column. It
+    /// goes to the authority's match service and is never stored.
+    pub individual_number: Option<IndividualNumber>,
 }
 
 /// The valid rows of a roster and the errors of the others. A file-level error (encoding,
@@ -242,7 +246,7 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedRoster, Vec<RosterError>> {
             errors: &mut errors,
             cell: &cell,
         };
-        if let Some(q) = row.qualification() {
+        if let Some((q, individual_number)) = row.qualification() {
             let key = (
                 q.card.insurer.as_str().to_string(),
                 q.card.symbol_key().to_string(),
@@ -264,6 +268,7 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedRoster, Vec<RosterError>> {
                 rows.push(RosterRow {
                     line,
                     qualification: q,
+                    individual_number,
                 });
             }
         }
@@ -417,7 +422,7 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
         Some(t.to_string())
     }
 
-    fn qualification(&mut self) -> Option<Qualification> {
+    fn qualification(&mut self) -> Option<(Qualification, Option<IndividualNumber>)> {
         use Column as C;
         let start = self.errors.len();
         let insurer = self.required(C::InsurerNumber, |s, v| {
@@ -498,6 +503,9 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
         let elderly = self.elderly();
         let limit = self.limit();
         let disease = self.specific_disease();
+        let individual_number = self.optional(C::IndividualNumber, |s, v| {
+            s.id(C::IndividualNumber, v, IndividualNumber::parse)
+        });
 
         let (Some(insurer), Ok(symbol), Some(number), Ok(branch)) =
             (insurer, symbol, number, branch)
@@ -552,7 +560,10 @@ impl<'a, F: Fn(Column) -> &'a str> RowParser<'a, F> {
                 message: e.reason.to_string(),
             });
         }
-        broken.is_empty().then_some(q)
+        if !broken.is_empty() {
+            return None;
+        }
+        Some((q, individual_number.ok()?))
     }
 
     /// A certificate group: all empty is `Ok(None)`; otherwise `required` columns must be set.

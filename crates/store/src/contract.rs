@@ -1,7 +1,10 @@
 //! The contract every [`Store`] backend passes. Backends instantiate it with
 //! [`store_contract_tests!`](crate::store_contract_tests), giving a fresh, empty store per test.
 
-use crate::{CardQuery, RosterImport, Store, StoreError};
+use crate::{
+    CardQuery, CardRegistration, LinkDecision, NonceUse, ReviewStatus, RosterImport, Store,
+    StoreError,
+};
 use kakunin_domain::*;
 
 /// Builds a valid qualification for tests: 06139992 / 記号 `symbol` / 番号 `number` / 枝番 `branch`.
@@ -49,7 +52,14 @@ pub fn roster(qs: Vec<Qualification>) -> RosterImport {
         received_at: Timestamp::from_unix_millis(1_795_480_200_000),
         source_sha256: "00".repeat(32),
         qualifications: qs,
+        links: vec![],
     }
+}
+
+fn linked(p: &str) -> Option<LinkDecision> {
+    Some(LinkDecision::Linked {
+        pseudonym: p.into(),
+    })
 }
 
 pub fn query(
@@ -307,6 +317,156 @@ pub async fn samples_are_real_queries(s: &dyn Store) {
     }
 }
 
+pub async fn links_follow_the_authority(s: &dyn Store) {
+    let mut old = qualification("1", "100", Some("00"), "19800101");
+    old.disqualification_date = Some(Date::parse("20240401").unwrap());
+    let new = {
+        let mut q = qualification("2", "200", Some("00"), "19800101");
+        q.qualification_date = Date::parse("20240401").unwrap();
+        q
+    };
+    let other = qualification("3", "300", Some("00"), "19900101");
+    let mut import = roster(vec![old.clone(), new.clone(), other.clone()]);
+    import.links = vec![
+        linked("person-a"),
+        linked("person-a"),
+        Some(LinkDecision::Mismatch {
+            attributes: vec![Attribute::Birthdate, Attribute::Name],
+            number_last4: "0018".into(),
+        }),
+    ];
+    let out = s.import_roster(import).await.unwrap();
+    assert_eq!((out.inserted, out.linked, out.link_reviews), (3, 2, 1));
+
+    // The person's qualifications, oldest acquisition first; the mismatched row is not there.
+    let mine = s.find_by_person("person-a").await.unwrap();
+    assert_eq!(
+        mine.iter().map(|f| &f.qualification).collect::<Vec<_>>(),
+        vec![&old, &new]
+    );
+    assert!(mine.iter().all(|f| f.person.as_deref() == Some("person-a")));
+    let by_number = s
+        .find_qualifications(&query("1", "100", Some("00"), "19800101"))
+        .await
+        .unwrap();
+    assert_eq!(by_number[0].person.as_deref(), Some("person-a"));
+    let unlinked = s
+        .find_qualifications(&query("3", "300", Some("00"), "19900101"))
+        .await
+        .unwrap();
+    assert_eq!(unlinked[0].person, None);
+
+    let reviews = s.link_reviews(true, 10).await.unwrap();
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].qualification_id, unlinked[0].id);
+    assert_eq!(
+        reviews[0].attributes,
+        vec![Attribute::Name, Attribute::Birthdate]
+    );
+    assert_eq!(reviews[0].number_last4, "0018");
+    assert_eq!(reviews[0].status, ReviewStatus::Open);
+    assert_eq!(reviews[0].insurer.as_str(), "06139992");
+
+    // The same mismatch again opens nothing new; a roster without numbers changes no link.
+    let mut again = roster(vec![other.clone()]);
+    again.links = vec![Some(LinkDecision::Mismatch {
+        attributes: vec![Attribute::Name, Attribute::Birthdate],
+        number_last4: "0018".into(),
+    })];
+    s.import_roster(again).await.unwrap();
+    s.import_roster(roster(vec![old.clone(), new.clone(), other.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(s.link_reviews(true, 10).await.unwrap().len(), 1);
+    assert_eq!(s.find_by_person("person-a").await.unwrap().len(), 2);
+
+    // The insurer corrects the number: linked, review closed by the import.
+    let mut fixed = roster(vec![other.clone()]);
+    fixed.links = vec![linked("person-b")];
+    let out = s.import_roster(fixed).await.unwrap();
+    assert_eq!((out.unchanged, out.linked, out.link_reviews), (1, 1, 0));
+    assert_eq!(s.find_by_person("person-b").await.unwrap().len(), 1);
+    assert!(s.link_reviews(true, 10).await.unwrap().is_empty());
+    let all = s.link_reviews(false, 10).await.unwrap();
+    assert_eq!(all[0].status, ReviewStatus::ResolvedByImport);
+
+    // A later wrong number unlinks at once; an operator may dismiss the review.
+    let mut wrong = roster(vec![old.clone()]);
+    wrong.links = vec![Some(LinkDecision::Mismatch {
+        attributes: vec![Attribute::IndividualNumber],
+        number_last4: "1234".into(),
+    })];
+    s.import_roster(wrong).await.unwrap();
+    assert_eq!(s.find_by_person("person-a").await.unwrap().len(), 1);
+    let open = s.link_reviews(true, 10).await.unwrap();
+    assert_eq!(open.len(), 1);
+    let at = Timestamp::from_unix_millis(1_795_480_300_000);
+    assert!(s
+        .dismiss_link_review(open[0].id, "admin:ops", "本人確認済み", at)
+        .await
+        .unwrap());
+    assert!(!s
+        .dismiss_link_review(open[0].id, "admin:ops", "again", at)
+        .await
+        .unwrap());
+    let done = &s.link_reviews(false, 1).await.unwrap()[0];
+    assert_eq!(done.status, ReviewStatus::Dismissed);
+    assert_eq!(done.resolved_by.as_deref(), Some("admin:ops"));
+    assert_eq!(done.resolved_at, Some(at));
+
+    // Misaligned link decisions are refused and change nothing.
+    let mut bad = roster(vec![qualification("9", "900", None, "20000101")]);
+    bad.links = vec![None, None];
+    assert!(s.import_roster(bad).await.is_err());
+    assert_eq!(s.counts().await.unwrap().qualifications, 3);
+}
+
+pub async fn nonces_are_spent_once(s: &dyn Store) {
+    let nonce = |n: &str| NonceUse {
+        nonce: n.into(),
+        expires_at: Timestamp::from_unix_millis(4_000_000_000_000),
+    };
+    let first = s
+        .append_access_once(nonce("n1"), access(vec![], 1_795_480_200_000))
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    let replay = s
+        .append_access_once(nonce("n1"), access(vec![], 1_795_480_200_001))
+        .await
+        .unwrap();
+    assert_eq!(replay, None);
+    assert_eq!(s.counts().await.unwrap().access_log, 1);
+    // Concurrent spends of one nonce: exactly one wins.
+    let results = futures_util::future::join_all(
+        (0..16).map(|i| s.append_access_once(nonce("n2"), access(vec![], 1_795_480_200_100 + i))),
+    )
+    .await;
+    let won = results
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(won, 1);
+    assert_eq!(s.counts().await.unwrap().access_log, 2);
+}
+
+pub async fn card_registration_is_kept_once(s: &dyn Store) {
+    let reg = |serial: &str| CardRegistration {
+        pseudonym: "person-a".into(),
+        registered_at: Timestamp::from_unix_millis(1_795_480_200_000),
+        certificate_serial: serial.into(),
+        institution: InstitutionCode::parse("0110113719").unwrap(),
+    };
+    assert_eq!(s.card_registration("person-a").await.unwrap(), None);
+    assert!(s.register_card(reg("01")).await.unwrap());
+    assert!(!s.register_card(reg("02")).await.unwrap());
+    assert_eq!(
+        s.card_registration("person-a").await.unwrap(),
+        Some(reg("01"))
+    );
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -316,7 +476,8 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@each $make;
             import_is_idempotent, change_keeps_history, find_matches_card_and_birthdate,
             certificates_round_trip, duplicate_keys_write_nothing, access_log_appends_and_reads,
-            samples_are_real_queries);
+            samples_are_real_queries, links_follow_the_authority, nonces_are_spent_once,
+            card_registration_is_kept_once);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

@@ -7,14 +7,19 @@
 
 pub mod contract;
 mod hash;
+mod links;
 mod mapping;
 pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use kakunin_domain::{AccessLogEntry, Branch, Date, InsurerNumber, Qualification, Timestamp};
+use kakunin_domain::{
+    AccessLogEntry, Attribute, Branch, Date, InstitutionCode, InsurerNumber, Qualification,
+    Timestamp,
+};
 
 pub use hash::content_hash;
+
 pub use postgres::{PgOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
@@ -63,6 +68,23 @@ pub struct RosterImport {
     /// SHA-256 of the source file, hex.
     pub source_sha256: String,
     pub qualifications: Vec<Qualification>,
+    /// The authority's verdict on each row's 個人番号, aligned with `qualifications`; empty when
+    /// the roster had no 個人番号 column. `None` for a row without a number leaves its link as
+    /// it is.
+    pub links: Vec<Option<LinkDecision>>,
+}
+
+/// What the authority said about the 個人番号 an insurer registered for a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkDecision {
+    /// The 4 attributes matched: link the qualification to this agency pseudonym.
+    Linked { pseudonym: String },
+    /// They did not: unlink it and open a review; it is not shown by card until resolved.
+    Mismatch {
+        attributes: Vec<Attribute>,
+        /// Last 4 digits of the number the insurer sent (what insurers' notices show).
+        number_last4: String,
+    },
 }
 
 /// What an import changed.
@@ -72,6 +94,70 @@ pub struct ImportOutcome {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Rows now linked to a person (confirmed by the authority).
+    pub linked: u64,
+    /// Rows whose 個人番号 did not match: sent to the review queue.
+    pub link_reviews: u64,
+}
+
+/// A roster row whose 個人番号 the authority did not confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkReview {
+    pub id: i64,
+    pub qualification_id: i64,
+    pub insurer: InsurerNumber,
+    pub import_id: i64,
+    pub created_at: Timestamp,
+    pub attributes: Vec<Attribute>,
+    pub number_last4: String,
+    pub status: ReviewStatus,
+    pub resolved_at: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Where a link review stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewStatus {
+    /// Waiting: the qualification is not shown by card.
+    Open,
+    /// A later roster row for the same qualification matched (or mismatched differently).
+    ResolvedByImport,
+    /// An operator closed it without a link (the qualification stays number-only).
+    Dismissed,
+}
+
+impl ReviewStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::ResolvedByImport => "resolved_by_import",
+            Self::Dismissed => "dismissed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Open, Self::ResolvedByImport, Self::Dismissed]
+            .into_iter()
+            .find(|r| r.code() == s)
+    }
+}
+
+/// 利用登録: a person registered their card for insurance use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardRegistration {
+    pub pseudonym: String,
+    pub registered_at: Timestamp,
+    /// Serial of the certificate used to register (renewed cards keep the registration).
+    pub certificate_serial: String,
+    pub institution: InstitutionCode,
+}
+
+/// A card-check nonce being spent; a second spend of the same nonce is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonceUse {
+    pub nonce: String,
+    /// After this the nonce is refused anyway, so its record may be purged.
+    pub expires_at: Timestamp,
 }
 
 /// An eligibility query by card: 枝番 optional; the birth date must match.
@@ -91,6 +177,8 @@ pub struct StoredQualification {
     pub id: i64,
     pub version: i64,
     pub qualification: Qualification,
+    /// The agency pseudonym of the person, when the authority confirmed the link.
+    pub person: Option<String>,
 }
 
 /// One historical version of a qualification.
@@ -190,4 +278,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Backend and node health (replicas, lag, where reads went).
     async fn status(&self) -> Result<StoreStatus, StoreError>;
+
+    /// Current qualifications linked to a person (agency pseudonym), oldest acquisition first.
+    async fn find_by_person(&self, pseudonym: &str)
+        -> Result<Vec<StoredQualification>, StoreError>;
+
+    /// Appends an access-log entry and spends a nonce in the same durable write. `None` when
+    /// the nonce was spent before (nothing is written then).
+    async fn append_access_once(
+        &self,
+        nonce: NonceUse,
+        entry: AccessLogEntry,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Records a 利用登録; `false` when the person was registered already (the first stays).
+    async fn register_card(&self, registration: CardRegistration) -> Result<bool, StoreError>;
+
+    async fn card_registration(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Option<CardRegistration>, StoreError>;
+
+    /// Link reviews, newest first; only open ones when `open_only`.
+    async fn link_reviews(&self, open_only: bool, limit: u32)
+        -> Result<Vec<LinkReview>, StoreError>;
+
+    /// Closes an open review without linking. `false` when there is no such open review.
+    async fn dismiss_link_review(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
 }

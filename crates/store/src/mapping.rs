@@ -6,7 +6,7 @@ use kakunin_domain::{
     AccessLogEntry, AccessPurpose, AccessResult, Branch, CardClassification, CardIdentity,
     CardNumber, CardSymbol, CopayRatio, Date, ElderlyCertificate, InstitutionCode, InsurerNumber,
     LimitBracket, LimitCertificate, LimitCertificateClassification, LossReason, Qualification,
-    Relationship, Sex, SpecificDisease, SpecificDiseaseCertificate, Timestamp, Validity,
+    Relationship, Sex, SpecificDisease, SpecificDiseaseCertificate, Timestamp,
 };
 
 /// The columns of `qualification_versions` that hold the record, in this order everywhere.
@@ -266,7 +266,7 @@ pub(crate) fn specific_disease_from(
 }
 
 fn parse_result(s: &str) -> Option<AccessResult> {
-    Validity::parse(s.strip_prefix("validity:")?).map(AccessResult::Answered)
+    AccessResult::parse(s)
 }
 
 /// `at_ms, institution_code, purpose, result, processing_code` from column `at`

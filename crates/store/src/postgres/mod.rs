@@ -13,11 +13,12 @@
 mod rows;
 
 use crate::{
-    CardQuery, ImportOutcome, ImportRecord, NodeStatus, QualificationVersion, RosterImport, Store,
-    StoreCounts, StoreError, StoreStatus, StoredAccess, StoredQualification,
+    CardQuery, CardRegistration, ImportOutcome, ImportRecord, LinkReview, NodeStatus, NonceUse,
+    QualificationVersion, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
+    StoredQualification,
 };
 use async_trait::async_trait;
-use kakunin_domain::AccessLogEntry;
+use kakunin_domain::{AccessLogEntry, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -27,8 +28,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::{Client, Config, NoTls};
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "0001_init", include_str!("migrations/0001_init.sql")),
+    (2, "0002_cards", include_str!("migrations/0002_cards.sql")),
+];
+/// Spent nonces are purged every this many access batches.
+const PURGE_EVERY: u64 = 1024;
 /// How often the monitor probes the nodes.
 pub const MONITOR_INTERVAL: Duration = Duration::from_millis(200);
 const MAX_GROUP: usize = 4096;
@@ -91,6 +96,7 @@ fn describe(c: &Config) -> String {
 struct Pooled {
     client: Client,
     find: Option<tokio_postgres::Statement>,
+    find_by_person: Option<tokio_postgres::Statement>,
 }
 
 struct Node {
@@ -194,7 +200,11 @@ impl Node {
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
-                Pooled { client, find: None }
+                Pooled {
+                    client,
+                    find: None,
+                    find_by_person: None,
+                }
             }
         };
         Ok(Conn {
@@ -247,7 +257,27 @@ impl Node {
     }
 }
 
-type AccessCmd = (AccessLogEntry, oneshot::Sender<Result<i64, StoreError>>);
+/// The two eligibility lookups, which may go to a replica.
+#[derive(Clone, Copy)]
+enum EligibilityRead<'a> {
+    Card(&'a CardQuery),
+    Person(&'a str),
+}
+
+impl EligibilityRead<'_> {
+    async fn run(self, c: &mut Conn) -> Result<Vec<StoredQualification>, StoreError> {
+        match self {
+            Self::Card(q) => rows::find(c, q).await,
+            Self::Person(p) => rows::find_by_person(c, p).await,
+        }
+    }
+}
+
+type AccessCmd = (
+    AccessLogEntry,
+    Option<NonceUse>,
+    oneshot::Sender<Result<Option<i64>, StoreError>>,
+);
 
 struct Inner {
     nodes: Vec<Arc<Node>>,
@@ -409,6 +439,47 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// An eligibility read: on a fresh-enough replica when there is one, else on the primary.
+    async fn eligibility_read(
+        &self,
+        read: EligibilityRead<'_>,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
+        if let Some(replica) = self.inner.read_replica() {
+            match replica.conn().await {
+                Ok(mut c) => match read.run(&mut c).await {
+                    Ok(found) => {
+                        replica.reads.fetch_add(1, Ordering::Relaxed);
+                        return Ok(found);
+                    }
+                    Err(e) => {
+                        tracing::warn!(replica = %replica.name, error = %e, "replica read failed; using the primary");
+                        replica.healthy.store(false, Ordering::Relaxed);
+                        replica.reset();
+                    }
+                },
+                Err(_) => replica.healthy.store(false, Ordering::Relaxed),
+            }
+        }
+        let node = self.primary_node();
+        let found = self.on_primary(async |c| read.run(c).await).await?;
+        node.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(found)
+    }
+
+    /// Queues an access-log entry (and a nonce to spend) for the group-committing writer.
+    async fn append(
+        &self,
+        entry: AccessLogEntry,
+        nonce: Option<NonceUse>,
+    ) -> Result<Option<i64>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .send((entry, nonce, tx))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Runs a write on the primary; a connection failure triggers a probe so the next write
     /// finds a promoted primary.
     async fn on_primary<T>(
@@ -552,6 +623,7 @@ async fn monitor_task(inner: Weak<Inner>) {
 }
 
 async fn writer_task(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<AccessCmd>) {
+    let mut batches: u64 = 0;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -562,20 +634,30 @@ async fn writer_task(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<AccessC
         }
         let Some(inner) = inner.upgrade() else { return };
         let node = inner.primary_node();
-        let entries: Vec<&AccessLogEntry> = batch.iter().map(|(e, _)| e).collect();
+        let entries: Vec<(&AccessLogEntry, Option<&NonceUse>)> =
+            batch.iter().map(|(e, n, _)| (e, n.as_ref())).collect();
         let result = match node.conn().await {
-            Ok(mut c) => rows::append_access(&mut c, &entries).await,
+            Ok(mut c) => {
+                let r = rows::append_access(&mut c, &entries).await;
+                batches += 1;
+                if r.is_ok() && batches % PURGE_EVERY == 0 {
+                    if let Err(e) = rows::purge_nonces(&c, crate::now_ms()).await {
+                        tracing::warn!(error = %e, "purging spent nonces failed");
+                    }
+                }
+                r
+            }
             Err(e) => Err(e),
         };
         match result {
             Ok(ids) => {
-                for ((_, reply), id) in batch.into_iter().zip(ids) {
+                for ((_, _, reply), id) in batch.into_iter().zip(ids) {
                     let _ = reply.send(Ok(id));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "access-log commit failed");
-                for (_, reply) in batch {
+                for (_, _, reply) in batch {
                     let _ = reply.send(Err(StoreError::Backend(e.to_string())));
                 }
                 inner.after_failure(&node).await;
@@ -595,37 +677,63 @@ impl Store for PostgresStore {
         &self,
         query: &CardQuery,
     ) -> Result<Vec<StoredQualification>, StoreError> {
-        if let Some(replica) = self.inner.read_replica() {
-            match replica.conn().await {
-                Ok(mut c) => match rows::find(&mut c, query).await {
-                    Ok(found) => {
-                        replica.reads.fetch_add(1, Ordering::Relaxed);
-                        return Ok(found);
-                    }
-                    Err(e) => {
-                        tracing::warn!(replica = %replica.name, error = %e, "replica read failed; using the primary");
-                        replica.healthy.store(false, Ordering::Relaxed);
-                        replica.reset();
-                    }
-                },
-                Err(_) => replica.healthy.store(false, Ordering::Relaxed),
-            }
-        }
-        let node = self.primary_node();
-        let found = self
-            .on_primary(async |c| rows::find(c, query).await)
-            .await?;
-        node.reads.fetch_add(1, Ordering::Relaxed);
-        Ok(found)
+        self.eligibility_read(EligibilityRead::Card(query)).await
+    }
+
+    async fn find_by_person(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
+        self.eligibility_read(EligibilityRead::Person(pseudonym))
+            .await
     }
 
     async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .writer
-            .send((entry, tx))
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.append(entry, None)
+            .await?
+            .ok_or_else(|| StoreError::Backend("access-log entry was not written".into()))
+    }
+
+    async fn append_access_once(
+        &self,
+        nonce: NonceUse,
+        entry: AccessLogEntry,
+    ) -> Result<Option<i64>, StoreError> {
+        self.append(entry, Some(nonce)).await
+    }
+
+    async fn register_card(&self, registration: CardRegistration) -> Result<bool, StoreError> {
+        self.on_primary(async |c| rows::register_card(c, &registration).await)
+            .await
+    }
+
+    async fn card_registration(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Option<CardRegistration>, StoreError> {
+        // On the primary: a registration made a moment ago must count.
+        self.on_primary(async |c| rows::card_registration(c, pseudonym).await)
+            .await
+    }
+
+    async fn link_reviews(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<LinkReview>, StoreError> {
+        self.on_primary(async |c| rows::link_reviews(c, open_only, limit).await)
+            .await
+    }
+
+    async fn dismiss_link_review(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.on_primary(async |c| rows::dismiss_link_review(c, id, by, note, at).await)
+            .await
     }
 
     async fn recent_access(&self, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {

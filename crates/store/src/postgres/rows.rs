@@ -6,11 +6,15 @@ use crate::mapping::{
     access_from, card_query_from, key_of, opt_date, qualification_from, specific_disease_from,
     version_cols, version_fields, CardKey, Field, RowRead, VERSION_COLS,
 };
+use crate::links::{self, OpenReview};
 use crate::{
-    content_hash, CardQuery, ImportOutcome, ImportRecord, QualificationVersion, RosterImport,
-    StoreCounts, StoreError, StoredAccess, StoredQualification,
+    content_hash, CardQuery, CardRegistration, ImportOutcome, ImportRecord, LinkDecision,
+    LinkReview, NonceUse, QualificationVersion, ReviewStatus, RosterImport, StoreCounts,
+    StoreError, StoredAccess, StoredQualification,
 };
-use kakunin_domain::{AccessLogEntry, SpecificDiseaseCertificate, Timestamp};
+use kakunin_domain::{
+    AccessLogEntry, InstitutionCode, InsurerNumber, SpecificDiseaseCertificate, Timestamp,
+};
 use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
@@ -96,6 +100,11 @@ pub(super) async fn import(
         return Err(StoreError::DuplicateKey);
     }
     drop(keys);
+    if !import.links.is_empty() && import.links.len() != import.qualifications.len() {
+        return Err(StoreError::Corrupt(
+            "link decisions do not line up with the roster rows".into(),
+        ));
+    }
     let tx = q!(conn.transaction());
     let import_id: i64 = q!(tx.query_one(
         "INSERT INTO imports (received_at_ms, actor, source_sha256, rows_total, inserted, updated, unchanged)
@@ -135,12 +144,23 @@ pub(super) async fn import(
     let mut new_keys = Vec::new();
     let mut changed: Vec<(i64, i64, [u8; 32], &kakunin_domain::Qualification)> = Vec::new();
     let mut fresh: Vec<([u8; 32], &kakunin_domain::Qualification)> = Vec::new();
-    for q in &import.qualifications {
+    // Link decisions of existing rows, and of new rows by their index in `fresh`.
+    let mut decisions: Vec<(i64, &LinkDecision)> = Vec::new();
+    let mut fresh_decisions: Vec<(usize, &LinkDecision)> = Vec::new();
+    for (i, q) in import.qualifications.iter().enumerate() {
         let hash = content_hash(q);
+        let link = import.links.get(i).and_then(Option::as_ref);
         match existing.remove(&key_of(q)) {
-            Some((_, _, h)) if h == hash => out.unchanged += 1,
-            Some((qid, v, _)) => changed.push((qid, v + 1, hash, q)),
+            Some((qid, _, h)) if h == hash => {
+                out.unchanged += 1;
+                decisions.extend(link.map(|d| (qid, d)));
+            }
+            Some((qid, v, _)) => {
+                changed.push((qid, v + 1, hash, q));
+                decisions.extend(link.map(|d| (qid, d)));
+            }
             None => {
+                fresh_decisions.extend(link.map(|d| (fresh.len(), d)));
                 new_keys.push(key_of(q));
                 fresh.push((hash, q));
             }
@@ -149,6 +169,7 @@ pub(super) async fn import(
     out.inserted = fresh.len() as u64;
     out.updated = changed.len() as u64;
     let qids = next_ids(&tx, "qualifications_id_seq", fresh.len()).await?;
+    decisions.extend(fresh_decisions.iter().map(|&(i, d)| (qids[i], d)));
     let vids = next_ids(
         &tx,
         "qualification_versions_id_seq",
@@ -261,6 +282,12 @@ pub(super) async fn import(
             &[&qids, &vids]
         ));
     }
+    if !decisions.is_empty() {
+        let plan = plan_links(&tx, &decisions).await?;
+        apply_links(&tx, &plan, import_id, now).await?;
+        out.linked = plan.linked;
+        out.link_reviews = plan.reviews;
+    }
     q!(tx.execute(
         "UPDATE imports SET inserted = $1, updated = $2, unchanged = $3 WHERE id = $4",
         &[
@@ -272,6 +299,80 @@ pub(super) async fn import(
     ));
     q!(tx.commit());
     Ok(out)
+}
+
+async fn plan_links(
+    tx: &impl GenericClient,
+    decisions: &[(i64, &LinkDecision)],
+) -> Result<links::LinkPlan, StoreError> {
+    let ids: Vec<i64> = decisions.iter().map(|d| d.0).collect();
+    let current: HashMap<i64, String> = q!(tx.query(
+        "SELECT qualification_id, pseudonym FROM person_links WHERE qualification_id = ANY($1)",
+        &[&ids]
+    ))
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    let mut open: HashMap<i64, Vec<OpenReview>> = HashMap::new();
+    for r in q!(tx.query(
+        "SELECT qualification_id, id, attributes, number_last4 FROM link_reviews
+         WHERE qualification_id = ANY($1) AND status = 'open'",
+        &[&ids]
+    )) {
+        open.entry(r.get(0)).or_default().push(OpenReview {
+            id: r.get(1),
+            attributes: r.get(2),
+            number_last4: r.get(3),
+        });
+    }
+    Ok(links::plan(&current, &open, decisions))
+}
+
+async fn apply_links(
+    tx: &impl GenericClient,
+    plan: &links::LinkPlan,
+    import_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (qids, pseudonyms): (Vec<i64>, Vec<&str>) =
+        plan.upserts.iter().map(|(q, p)| (*q, p.as_str())).unzip();
+    q!(tx.execute(
+        "INSERT INTO person_links (qualification_id, pseudonym, import_id, linked_at_ms)
+         SELECT u.q, u.p, $3, $4 FROM UNNEST($1::bigint[], $2::text[]) AS u(q, p)
+         ON CONFLICT (qualification_id) DO UPDATE SET pseudonym = EXCLUDED.pseudonym,
+             import_id = EXCLUDED.import_id, linked_at_ms = EXCLUDED.linked_at_ms",
+        &[&qids, &pseudonyms, &import_id, &now]
+    ));
+    q!(tx.execute(
+        "DELETE FROM person_links WHERE qualification_id = ANY($1)",
+        &[&plan.deletes]
+    ));
+    let (eq, (ea, ep)): (Vec<i64>, (Vec<&str>, Vec<&str>)) = plan
+        .events
+        .iter()
+        .map(|(q, a, p)| (*q, (*a, p.as_str())))
+        .unzip();
+    q!(tx.execute(
+        "INSERT INTO person_link_events (qualification_id, import_id, at_ms, action, pseudonym)
+         SELECT u.q, $4, $5, u.a, u.p FROM UNNEST($1::bigint[], $2::text[], $3::text[]) AS u(q, a, p)",
+        &[&eq, &ea, &ep, &import_id, &now]
+    ));
+    q!(tx.execute(
+        "UPDATE link_reviews SET status = 'resolved_by_import', resolved_at_ms = $2, resolved_by = $3
+         WHERE id = ANY($1) AND status = 'open'",
+        &[&plan.close_reviews, &now, &format!("import:{import_id}")]
+    ));
+    let (rq, (ra, rl)): (Vec<i64>, (Vec<&str>, Vec<&str>)) = plan
+        .new_reviews
+        .iter()
+        .map(|(q, a, l)| (*q, (a.as_str(), l.as_str())))
+        .unzip();
+    q!(tx.execute(
+        "INSERT INTO link_reviews (qualification_id, import_id, created_at_ms, attributes, number_last4, status)
+         SELECT u.q, $4, $5, u.a, u.l, 'open' FROM UNNEST($1::bigint[], $2::text[], $3::text[]) AS u(q, a, l)",
+        &[&rq, &ra, &rl, &import_id, &now]
+    ));
+    Ok(())
 }
 
 pub(super) async fn find(
@@ -297,24 +398,53 @@ pub(super) async fn find(
             &query.birthdate.compact()
         ]
     ));
-    let sd_at = 4 + VERSION_COLS.len();
+    found_from(&rows)
+}
+
+fn found_from(rows: &[Row]) -> Result<Vec<StoredQualification>, StoreError> {
+    let sd_at = 5 + VERSION_COLS.len();
     let mut found = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let mut q = qualification_from(r, 2)?;
+    for r in rows {
+        let mut q = qualification_from(r, 3)?;
         q.specific_diseases = specific_diseases_from_arrays(r, sd_at)?;
         found.push(StoredQualification {
             id: r.get(0),
             version: r.get(1),
+            person: r.get(2),
             qualification: q,
         });
     }
     Ok(found)
 }
 
+pub(super) async fn find_by_person(
+    c: &mut Conn,
+    pseudonym: &str,
+) -> Result<Vec<StoredQualification>, StoreError> {
+    let stmt = match &c.pooled().find_by_person {
+        Some(s) => s.clone(),
+        None => {
+            let s = q!(c.prepare(&format!(
+                "SELECT q.id, v.version_no, l.pseudonym, q.insurer_number, q.branch, {cols}
+                 FROM person_links l JOIN qualifications q ON q.id = l.qualification_id
+                 JOIN qualification_versions v ON v.id = q.current_version_id
+                 WHERE l.pseudonym = $1
+                 ORDER BY v.qualification_date, q.id",
+                cols = version_cols("v") + &specific_disease_arrays("v")
+            )));
+            c.pooled().find_by_person = Some(s.clone());
+            s
+        }
+    };
+    let rows = q!(c.query(&stmt, &[&pseudonym]));
+    found_from(&rows)
+}
+
 fn find_sql() -> String {
     format!(
-        "SELECT q.id, v.version_no, q.insurer_number, q.branch, {cols}
+        "SELECT q.id, v.version_no, l.pseudonym, q.insurer_number, q.branch, {cols}
          FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
+         LEFT JOIN person_links l ON l.qualification_id = q.id
          WHERE q.insurer_number = $1 AND q.symbol_key = $2 AND q.number_key = $3
            AND ($4::text IS NULL OR q.branch = $4 OR q.branch = '') AND v.birthdate = $5
          ORDER BY q.branch, q.id",
@@ -407,11 +537,41 @@ pub(super) async fn history(
     Ok(out)
 }
 
+/// Appends a batch; an entry whose nonce was spent before is skipped (`None`).
 pub(super) async fn append_access(
     conn: &mut Conn,
-    entries: &[&AccessLogEntry],
-) -> Result<Vec<i64>, StoreError> {
+    batch: &[(&AccessLogEntry, Option<&NonceUse>)],
+) -> Result<Vec<Option<i64>>, StoreError> {
     let tx = q!(conn.transaction());
+    let (nonces, expiries): (Vec<&str>, Vec<i64>) = batch
+        .iter()
+        .filter_map(|(_, n)| n.map(|n| (n.nonce.as_str(), n.expires_at.unix_millis())))
+        .unzip();
+    let mut spent_now = std::collections::HashSet::new();
+    if !nonces.is_empty() {
+        for r in q!(tx.query(
+            "INSERT INTO used_nonces (nonce, expires_at_ms) SELECT * FROM UNNEST($1::text[], $2::bigint[])
+             ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+            &[&nonces, &expiries]
+        )) {
+            spent_now.insert(r.get::<_, String>(0));
+        }
+    }
+    // A nonce twice in one batch: only its first entry gets it.
+    let mut claimed = std::collections::HashSet::new();
+    let keep: Vec<bool> = batch
+        .iter()
+        .map(|(_, n)| match n {
+            None => true,
+            Some(n) => spent_now.contains(&n.nonce) && claimed.insert(n.nonce.as_str()),
+        })
+        .collect();
+    let entries: Vec<&AccessLogEntry> = batch
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|((e, _), _)| *e)
+        .collect();
     let ids = next_ids(&tx, "access_log_id_seq", entries.len()).await?;
     let at: Vec<i64> = entries.iter().map(|e| e.at.unix_millis()).collect();
     let inst: Vec<&str> = entries.iter().map(|e| e.institution.as_str()).collect();
@@ -439,7 +599,99 @@ pub(super) async fn append_access(
         ));
     }
     q!(tx.commit());
-    Ok(ids)
+    let mut ids = ids.into_iter();
+    Ok(keep
+        .into_iter()
+        .map(|k| if k { ids.next() } else { None })
+        .collect())
+}
+
+/// Forgets spent nonces that expired before `before_ms`.
+pub(super) async fn purge_nonces(c: &Conn, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(q!(c.execute(
+        "DELETE FROM used_nonces WHERE expires_at_ms < $1",
+        &[&before_ms]
+    )))
+}
+
+pub(super) async fn register_card(c: &Conn, reg: &CardRegistration) -> Result<bool, StoreError> {
+    Ok(q!(c.execute(
+        "INSERT INTO card_registrations (pseudonym, registered_at_ms, certificate_serial, institution_code)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (pseudonym) DO NOTHING",
+        &[
+            &reg.pseudonym,
+            &reg.registered_at.unix_millis(),
+            &reg.certificate_serial,
+            &reg.institution.as_str()
+        ]
+    )) == 1)
+}
+
+pub(super) async fn card_registration(
+    c: &Conn,
+    pseudonym: &str,
+) -> Result<Option<CardRegistration>, StoreError> {
+    let row = q!(c.query_opt(
+        "SELECT registered_at_ms, certificate_serial, institution_code FROM card_registrations WHERE pseudonym = $1",
+        &[&pseudonym]
+    ));
+    row.map(|r| {
+        Ok(CardRegistration {
+            pseudonym: pseudonym.to_string(),
+            registered_at: Timestamp::from_unix_millis(r.get(0)),
+            certificate_serial: r.get(1),
+            institution: InstitutionCode::parse(r.get::<_, &str>(2))
+                .map_err(|e| StoreError::Corrupt(format!("institution_code: {e}")))?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn link_reviews(
+    c: &Conn,
+    open_only: bool,
+    limit: u32,
+) -> Result<Vec<LinkReview>, StoreError> {
+    let rows = q!(c.query(
+        "SELECT r.id, r.qualification_id, q.insurer_number, r.import_id, r.created_at_ms, r.attributes,
+                r.number_last4, r.status, r.resolved_at_ms, r.resolved_by, r.note
+         FROM link_reviews r JOIN qualifications q ON q.id = r.qualification_id
+         WHERE (NOT $1 OR r.status = 'open') ORDER BY r.id DESC LIMIT $2",
+        &[&open_only, &i64::from(limit)]
+    ));
+    rows.iter()
+        .map(|r| {
+            Ok(LinkReview {
+                id: r.get(0),
+                qualification_id: r.get(1),
+                insurer: InsurerNumber::parse(r.get::<_, &str>(2))
+                    .map_err(|e| StoreError::Corrupt(format!("insurer_number: {e}")))?,
+                import_id: r.get(3),
+                created_at: Timestamp::from_unix_millis(r.get(4)),
+                attributes: links::parse_attribute_codes(r.get::<_, &str>(5)),
+                number_last4: r.get(6),
+                status: ReviewStatus::parse(r.get::<_, &str>(7))
+                    .ok_or_else(|| StoreError::Corrupt("link review status".into()))?,
+                resolved_at: r.get::<_, Option<i64>>(8).map(Timestamp::from_unix_millis),
+                resolved_by: r.get(9),
+                note: r.get(10),
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn dismiss_link_review(
+    c: &Conn,
+    id: i64,
+    by: &str,
+    note: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    Ok(q!(c.execute(
+        "UPDATE link_reviews SET status = 'dismissed', resolved_at_ms = $2, resolved_by = $3, note = $4
+         WHERE id = $1 AND status = 'open'",
+        &[&id, &at.unix_millis(), &by, &note]
+    )) == 1)
 }
 
 pub(super) async fn access(
@@ -502,6 +754,7 @@ pub(super) async fn imports(c: &Conn, limit: u32) -> Result<Vec<ImportRecord>, S
                 inserted: r.get::<_, i64>(5) as u64,
                 updated: r.get::<_, i64>(6) as u64,
                 unchanged: r.get::<_, i64>(7) as u64,
+                ..Default::default()
             },
         })
         .collect())

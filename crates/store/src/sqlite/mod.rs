@@ -8,8 +8,9 @@
 mod rows;
 
 use crate::{
-    CardQuery, ImportOutcome, ImportRecord, NodeStatus, QualificationVersion, RosterImport, Store,
-    StoreCounts, StoreError, StoreStatus, StoredAccess, StoredQualification,
+    CardQuery, CardRegistration, ImportOutcome, ImportRecord, LinkReview, NodeStatus, NonceUse,
+    QualificationVersion, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
+    StoredQualification,
 };
 use async_trait::async_trait;
 use kakunin_domain::{AccessLogEntry, Timestamp};
@@ -20,20 +21,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "0001_init", include_str!("migrations/0001_init.sql")),
+    (2, "0002_cards", include_str!("migrations/0002_cards.sql")),
+];
 
 /// Largest number of access-log entries committed in one transaction.
 const MAX_GROUP: usize = 2048;
 const READERS: usize = 4;
 
+type AccessReply = oneshot::Sender<Result<Option<i64>, StoreError>>;
+
 enum WriteCmd {
-    Access(AccessLogEntry, oneshot::Sender<Result<i64, StoreError>>),
+    /// An access-log entry, optionally spending a nonce in the same commit.
+    Access(AccessLogEntry, Option<NonceUse>, AccessReply),
     Import(
         Box<RosterImport>,
         oneshot::Sender<Result<ImportOutcome, StoreError>>,
     ),
+    /// Any other small write; the closure replies itself.
+    Exec(Box<dyn FnOnce(&mut Connection) + Send>),
 }
+
+/// Spent nonces are purged every this many access batches.
+const PURGE_EVERY: u64 = 1024;
 
 /// SQLite implementation of [`Store`].
 #[derive(Clone)]
@@ -149,6 +160,28 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// Runs `f` on the write connection, in order with the other writes.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteCmd::Exec(Box::new(move |c| {
+            let _ = tx.send(f(c));
+        })))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn append(
+        &self,
+        entry: AccessLogEntry,
+        nonce: Option<NonceUse>,
+    ) -> Result<Option<i64>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteCmd::Access(entry, nonce, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     fn send(&self, cmd: WriteCmd) -> Result<(), StoreError> {
         let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
         guard
@@ -187,6 +220,7 @@ impl SqliteStore {
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
     let mut pending: Option<WriteCmd> = None;
+    let mut batches: u64 = 0;
     loop {
         let cmd = match pending.take() {
             Some(c) => c,
@@ -199,11 +233,12 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
             WriteCmd::Import(import, reply) => {
                 let _ = reply.send(rows::import(&mut conn, &import));
             }
-            WriteCmd::Access(entry, reply) => {
-                let mut batch = vec![(entry, reply)];
+            WriteCmd::Exec(f) => f(&mut conn),
+            WriteCmd::Access(entry, nonce, reply) => {
+                let mut batch = vec![(entry, nonce, reply)];
                 while batch.len() < MAX_GROUP {
                     match rx.try_recv() {
-                        Ok(WriteCmd::Access(e, r)) => batch.push((e, r)),
+                        Ok(WriteCmd::Access(e, n, r)) => batch.push((e, n, r)),
                         Ok(other) => {
                             pending = Some(other);
                             break;
@@ -211,18 +246,25 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
                         Err(_) => break,
                     }
                 }
-                let entries: Vec<&AccessLogEntry> = batch.iter().map(|(e, _)| e).collect();
+                let entries: Vec<(&AccessLogEntry, Option<&NonceUse>)> =
+                    batch.iter().map(|(e, n, _)| (e, n.as_ref())).collect();
                 match rows::append_access(&mut conn, &entries) {
                     Ok(ids) => {
-                        for ((_, reply), id) in batch.into_iter().zip(ids) {
+                        for ((_, _, reply), id) in batch.into_iter().zip(ids) {
                             let _ = reply.send(Ok(id));
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "access-log commit failed");
-                        for (_, reply) in batch {
+                        for (_, _, reply) in batch {
                             let _ = reply.send(Err(StoreError::Backend(e.to_string())));
                         }
+                    }
+                }
+                batches += 1;
+                if batches % PURGE_EVERY == 0 {
+                    if let Err(e) = rows::purge_nonces(&conn, crate::now_ms()) {
+                        tracing::warn!(error = %e, "purging spent nonces failed");
                     }
                 }
             }
@@ -248,9 +290,60 @@ impl Store for SqliteStore {
     }
 
     async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(WriteCmd::Access(entry, tx))?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.append(entry, None)
+            .await?
+            .ok_or_else(|| StoreError::Backend("access-log entry was not written".into()))
+    }
+
+    async fn append_access_once(
+        &self,
+        nonce: NonceUse,
+        entry: AccessLogEntry,
+    ) -> Result<Option<i64>, StoreError> {
+        self.append(entry, Some(nonce)).await
+    }
+
+    async fn find_by_person(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
+        let p = pseudonym.to_string();
+        self.inner.reads.fetch_add(1, Ordering::Relaxed);
+        self.read(move |c| rows::find_by_person(c, &p)).await
+    }
+
+    async fn register_card(&self, registration: CardRegistration) -> Result<bool, StoreError> {
+        self.write(move |c| rows::register_card(c, &registration))
+            .await
+    }
+
+    async fn card_registration(
+        &self,
+        pseudonym: &str,
+    ) -> Result<Option<CardRegistration>, StoreError> {
+        let p = pseudonym.to_string();
+        self.read(move |c| rows::card_registration(c, &p)).await
+    }
+
+    async fn link_reviews(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<LinkReview>, StoreError> {
+        self.read(move |c| rows::link_reviews(c, open_only, limit))
+            .await
+    }
+
+    async fn dismiss_link_review(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (by, note) = (by.to_string(), note.to_string());
+        self.write(move |c| rows::dismiss_link_review(c, id, &by, &note, at))
+            .await
     }
 
     async fn recent_access(&self, limit: u32) -> Result<Vec<StoredAccess>, StoreError> {
@@ -291,6 +384,7 @@ impl Store for SqliteStore {
                             inserted: r.get::<_, i64>(5)? as u64,
                             updated: r.get::<_, i64>(6)? as u64,
                             unchanged: r.get::<_, i64>(7)? as u64,
+                            ..Default::default()
                         },
                     })
                 })?

@@ -4,11 +4,16 @@ use crate::mapping::{
     access_from, card_query_from, key_of, opt_date, qualification_from, req_int,
     specific_disease_from, version_cols, version_fields, Field, RowRead, VERSION_COLS,
 };
+use crate::links::{self, OpenReview};
 use crate::{
-    content_hash, CardQuery, ImportOutcome, QualificationVersion, RosterImport, StoreError,
-    StoredAccess, StoredQualification,
+    content_hash, CardQuery, CardRegistration, ImportOutcome, LinkReview, NonceUse,
+    QualificationVersion, ReviewStatus, RosterImport, StoreError, StoredAccess,
+    StoredQualification,
 };
-use kakunin_domain::{AccessLogEntry, SpecificDiseaseCertificate, Timestamp};
+use kakunin_domain::{
+    AccessLogEntry, InstitutionCode, InsurerNumber, SpecificDiseaseCertificate, Timestamp,
+};
+use std::collections::HashMap;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -38,6 +43,11 @@ pub(super) fn import(
         return Err(StoreError::DuplicateKey);
     }
     drop(keys);
+    if !import.links.is_empty() && import.links.len() != import.qualifications.len() {
+        return Err(StoreError::Corrupt(
+            "link decisions do not line up with the roster rows".into(),
+        ));
+    }
     let tx = conn.transaction()?;
     let now = crate::now_ms();
     tx.execute(
@@ -72,7 +82,8 @@ pub(super) fn import(
             "INSERT INTO specific_disease_certificates (version_id, seq, disease, issue_date, valid_from, valid_until, self_pay_yen)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for q in &import.qualifications {
+        let mut decisions = Vec::new();
+        for (i, q) in import.qualifications.iter().enumerate() {
             let key = key_of(q);
             let hash = content_hash(q);
             let existing: Option<(i64, i64, Vec<u8>)> = find
@@ -80,9 +91,13 @@ pub(super) fn import(
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()?;
+            let link = import.links.get(i).and_then(Option::as_ref);
             let (qid, version_no) = match existing {
-                Some((_, _, h)) if h == hash => {
+                Some((qid, _, h)) if h == hash => {
                     out.unchanged += 1;
+                    if let Some(d) = link {
+                        decisions.push((qid, d));
+                    }
                     continue;
                 }
                 Some((qid, v, _)) => {
@@ -95,6 +110,9 @@ pub(super) fn import(
                     (tx.last_insert_rowid(), 1)
                 }
             };
+            if let Some(d) = link {
+                decisions.push((qid, d));
+            }
             let mut values: Vec<Value> = vec![
                 Value::Integer(qid),
                 Value::Integer(version_no),
@@ -118,6 +136,10 @@ pub(super) fn import(
                 ])?;
             }
         }
+        let plan = plan_links(&tx, &decisions)?;
+        apply_links(&tx, &plan, import_id, now)?;
+        out.linked = plan.linked;
+        out.link_reviews = plan.reviews;
     }
     tx.execute(
         "UPDATE imports SET inserted = ?1, updated = ?2, unchanged = ?3 WHERE id = ?4",
@@ -130,6 +152,80 @@ pub(super) fn import(
     )?;
     tx.commit()?;
     Ok(out)
+}
+
+fn plan_links(
+    tx: &rusqlite::Transaction<'_>,
+    decisions: &[(i64, &crate::LinkDecision)],
+) -> Result<links::LinkPlan, StoreError> {
+    let mut current = HashMap::new();
+    let mut open: HashMap<i64, Vec<OpenReview>> = HashMap::new();
+    let mut cur = tx.prepare_cached("SELECT pseudonym FROM person_links WHERE qualification_id = ?1")?;
+    let mut rev = tx.prepare_cached(
+        "SELECT id, attributes, number_last4 FROM link_reviews WHERE qualification_id = ?1 AND status = 'open'",
+    )?;
+    for &(qid, _) in decisions {
+        if let Some(p) = cur
+            .query_row([qid], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            current.insert(qid, p);
+        }
+        let reviews = rev
+            .query_map([qid], |r| {
+                Ok(OpenReview {
+                    id: r.get(0)?,
+                    attributes: r.get(1)?,
+                    number_last4: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        if !reviews.is_empty() {
+            open.insert(qid, reviews);
+        }
+    }
+    Ok(links::plan(&current, &open, decisions))
+}
+
+fn apply_links(
+    tx: &rusqlite::Transaction<'_>,
+    plan: &links::LinkPlan,
+    import_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut up = tx.prepare_cached(
+        "INSERT INTO person_links (qualification_id, pseudonym, import_id, linked_at_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (qualification_id) DO UPDATE SET pseudonym = excluded.pseudonym,
+             import_id = excluded.import_id, linked_at_ms = excluded.linked_at_ms",
+    )?;
+    for (qid, p) in &plan.upserts {
+        up.execute(params![qid, p, import_id, now])?;
+    }
+    let mut del = tx.prepare_cached("DELETE FROM person_links WHERE qualification_id = ?1")?;
+    for qid in &plan.deletes {
+        del.execute([qid])?;
+    }
+    let mut ev = tx.prepare_cached(
+        "INSERT INTO person_link_events (qualification_id, import_id, at_ms, action, pseudonym) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (qid, action, p) in &plan.events {
+        ev.execute(params![qid, import_id, now, action, p])?;
+    }
+    let mut close = tx.prepare_cached(
+        "UPDATE link_reviews SET status = 'resolved_by_import', resolved_at_ms = ?2, resolved_by = ?3
+         WHERE id = ?1 AND status = 'open'",
+    )?;
+    for id in &plan.close_reviews {
+        close.execute(params![id, now, format!("import:{import_id}")])?;
+    }
+    let mut open = tx.prepare_cached(
+        "INSERT INTO link_reviews (qualification_id, import_id, created_at_ms, attributes, number_last4, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open')",
+    )?;
+    for (qid, attributes, last4) in &plan.new_reviews {
+        open.execute(params![qid, import_id, now, attributes, last4])?;
+    }
+    Ok(())
 }
 
 fn load_specific_diseases(
@@ -153,37 +249,69 @@ pub(super) fn find(
     query: &CardQuery,
 ) -> Result<Vec<StoredQualification>, StoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT q.id, v.version_no, v.id, q.insurer_number, q.branch, {cols}
+        "SELECT q.id, v.version_no, v.id, l.pseudonym, q.insurer_number, q.branch, {cols}
          FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
+         LEFT JOIN person_links l ON l.qualification_id = q.id
          WHERE q.insurer_number = ?1 AND q.symbol_key = ?2 AND q.number_key = ?3
            AND (?4 IS NULL OR q.branch = ?4 OR q.branch = '') AND v.birthdate = ?5
          ORDER BY q.branch, q.id",
         cols = version_cols("v")
     ))?;
     let branch = query.branch.map(|b| b.as_str().to_string());
-    let mut rows = st.query(params![
+    let rows = st.query(params![
         query.insurer.as_str(),
         query.symbol_key,
         query.number_key,
         branch,
         query.birthdate.compact()
     ])?;
+    let out = collect_found(rows)?;
+    with_specific_diseases(conn, out)
+}
+
+fn collect_found(
+    mut rows: rusqlite::Rows<'_>,
+) -> Result<Vec<(i64, StoredQualification)>, StoreError> {
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let found = StoredQualification {
             id: r.get(0)?,
             version: r.get(1)?,
-            qualification: qualification_from(r, 3)?,
+            person: r.get(3)?,
+            qualification: qualification_from(r, 4)?,
         };
         out.push((r.get::<_, i64>(2)?, found));
     }
-    drop(rows);
+    Ok(out)
+}
+
+fn with_specific_diseases(
+    conn: &Connection,
+    out: Vec<(i64, StoredQualification)>,
+) -> Result<Vec<StoredQualification>, StoreError> {
     out.into_iter()
         .map(|(vid, mut found)| {
             found.qualification.specific_diseases = load_specific_diseases(conn, vid)?;
             Ok(found)
         })
         .collect()
+}
+
+pub(super) fn find_by_person(
+    conn: &Connection,
+    pseudonym: &str,
+) -> Result<Vec<StoredQualification>, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT q.id, v.version_no, v.id, l.pseudonym, q.insurer_number, q.branch, {cols}
+         FROM person_links l JOIN qualifications q ON q.id = l.qualification_id
+         JOIN qualification_versions v ON v.id = q.current_version_id
+         WHERE l.pseudonym = ?1
+         ORDER BY v.qualification_date, q.id",
+        cols = version_cols("v")
+    ))?;
+    let rows = st.query([pseudonym])?;
+    let out = collect_found(rows)?;
+    with_specific_diseases(conn, out)
 }
 
 pub(super) fn history(
@@ -216,20 +344,30 @@ pub(super) fn history(
         .collect()
 }
 
+/// Appends a batch; an entry whose nonce was spent before is skipped (`None`).
 pub(super) fn append_access(
     conn: &mut Connection,
-    entries: &[&AccessLogEntry],
-) -> Result<Vec<i64>, StoreError> {
+    entries: &[(&AccessLogEntry, Option<&NonceUse>)],
+) -> Result<Vec<Option<i64>>, StoreError> {
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(entries.len());
     {
+        let mut spend = tx.prepare_cached(
+            "INSERT INTO used_nonces (nonce, expires_at_ms) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
+        )?;
         let mut ins = tx.prepare_cached(
             "INSERT INTO access_log (at_ms, institution_code, purpose, result, processing_code) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut subj = tx.prepare_cached(
             "INSERT INTO access_log_subjects (access_id, access_at_ms, qualification_id) VALUES (?1, ?2, ?3)",
         )?;
-        for e in entries {
+        for (e, nonce) in entries {
+            if let Some(n) = nonce {
+                if spend.execute(params![n.nonce, n.expires_at.unix_millis()])? == 0 {
+                    ids.push(None);
+                    continue;
+                }
+            }
             ins.execute(params![
                 e.at.unix_millis(),
                 e.institution.as_str(),
@@ -241,11 +379,104 @@ pub(super) fn append_access(
             for q in &e.qualification_ids {
                 subj.execute(params![id, e.at.unix_millis(), q])?;
             }
-            ids.push(id);
+            ids.push(Some(id));
         }
     }
     tx.commit()?;
     Ok(ids)
+}
+
+/// Forgets spent nonces that expired before `before_ms` (they are refused by age anyway).
+pub(super) fn purge_nonces(conn: &Connection, before_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM used_nonces WHERE expires_at_ms < ?1",
+        [before_ms],
+    )?)
+}
+
+pub(super) fn register_card(
+    conn: &Connection,
+    reg: &CardRegistration,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "INSERT INTO card_registrations (pseudonym, registered_at_ms, certificate_serial, institution_code)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (pseudonym) DO NOTHING",
+        params![
+            reg.pseudonym,
+            reg.registered_at.unix_millis(),
+            reg.certificate_serial,
+            reg.institution.as_str()
+        ],
+    )? == 1)
+}
+
+pub(super) fn card_registration(
+    conn: &Connection,
+    pseudonym: &str,
+) -> Result<Option<CardRegistration>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT registered_at_ms, certificate_serial, institution_code FROM card_registrations WHERE pseudonym = ?1",
+    )?;
+    let row: Option<(i64, String, String)> = st
+        .query_row([pseudonym], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(at, serial, inst)| {
+        Ok(CardRegistration {
+            pseudonym: pseudonym.to_string(),
+            registered_at: Timestamp::from_unix_millis(at),
+            certificate_serial: serial,
+            institution: InstitutionCode::parse(&inst)
+                .map_err(|e| StoreError::Corrupt(format!("institution_code: {e}")))?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) fn link_reviews(
+    conn: &Connection,
+    open_only: bool,
+    limit: u32,
+) -> Result<Vec<LinkReview>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT r.id, r.qualification_id, q.insurer_number, r.import_id, r.created_at_ms, r.attributes,
+                r.number_last4, r.status, r.resolved_at_ms, r.resolved_by, r.note
+         FROM link_reviews r JOIN qualifications q ON q.id = r.qualification_id
+         WHERE (?1 = 0 OR r.status = 'open') ORDER BY r.id DESC LIMIT ?2",
+    )?;
+    let mut rows = st.query(params![i64::from(open_only), i64::from(limit)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(LinkReview {
+            id: r.get(0)?,
+            qualification_id: r.get(1)?,
+            insurer: InsurerNumber::parse(&r.get::<_, String>(2)?)
+                .map_err(|e| StoreError::Corrupt(format!("insurer_number: {e}")))?,
+            import_id: r.get(3)?,
+            created_at: Timestamp::from_unix_millis(r.get(4)?),
+            attributes: links::parse_attribute_codes(&r.get::<_, String>(5)?),
+            number_last4: r.get(6)?,
+            status: ReviewStatus::parse(&r.get::<_, String>(7)?)
+                .ok_or_else(|| StoreError::Corrupt("link review status".into()))?,
+            resolved_at: r.get::<_, Option<i64>>(8)?.map(Timestamp::from_unix_millis),
+            resolved_by: r.get(9)?,
+            note: r.get(10)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn dismiss_link_review(
+    conn: &Connection,
+    id: i64,
+    by: &str,
+    note: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE link_reviews SET status = 'dismissed', resolved_at_ms = ?2, resolved_by = ?3, note = ?4
+         WHERE id = ?1 AND status = 'open'",
+        params![id, at.unix_millis(), by, note],
+    )? == 1)
 }
 
 pub(super) fn access(
