@@ -1,0 +1,74 @@
+//! Whatever bytes arrive, the virtual card answers with a status word and never panics.
+
+use crate::support::{new_card, TestCard};
+use proptest::prelude::*;
+use std::sync::{Mutex, OnceLock};
+
+/// One card for all cases (creating one per case would dominate the run time).
+fn card() -> &'static Mutex<TestCard> {
+    static CARD: OnceLock<Mutex<TestCard>> = OnceLock::new();
+    CARD.get_or_init(|| Mutex::new(new_card()))
+}
+
+const PRELUDES: &[&[u8]] = &[
+    &[
+        0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01,
+    ],
+    &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18],
+    &[0x00, 0x20, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34],
+];
+
+/// APDU-shaped input: a known CLA/INS most of the time, random P1/P2 and body.
+fn apdu_like() -> impl Strategy<Value = Vec<u8>> {
+    let cla = prop_oneof![Just(0x00u8), Just(0x80u8), any::<u8>()];
+    let ins = prop_oneof![
+        Just(0xA4u8),
+        Just(0xB0),
+        Just(0x20),
+        Just(0x24),
+        Just(0x2A),
+        Just(0x84),
+        any::<u8>()
+    ];
+    let fid = prop_oneof![
+        Just(vec![0x00u8, 0x06]),
+        Just(vec![0x00, 0x0A]),
+        Just(vec![0x00, 0x17]),
+        Just(vec![0x00, 0x18]),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    ];
+    (cla, ins, any::<u8>(), any::<u8>(), fid).prop_map(|(cla, ins, p1, p2, rest)| {
+        let mut apdu = vec![cla, ins, p1, p2];
+        apdu.extend(rest);
+        apdu
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_bytes_get_a_status_word(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut t = card().lock().unwrap_or_else(|e| e.into_inner());
+        let response = t.card.process(&bytes);
+        prop_assert!(response.len() >= 2);
+    }
+
+    #[test]
+    fn sessions_of_apdu_like_input_get_status_words(
+        prelude in 0..=PRELUDES.len(),
+        apdus in proptest::collection::vec(apdu_like(), 1..6),
+    ) {
+        let mut t = card().lock().unwrap_or_else(|e| e.into_inner());
+        t.card.reset();
+        for step in &PRELUDES[..prelude] {
+            prop_assert!(t.card.process(step).len() >= 2);
+        }
+        for apdu in &apdus {
+            let response = t.card.process(apdu);
+            prop_assert!(response.len() >= 2, "{:02X?} -> {:02X?}", apdu, response);
+            // Only signatures carry more than 256 bytes of data.
+            prop_assert!(response.len() <= 258);
+        }
+    }
+}
