@@ -136,9 +136,16 @@ pub(crate) fn der_total_len(bytes: &[u8]) -> Option<usize> {
     Some(2 + n + len)
 }
 
-/// A session with the JPKI AP of the card. Created by [`Jpki::open`], which selects the AP.
+/// A session with the card's 公的個人認証AP (JPKI AP): token info, the 利用者証明用 (user
+/// authentication) certificate and its CA certificate, the auth PIN, and signing with the auth
+/// key. Created by [`Jpki::open`], which selects the AP; works over any [`Card`]
+/// (`&mut VirtualCard`, `&mut Box<dyn Card>`, `boxed.as_mut()`, ...).
 ///
 /// Every operation selects its EF itself, so operations can be called in any order.
+///
+/// The signature certificate (署名用電子証明書) and its password are deliberately out of
+/// scope: that certificate carries name, address, date of birth and sex, which eligibility
+/// verification must not read.
 pub struct Jpki<'a> {
     card: &'a mut dyn Card,
 }

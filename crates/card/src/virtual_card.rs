@@ -1,50 +1,4 @@
-//! An APDU-level emulation of a My Number card's JPKI AP, persisted in a file: the stand-in for
-//! the chip in tests, demos and the vpcd bridge.
-//!
-//! # What it answers
-//!
-//! | C-APDU | Answer |
-//! |---|---|
-//! | SELECT DF `00 A4 04 0C Lc <AID>` | `90 00` for [`JPKI_AID`], [`TEXT_AID`], [`SURFACE_AID`]; `6A 82` otherwise (selection unchanged). Selecting a different DF clears the EF selection and the PIN-verified state. |
-//! | SELECT EF `00 A4 02 0C 02 <FID>` | `90 00` for the JPKI AP's EFs below; `6A 82` for anything else, including every EF of the two other APs (they are selectable but empty: no personal data is emulated) and when no DF is selected |
-//! | READ BINARY `00 B0 P1 P2 Le` | offset = P1P2, `Le=00` = 256; the bytes left when fewer than Le; `6B 00` when offset ≥ length; `6A 86` for the short-EF form (P1 bit 8); `69 86` with no current EF; `69 81` on a key or PIN EF; `67 00` without Le or with data |
-//! | VERIFY `00 20 00 80 [Lc PIN]` on EF 0018 | no data: `63 Cx` (x = tries left, `63 C0` when locked), nothing used; 4 bytes: right → `90 00`, counter back to 3; wrong → `63 Cx` after the decrement (`63 C0` on the attempt that exhausts it); locked → `69 84` for every attempt, even the right PIN. Data of another length: `67 00`, no try used. `69 86` with no current EF, `69 81` when it is not the PIN EF. |
-//! | CHANGE REFERENCE DATA `00 24 01 80 Lc <new PIN>` on EF 0018 | after a VERIFY in this session: `90 00` (new PIN persisted); `69 82` without VERIFY; `69 84` when locked; `6A 80` unless 4 ASCII digits |
-//! | COMPUTE DIGITAL SIGNATURE `80 2A 00 80 Lc <data> [Le]` on EF 0017 | after a VERIFY in this session: EMSA-PKCS1-v1_5 type-1 padding of `data` (1..=245 bytes) and the RSA private-key operation: 256 bytes + `90 00`; `69 82` without VERIFY; `6A 86` for P1 ≠ 00 or P2 ≠ 80; `67 00` for empty or longer data; `6C 00` when an Le below 256 is given |
-//! | GET CHALLENGE and every other INS | `6D 00` |
-//! | CLA other than `00` (`80` for the signature) | `6E 00` |
-//! | fewer than 4 bytes, Lc inconsistent, extended length | `67 00` |
-//!
-//! JPKI AP EFs: 0006 token info (`"JPKIAPICCTOKEN2"`, space-padded to 32 bytes), 0008 (three
-//! zero bytes: the real content is undocumented), 000A auth certificate, 000B auth CA
-//! certificate, 0017 auth key, 0018 auth PIN. The signature-certificate EFs (0001, 0002, 001A,
-//! 001B) are **absent** (`6A 82`), as on a card issued without a 署名用電子証明書 (e.g. a
-//! child's card): eligibility verification never uses them.
-//!
-//! The retry counter is written to the file (temporary file, fsync, rename) **before** the
-//! answer leaves the card, so killing the process cannot give a try back; if the write fails
-//! the card answers `65 81` (memory failure) and is never more permissive than the file.
-//!
-//! # The card file
-//!
-//! JSON, mode 0600, one object:
-//!
-//! ```json
-//! {
-//!   "format": "kakunin-virtual-card/1",
-//!   "auth_key_pkcs8": "<hex: RSA-2048 private key, PKCS#8 DER>",
-//!   "auth_cert": "<hex: X.509 DER>",
-//!   "auth_ca_cert": "<hex: X.509 DER>",
-//!   "auth_pin": { "salt": "<hex: 16 bytes>", "sha256": "<hex: SHA-256(salt ‖ PIN)>", "tries_left": 3 }
-//! }
-//! ```
-//!
-//! The private key is in the file because the file *is* the chip. The PIN is stored salted and
-//! hashed only so that it does not sit in clear next to the key; with 10 000 possible PINs the
-//! hash is no secret from someone who can read the file.
-//!
-//! One process at a time should use a card file: two instances would each keep their own
-//! counter in memory.
+//! The virtual My Number card: see [`VirtualCard`].
 
 use crate::apdu::{
     sw_tries_left, Command, Response, SW_AUTH_BLOCKED, SW_CLA_NOT_SUPPORTED, SW_FILE_NOT_FOUND,
@@ -213,8 +167,53 @@ struct PinRecord {
     tries_left: u8,
 }
 
-/// A virtual My Number card (JPKI AP) backed by a card file. See the module documentation for
-/// the exact answers.
+/// An APDU-level emulation of a My Number card's JPKI AP, persisted in a file: the stand-in for
+/// the chip in tests, demos and the vpcd bridge.
+///
+/// # What it answers
+///
+/// | C-APDU | Answer |
+/// |---|---|
+/// | SELECT DF `00 A4 04 0C Lc <AID>` | `90 00` for [`JPKI_AID`], [`TEXT_AID`], [`SURFACE_AID`]; `6A 82` otherwise (selection unchanged). Selecting a different DF clears the EF selection and the PIN-verified state. |
+/// | SELECT EF `00 A4 02 0C 02 <FID>` | `90 00` for the JPKI AP's EFs below; `6A 82` for anything else, including every EF of the two other APs (they are selectable but empty: no personal data is emulated) and when no DF is selected |
+/// | READ BINARY `00 B0 P1 P2 Le` | offset = P1P2, `Le=00` = 256; the bytes left when fewer than Le; `6B 00` when offset ≥ length; `6A 86` for the short-EF form (P1 bit 8); `69 86` with no current EF; `69 81` on a key or PIN EF; `67 00` without Le or with data |
+/// | VERIFY `00 20 00 80 [Lc PIN]` on EF 0018 | no data: `63 Cx` (x = tries left, `63 C0` when locked), nothing used; 4 bytes: right → `90 00`, counter back to 3; wrong → `63 Cx` after the decrement (`63 C0` on the attempt that exhausts it); locked → `69 84` for every attempt, even the right PIN. Data of another length: `67 00`, no try used. `69 86` with no current EF, `69 81` when it is not the PIN EF. |
+/// | CHANGE REFERENCE DATA `00 24 01 80 Lc <new PIN>` on EF 0018 | after a VERIFY in this session: `90 00` (new PIN persisted); `69 82` without VERIFY; `69 84` when locked; `6A 80` unless 4 ASCII digits |
+/// | COMPUTE DIGITAL SIGNATURE `80 2A 00 80 Lc <data> [Le]` on EF 0017 | after a VERIFY in this session: EMSA-PKCS1-v1_5 type-1 padding of `data` (1..=245 bytes) and the RSA private-key operation: 256 bytes + `90 00`; `69 82` without VERIFY; `6A 86` for P1 ≠ 00 or P2 ≠ 80; `67 00` for empty or longer data; `6C 00` when an Le below 256 is given |
+/// | GET CHALLENGE and every other INS | `6D 00` |
+/// | CLA other than `00` (`80` for the signature) | `6E 00` |
+/// | fewer than 4 bytes, Lc inconsistent, extended length | `67 00` |
+///
+/// JPKI AP EFs: 0006 token info (`"JPKIAPICCTOKEN2"`, space-padded to 32 bytes), 0008 (three
+/// zero bytes: the real content is undocumented), 000A auth certificate, 000B auth CA
+/// certificate, 0017 auth key, 0018 auth PIN. The signature-certificate EFs (0001, 0002, 001A,
+/// 001B) are **absent** (`6A 82`), as on a card issued without a 署名用電子証明書 (e.g. a
+/// child's card): eligibility verification never uses them.
+///
+/// The retry counter is written to the file (temporary file, fsync, rename) **before** the
+/// answer leaves the card, so killing the process cannot give a try back; if the write fails
+/// the card answers `65 81` (memory failure) and is never more permissive than the file.
+///
+/// # The card file
+///
+/// JSON, mode 0600, one object:
+///
+/// ```json
+/// {
+///   "format": "kakunin-virtual-card/1",
+///   "auth_key_pkcs8": "<hex: RSA-2048 private key, PKCS#8 DER>",
+///   "auth_cert": "<hex: X.509 DER>",
+///   "auth_ca_cert": "<hex: X.509 DER>",
+///   "auth_pin": { "salt": "<hex: 16 bytes>", "sha256": "<hex: SHA-256(salt ‖ PIN)>", "tries_left": 3 }
+/// }
+/// ```
+///
+/// The private key is in the file because the file *is* the chip. The PIN is stored salted and
+/// hashed only so that it does not sit in clear next to the key; with 10 000 possible PINs the
+/// hash is no secret from someone who can read the file.
+///
+/// One process at a time should use a card file: two instances would each keep their own
+/// counter in memory.
 pub struct VirtualCard {
     path: PathBuf,
     key: RsaPrivateKey,

@@ -72,3 +72,56 @@ proptest! {
         }
     }
 }
+
+/// A card that answers with whatever proptest made up, then is pulled.
+struct Hostile {
+    answers: std::vec::IntoIter<Vec<u8>>,
+}
+
+impl kakunin_card::Card for Hostile {
+    fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, kakunin_card::CardError> {
+        self.answers.next().ok_or(kakunin_card::CardError::Removed)
+    }
+}
+
+/// R-APDU-shaped answers: often a plausible status word, sometimes DER-looking data.
+fn answer() -> impl Strategy<Value = Vec<u8>> {
+    let sw = prop_oneof![
+        Just(vec![0x90u8, 0x00]),
+        Just(vec![0x61, 0x00]),
+        Just(vec![0x6C, 0x10]),
+        Just(vec![0x63, 0xC1]),
+        Just(vec![0x69, 0x84]),
+        any::<[u8; 2]>().prop_map(|sw| sw.to_vec()),
+    ];
+    let data = prop_oneof![
+        Just(Vec::new()),
+        Just(vec![0x30, 0x83, 0xFF, 0xFF, 0xFF, 0x00, 0x00]),
+        Just(vec![0x30, 0x82, 0x7F, 0xFF, 0x00, 0x00, 0x00]),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    ];
+    prop_oneof![
+        (data, sw).prop_map(|(mut d, sw)| {
+            d.extend(sw);
+            d
+        }),
+        proptest::collection::vec(any::<u8>(), 0..3),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_client_survives_any_card(answers in proptest::collection::vec(answer(), 0..40)) {
+        let mut card = Hostile { answers: answers.into_iter() };
+        if let Ok(mut jpki) = kakunin_card::Jpki::open(&mut card) {
+            let _ = jpki.token_info();
+            let _ = jpki.read_auth_certificate();
+            let _ = jpki.auth_pin_tries_left();
+            let _ = jpki.verify_auth_pin("1234");
+            let _ = jpki.sign_sha256(&[0; 32]);
+            let _ = jpki.read_auth_ca_certificate();
+        }
+    }
+}

@@ -291,3 +291,23 @@ fn change_reference_data_after_verify() {
     );
     assert_eq!(PIN, "1234");
 }
+
+#[test]
+fn when_the_counter_cannot_be_written_the_card_is_never_more_permissive() {
+    let mut t = new_card();
+    // The card file's directory disappears: every write of the counter fails.
+    std::fs::remove_dir_all(t.dir.path()).unwrap();
+    check(
+        &mut t.card,
+        &[
+            (SELECT_JPKI, 0x9000),
+            ("00 A4 02 0C 02 00 18", 0x9000),
+            ("00 20 00 80 04 30 30 30 30", 0x6581), // memory failure...
+            ("00 20 00 80", 0x63C2),                // ...but the try is gone all the same
+            (VERIFY_PIN, 0x6581), // restoring the counter cannot be written: not verified
+            ("00 20 00 80", 0x63C2),
+            ("00 A4 02 0C 02 00 17", 0x9000),
+            ("80 2A 00 80 01 AA 00", 0x6982),
+        ],
+    );
+}
