@@ -165,6 +165,65 @@ impl CentralClient {
         }
     }
 
+    /// A single-use nonce for a card check or registration.
+    pub async fn card_nonce(&self) -> Result<crate::CardNonce, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/card-checks/nonce", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    /// An eligibility check with the My Number card.
+    pub async fn card_check(
+        &self,
+        req: &crate::CardCheckRequest,
+    ) -> Result<EligibilityCheckResponse, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/card-checks", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    /// 利用登録 of a card.
+    pub async fn card_registration(
+        &self,
+        req: &crate::CardRegistrationRequest,
+    ) -> Result<crate::CardRegistrationResponse, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/card-registrations", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    /// Link reviews (admin); `open_only` or all.
+    pub async fn link_reviews(
+        &self,
+        open_only: bool,
+    ) -> Result<Vec<crate::LinkReviewRecord>, ClientError> {
+        let status = if open_only { "open" } else { "all" };
+        let r = self
+            .http
+            .get(format!(
+                "{}/v1/admin/link-reviews?status={status}",
+                self.base
+            ))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
     pub async fn access_log(&self, limit: u32) -> Result<Vec<AccessLogRecord>, ClientError> {
         let r = self
             .http

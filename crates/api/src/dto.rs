@@ -55,7 +55,7 @@ pub struct EligibilityCheckResponse {
     pub validity: String,
     /// Japanese label of `validity`.
     pub validity_label: String,
-    /// 照会区分: `2` 被保険者証情報.
+    /// 照会区分: `1` マイナンバーカード, `2` 被保険者証情報.
     pub reference_classification: String,
     /// 資格確認日 `yyyyMMdd` the answer is for.
     pub qualification_confirmation_date: String,
@@ -63,6 +63,126 @@ pub struct EligibilityCheckResponse {
     pub process_execution_time: String,
     pub results: Vec<QualificationResult>,
     pub processing_result: ProcessingResult,
+    /// Card checks only: the user-auth certificate expires soon or expired (still usable for 3
+    /// months); show the message to the patient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_notice: Option<CertificateNotice>,
+}
+
+/// A renewal alert about the card's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CertificateNotice {
+    /// `certificate_expires_soon` or `certificate_expired_in_grace`.
+    pub code: String,
+    /// For the patient, Japanese.
+    pub message: String,
+    /// The certificate's last valid day, `yyyyMMdd`.
+    pub not_after: String,
+}
+
+/// `POST /v1/card-checks/nonce`: a single-use challenge bound to the calling institution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardNonce {
+    pub nonce: String,
+    /// RFC 3339 (JST); after this the nonce is refused.
+    pub expires_at: String,
+}
+
+/// How the person at the reader proved they hold the card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CardProof {
+    /// 暗証番号: the card signed the challenge (`card_challenge`) with its user-auth key after
+    /// the PIN was verified. Base64 of the 256-byte RSA signature.
+    Pin { signature: String },
+    /// 顔認証 on the terminal: the terminal's device key signed `attestation_message`.
+    Face {
+        /// Base64 DER of the terminal's device certificate (kakunin CA, role `terminal`).
+        device_certificate: String,
+        /// Base64 ECDSA P-256 SHA-256 signature (ASN.1 DER).
+        signature: String,
+    },
+    /// 目視確認 by reception staff, attested the same way.
+    Visual {
+        device_certificate: String,
+        signature: String,
+    },
+}
+
+impl CardProof {
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Pin { .. } => "pin",
+            Self::Face { .. } => "face",
+            Self::Visual { .. } => "visual",
+        }
+    }
+}
+
+/// `POST /v1/card-checks`: an eligibility check with the My Number card (照会区分 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardCheckRequest {
+    /// Base64 DER of the card's 利用者証明用電子証明書 (read from the card without a PIN).
+    pub certificate: String,
+    /// From `POST /v1/card-checks/nonce`, unused.
+    pub nonce: String,
+    pub proof: CardProof,
+    /// 限度額適用認定証提供同意フラグ: `1` consent, `0` (default) none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_application_certificate_related_cons_flg: Option<String>,
+}
+
+/// `POST /v1/card-registrations`: 利用登録 (PIN proof only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardRegistrationRequest {
+    pub certificate: String,
+    pub nonce: String,
+    pub proof: CardProof,
+}
+
+/// The answer to a 利用登録.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardRegistrationResponse {
+    /// True when this request registered the card; false when it was registered before.
+    pub newly_registered: bool,
+    /// For the patient, Japanese.
+    pub message: String,
+}
+
+/// One link review as operators see it: ids, the attributes that differed, the last 4 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LinkReviewRecord {
+    pub id: i64,
+    pub qualification_id: i64,
+    pub insurer_number: String,
+    pub import_id: i64,
+    /// RFC 3339, JST.
+    pub created_at: String,
+    /// Attribute codes that did not match: `individual_number`, `name`, `name_kana`,
+    /// `birthdate`, `sex`, `address`.
+    pub mismatched: Vec<String>,
+    /// Japanese labels of the same.
+    pub mismatched_labels: Vec<String>,
+    pub number_last4: String,
+    /// `open`, `resolved_by_import` or `dismissed`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/admin/link-reviews/dismiss`: close a review without linking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DismissLinkReviewRequest {
+    pub id: i64,
+    /// Why (kept with the review).
+    pub note: String,
 }
 
 /// 処理結果: status `1` 正常終了 / `2` エラー, a stable code and the two messages.
@@ -187,6 +307,12 @@ pub struct RosterImportReport {
     pub unchanged: u64,
     /// Rows left out (partial mode only).
     pub skipped: u64,
+    /// Rows linked to a person (the authority confirmed the 個人番号's 4 attributes).
+    #[serde(default)]
+    pub linked: u64,
+    /// Rows whose 個人番号 did not match: sent to the link review queue, not shown by card.
+    #[serde(default)]
+    pub link_reviews: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_id: Option<i64>,
     pub errors: Vec<RosterLineError>,

@@ -8,6 +8,8 @@
 pub mod client;
 mod convert;
 mod dto;
+mod signing;
 
 pub use convert::*;
 pub use dto::*;
+pub use signing::*;

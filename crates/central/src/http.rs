@@ -1,7 +1,8 @@
 //! The HTTP API: routes, role checks, error mapping and the OpenAPI document.
 
+use crate::cardcheck::{self, CardError, CardServices};
 use crate::pki::Role;
-use crate::service::{self, CheckError, Scope};
+use crate::service::{self, CheckError, ImportError, Scope};
 use crate::tls::{AuthFailure, Peer};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Query, Request, State};
@@ -11,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kakunin_api::{
-    access_record, AccessLogRecord, ApiError, ElderlyCertificateInfo, EligibilityCheckRequest,
-    EligibilityCheckResponse, Health, LimitCertificateInfo, ProcessingResult, QualificationResult,
+    access_record, AccessLogRecord, ApiError, CardCheckRequest, CardNonce, CardProof,
+    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, DismissLinkReviewRequest,
+    ElderlyCertificateInfo, EligibilityCheckRequest, EligibilityCheckResponse, Health,
+    LimitCertificateInfo, LinkReviewRecord, ProcessingResult, QualificationResult,
     RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo, StoreNodeInfo,
     StoreStatusInfo,
 };
@@ -28,6 +31,254 @@ pub const MAX_ROSTER_BYTES: usize = 1 << 30;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Card checks and linking; `None` when no authority is configured.
+    pub cards: Option<Arc<CardServices>>,
+}
+
+impl AppState {
+    fn cards(&self) -> Result<&CardServices, AppError> {
+        self.cards.as_deref().ok_or_else(|| {
+            AppError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ApiError::new(
+                    "card_checks_unavailable",
+                    "マイナンバーカードでの確認は現在利用できません。保険証情報で確認してください。",
+                    "This central runs without an authority; card checks are disabled.",
+                ),
+            )
+        })
+    }
+}
+
+fn authority_unavailable(detail: String) -> AppError {
+    tracing::warn!(error = %detail, "authority unavailable");
+    AppError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::new(
+            "authority_unavailable",
+            "本人確認の照会先に接続できません。しばらくしてから再度お試しください。",
+            "The authority (J-LIS) could not be reached; retry later.",
+        ),
+    )
+}
+
+impl From<ImportError> for AppError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Store(e) => e.into(),
+            ImportError::Authority(d) => authority_unavailable(d),
+        }
+    }
+}
+
+impl From<CardError> for AppError {
+    fn from(e: CardError) -> Self {
+        match e {
+            CardError::Invalid(e) => AppError(StatusCode::BAD_REQUEST, e),
+            CardError::Refused(r) => AppError(
+                StatusCode::FORBIDDEN,
+                ApiError::new(r.code, r.message, r.detail),
+            ),
+            CardError::Replayed(r) => AppError(
+                StatusCode::CONFLICT,
+                ApiError::new(r.code, r.message, r.detail),
+            ),
+            CardError::Store(e) => e.into(),
+            CardError::Authority(d) => authority_unavailable(d),
+        }
+    }
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| {
+        AppError(
+            StatusCode::BAD_REQUEST,
+            ApiError::new(
+                "invalid_json",
+                "照会内容の形式が正しくありません。",
+                format!("Request body does not match the schema: {e}"),
+            ),
+        )
+    })
+}
+
+fn institution_of(peer: &Peer) -> Result<kakunin_domain::InstitutionCode, AppError> {
+    match authorize(peer, "institution")? {
+        Role::Institution(i) => Ok(i),
+        _ => unreachable!("authorize checked the role"),
+    }
+}
+
+/// A single-use challenge for a card check or registration (institution role).
+#[utoipa::path(
+    post,
+    path = "/v1/card-checks/nonce",
+    responses((status = 200, body = CardNonce), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError))
+)]
+async fn card_nonce(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<CardNonce>, AppError> {
+    let institution = institution_of(&peer)?;
+    Ok(Json(cardcheck::issue_nonce(
+        app.cards()?,
+        &institution,
+        service::now(),
+    )))
+}
+
+/// Eligibility check with the My Number card (照会区分 1, institution role). The card's
+/// certificate, the nonce and a proof: the card's PIN signature, or a terminal attestation of
+/// a face or visual check.
+#[utoipa::path(
+    post,
+    path = "/v1/card-checks",
+    request_body = CardCheckRequest,
+    responses(
+        (status = 200, body = EligibilityCheckResponse),
+        (status = 400, body = ApiError, description = "A field is malformed."),
+        (status = 403, body = ApiError, description = "Refused: the card, certificate or proof is not acceptable (`code` says why: certificate_revoked, certificate_suspended, certificate_expired, certificate_unknown_issuer, card_signature_invalid, nonce_invalid, nonce_expired, registration_required, …)."),
+        (status = 409, body = ApiError, description = "The nonce was used before."),
+        (status = 503, body = ApiError, description = "The check could not be logged or the authority is unreachable, so it was not answered."),
+    )
+)]
+async fn card_check(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<EligibilityCheckResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let cards = app.cards()?;
+    let request: CardCheckRequest = json_body(&body)?;
+    Ok(Json(
+        cardcheck::card_check(&*app.store, cards, &institution, &request, service::now()).await?,
+    ))
+}
+
+/// 利用登録: register the card for insurance use (card + PIN; institution role, from the
+/// reader's screen).
+#[utoipa::path(
+    post,
+    path = "/v1/card-registrations",
+    request_body = CardRegistrationRequest,
+    responses(
+        (status = 200, body = CardRegistrationResponse),
+        (status = 400, body = ApiError),
+        (status = 403, body = ApiError),
+        (status = 409, body = ApiError),
+        (status = 503, body = ApiError),
+    )
+)]
+async fn card_registration(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<CardRegistrationResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let cards = app.cards()?;
+    let request: CardRegistrationRequest = json_body(&body)?;
+    Ok(Json(
+        cardcheck::register_card(&*app.store, cards, &institution, &request, service::now())
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct LinkReviewParams {
+    /// `open` (default) or `all`.
+    status: Option<String>,
+    /// At most this many, newest first (default 100, at most 10,000).
+    limit: Option<u32>,
+}
+
+/// Roster rows whose 個人番号 the authority did not confirm (admin role).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/link-reviews",
+    params(LinkReviewParams),
+    responses((status = 200, body = Vec<LinkReviewRecord>), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn link_reviews(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Query(params): Query<LinkReviewParams>,
+) -> Result<Json<Vec<LinkReviewRecord>>, AppError> {
+    authorize(&peer, "admin")?;
+    let open_only = match params.status.as_deref() {
+        None | Some("open") => true,
+        Some("all") => false,
+        Some(other) => {
+            return Err(AppError(
+                StatusCode::BAD_REQUEST,
+                ApiError::new(
+                    "invalid_status",
+                    "状態の指定が正しくありません。",
+                    format!("status must be `open` or `all`, got {other:?}"),
+                )
+                .with_field("status"),
+            ))
+        }
+    };
+    let reviews = app
+        .store
+        .link_reviews(open_only, params.limit.unwrap_or(100).min(10_000))
+        .await?;
+    Ok(Json(reviews.iter().map(review_record).collect()))
+}
+
+fn review_record(r: &kakunin_store::LinkReview) -> LinkReviewRecord {
+    LinkReviewRecord {
+        id: r.id,
+        qualification_id: r.qualification_id,
+        insurer_number: r.insurer.as_str().to_string(),
+        import_id: r.import_id,
+        created_at: r.created_at.jst_rfc3339(),
+        mismatched: r.attributes.iter().map(|a| a.code().to_string()).collect(),
+        mismatched_labels: r.attributes.iter().map(|a| a.label().to_string()).collect(),
+        number_last4: r.number_last4.clone(),
+        status: r.status.code().to_string(),
+        resolved_at: r.resolved_at.map(|t| t.jst_rfc3339()),
+        resolved_by: r.resolved_by.clone(),
+        note: r.note.clone(),
+    }
+}
+
+/// Closes an open link review without linking (admin role); the qualification stays
+/// number-only until the insurer sends a 個人番号 that matches.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/link-reviews/dismiss",
+    request_body = DismissLinkReviewRequest,
+    responses((status = 204), (status = 404, body = ApiError), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn dismiss_link_review(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    let role = authorize(&peer, "admin")?;
+    let request: DismissLinkReviewRequest = json_body(&body)?;
+    let done = app
+        .store
+        .dismiss_link_review(
+            request.id,
+            &format!("admin:{}", role.id()),
+            &request.note,
+            service::now(),
+        )
+        .await?;
+    if done {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError(
+            StatusCode::NOT_FOUND,
+            ApiError::new(
+                "review_not_open",
+                "該当する未処理の確認依頼がありません。",
+                "No open link review has this id.",
+            ),
+        ))
+    }
 }
 
 /// An error answer with its HTTP status.
@@ -191,8 +442,10 @@ async fn import_roster(
         }
     };
     let actor = format!("insurer:{insurer}");
+    let authority = app.cards.as_ref().map(|c| &*c.authority);
     let report = service::import_roster(
         &*app.store,
+        authority,
         &Scope::Only(vec![insurer]),
         &actor,
         &body,
@@ -305,6 +558,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/rosters",
             post(import_roster).layer(DefaultBodyLimit::max(MAX_ROSTER_BYTES)),
         )
+        .route("/v1/card-checks/nonce", post(card_nonce))
+        .route("/v1/card-checks", post(card_check))
+        .route("/v1/card-registrations", post(card_registration))
+        .route("/v1/admin/link-reviews", get(link_reviews))
+        .route("/v1/admin/link-reviews/dismiss", post(dismiss_link_review))
         .route("/v1/admin/access-log", get(access_log))
         .route("/v1/admin/store", get(store_status))
         .fallback(not_found)
@@ -319,7 +577,18 @@ pub fn router(state: AppState) -> Router {
         description = "Online eligibility verification (オンライン資格確認). Every endpoint under /v1 needs a client certificate issued by the kakunin CA; the role is in the certificate. No personal identifier ever appears in a URL.",
         license(name = "Apache-2.0")
     ),
-    paths(health, check, import_roster, access_log, store_status),
+    paths(
+        health,
+        check,
+        card_nonce,
+        card_check,
+        card_registration,
+        import_roster,
+        link_reviews,
+        dismiss_link_review,
+        access_log,
+        store_status
+    ),
     components(schemas(
         ApiError,
         Health,
@@ -332,7 +601,15 @@ pub fn router(state: AppState) -> Router {
         SpecificDiseaseCertificateInfo,
         RosterImportReport,
         RosterLineError,
-        AccessLogRecord
+        AccessLogRecord,
+        CardNonce,
+        CardProof,
+        CardCheckRequest,
+        CertificateNotice,
+        CardRegistrationRequest,
+        CardRegistrationResponse,
+        LinkReviewRecord,
+        DismissLinkReviewRequest
     ))
 )]
 struct ApiDoc;

@@ -4,6 +4,8 @@
 //! [`Store`](kakunin_store::Store) trait only. Every read of personal data writes its access-log
 //! entry durably before the answer leaves. Nothing personal goes into a URL or a log line.
 
+pub mod cardcheck;
+pub mod cards;
 pub mod http;
 pub mod pki;
 pub mod seed;
@@ -40,6 +42,26 @@ impl StoreConfig {
     }
 }
 
+/// Where the authority (J-LIS stand-in) is.
+#[derive(Debug, Clone, Default)]
+pub enum AuthorityConfig {
+    /// In this process, on `DATA/authority` (created on first use).
+    #[default]
+    Embedded,
+    /// A separate `kakunin authority` at `url`, called with `identity` (a PEM certificate and
+    /// key of the kakunin CA, role admin).
+    Remote { url: String, identity: PathBuf },
+    /// None: card checks are off and rosters with 個人番号 are refused.
+    Disabled,
+}
+
+/// The authority's directory inside a data directory.
+pub const AUTHORITY_DIR: &str = "authority";
+/// The central's agency name towards the authority (its pseudonyms are per agency).
+pub const AGENCY: &str = "central";
+/// How often the central fetches the authority's CRL by default.
+pub const CRL_REFRESH: Duration = Duration::from_secs(60);
+
 /// How to run a central.
 #[derive(Debug, Clone)]
 pub struct CentralConfig {
@@ -48,6 +70,58 @@ pub struct CentralConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub store: StoreConfig,
+    pub authority: AuthorityConfig,
+    /// How often to fetch the authority's CRL.
+    pub crl_refresh: Duration,
+}
+
+/// Connects the authority the configuration names and sets up card checks: its CA chain, its
+/// CRL (fetched now; a failure is logged and retried by the refresher), the nonce key.
+pub async fn open_card_services(
+    data_dir: &Path,
+    config: &AuthorityConfig,
+    tls: &tls::Tls,
+) -> Result<Option<Arc<cardcheck::CardServices>>> {
+    let authority: Arc<dyn kakunin_authority::AuthorityApi> = match config {
+        AuthorityConfig::Disabled => return Ok(None),
+        AuthorityConfig::Embedded => {
+            let dir = data_dir.join(AUTHORITY_DIR);
+            let authority = tokio::task::spawn_blocking(move || {
+                kakunin_authority::Authority::open_or_init(&dir)
+            })
+            .await
+            .context("opening the authority")??;
+            Arc::new(kakunin_authority::Embedded::new(authority, AGENCY))
+        }
+        AuthorityConfig::Remote { url, identity } => {
+            let ca = std::fs::read(data_dir.join(pki::CA_CERT))
+                .with_context(|| format!("reading {}", data_dir.join(pki::CA_CERT).display()))?;
+            let identity = std::fs::read(identity)
+                .with_context(|| format!("reading {}", identity.display()))?;
+            Arc::new(
+                kakunin_authority::Remote::new(url, &ca, &identity)
+                    .context("connecting to the authority")?,
+            )
+        }
+    };
+    let ca = authority
+        .ca_certificates()
+        .await
+        .context("fetching the authority's CA certificates")?;
+    let trust = Arc::new(cards::CardTrust::new(&ca.root_der, &ca.issuing_der)?);
+    let nonces = cards::Nonces::load_or_create(data_dir)?;
+    let verifier = tls.clone();
+    let devices: cardcheck::DeviceVerifier = Arc::new(move |der| verifier.verify_certificate(der));
+    let services = Arc::new(cardcheck::CardServices::new(
+        authority, trust, nonces, devices,
+    ));
+    match services.refresh_crl().await {
+        Ok(n) => tracing::info!(listed = n, "authority CRL loaded"),
+        Err(e) => {
+            tracing::warn!(error = %e, "authority CRL not loaded yet; card checks wait for it")
+        }
+    }
+    Ok(Some(services))
 }
 
 /// Opens the store the configuration names (SQLite in `data_dir` by default).
@@ -110,6 +184,8 @@ pub fn load_tls(data_dir: &Path) -> Result<tls::Tls> {
 pub struct Central {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
+    pub cards: Option<Arc<cardcheck::CardServices>>,
+    crl_refresh: Duration,
     listener: tokio::net::TcpListener,
     tls: tls::Tls,
 }
@@ -125,7 +201,22 @@ impl Central {
     pub async fn bind(config: &CentralConfig) -> Result<Self> {
         let tls = load_tls(&config.data_dir)?;
         let store = open_store(&config.data_dir, &config.store).await?;
-        Self::bind_with(config.listen, store, tls).await
+        let cards = open_card_services(&config.data_dir, &config.authority, &tls).await?;
+        let mut central = Self::bind_with(config.listen, store, tls).await?;
+        central.cards = cards;
+        central.crl_refresh = config.crl_refresh;
+        Ok(central)
+    }
+
+    /// Enables card checks (and linking) with these services.
+    pub fn with_cards(
+        mut self,
+        cards: Arc<cardcheck::CardServices>,
+        crl_refresh: Duration,
+    ) -> Self {
+        self.cards = Some(cards);
+        self.crl_refresh = crl_refresh;
+        self
     }
 
     pub async fn bind_with(
@@ -140,6 +231,8 @@ impl Central {
         Ok(Self {
             addr,
             store,
+            cards: None,
+            crl_refresh: CRL_REFRESH,
             listener,
             tls,
         })
@@ -154,7 +247,24 @@ impl Central {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let router = http::router(http::AppState {
             store: self.store.clone(),
+            cards: self.cards.clone(),
+        });
+        let refresher = self.cards.clone().map(|cards| {
+            let every = self.crl_refresh;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = cards.refresh_crl().await {
+                        tracing::warn!(error = %e, "CRL refresh failed; keeping the previous CRL");
+                    }
+                }
+            })
         });
         server::serve(router, self.tls, self.listener, shutdown).await;
+        if let Some(r) = refresher {
+            r.abort();
+        }
     }
 }

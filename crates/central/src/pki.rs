@@ -19,6 +19,9 @@ pub enum Role {
     Institution(InstitutionCode),
     Insurer(InsurerNumber),
     Admin(String),
+    /// A clinic terminal's device key (its attestations of face or visual checks); the id is
+    /// the institution it belongs to.
+    Terminal(InstitutionCode),
 }
 
 impl Role {
@@ -27,6 +30,7 @@ impl Role {
             Self::Institution(_) => "institution",
             Self::Insurer(_) => "insurer",
             Self::Admin(_) => "admin",
+            Self::Terminal(_) => "terminal",
         }
     }
     pub fn id(&self) -> String {
@@ -34,6 +38,7 @@ impl Role {
             Self::Institution(c) => c.as_str().to_string(),
             Self::Insurer(n) => n.as_str().to_string(),
             Self::Admin(a) => a.clone(),
+            Self::Terminal(c) => c.as_str().to_string(),
         }
     }
     /// Builds a role from the command-line words (`--role insurer --id 06139992`).
@@ -57,7 +62,11 @@ impl Role {
                 }
                 Self::Admin(id.to_string())
             }
-            other => bail!("unknown role {other:?} (institution, insurer or admin)"),
+            "terminal" => Self::Terminal(
+                InstitutionCode::parse(id)
+                    .map_err(|e| anyhow::anyhow!("医療機関コード {id:?}: {e}"))?,
+            ),
+            other => bail!("unknown role {other:?} (institution, insurer, admin or terminal)"),
         })
     }
 }

@@ -28,6 +28,7 @@ pub async fn seed_store(store: Arc<dyn Store>, config: SeedConfig) -> Result<See
     while let Some(roster) = rx.recv().await {
         let report = service::import_roster(
             &*store,
+            None,
             &Scope::Any,
             "seed",
             &roster.csv,
@@ -63,3 +64,150 @@ pub async fn seed_store(store: Arc<dyn Store>, config: SeedConfig) -> Result<See
         unchanged,
     })
 }
+
+/// One card the seeder issued.
+#[derive(Debug, Clone)]
+pub struct SeededCard {
+    pub path: std::path::PathBuf,
+    pub serial: String,
+    /// 氏名 of the holder (for the demo's printout only).
+    pub name: String,
+}
+
+/// Makes `count` seeded people card holders: registers them as residents of the authority (a
+/// deterministic 個人番号 each), links their qualifications through the real roster path (the
+/// authority's 4-attribute match), issues each a card written to `cards_dir/NNNNNN.vcard` with
+/// `pin`, and records their 利用登録. Picks people whose qualification is in effect today.
+pub async fn seed_cards(
+    store: Arc<dyn Store>,
+    authority: kakunin_authority::Authority,
+    cards_dir: &std::path::Path,
+    count: usize,
+    pin: &str,
+) -> Result<Vec<SeededCard>> {
+    use kakunin_authority::{Embedded, IssueRequest, Resident};
+    use kakunin_domain::{IndividualNumber, Sex};
+    use kakunin_formats::roster::RosterRow;
+    if count == 0 {
+        return Ok(vec![]);
+    }
+    if !kakunin_card::is_valid_auth_pin(pin) {
+        bail!("the PIN must be 4 digits");
+    }
+    std::fs::create_dir_all(cards_dir)?;
+    let today = service::now().jst_date();
+    let mut rows = Vec::with_capacity(count);
+    let mut residents = Vec::with_capacity(count);
+    for query in store.sample_queries((count * 3) as u32).await? {
+        if rows.len() == count {
+            break;
+        }
+        let found = store.find_qualifications(&query).await?;
+        let [one] = found.as_slice() else { continue };
+        let q = &one.qualification;
+        if !q.is_in_effect(today) || q.sex == Sex::Unset || one.person.is_some() {
+            continue;
+        }
+        let i = rows.len() as u64;
+        let number = IndividualNumber::from_body(&format!("{:011}", 40_000_000_000 + i))
+            .map_err(|e| anyhow!("seed 個人番号: {e}"))?;
+        residents.push(Resident {
+            individual_number: number.clone(),
+            name: q.name.clone(),
+            name_kana: q.name_kana.clone(),
+            birthdate: q.birthdate,
+            sex: q.sex,
+            address: q
+                .address
+                .clone()
+                .unwrap_or_else(|| "東京都千代田区霞が関一丁目2番2号".into()),
+        });
+        rows.push(RosterRow {
+            line: 0,
+            qualification: q.clone(),
+            individual_number: Some(number),
+        });
+    }
+    if rows.len() < count {
+        bail!(
+            "only {} people are eligible for seeded cards; seed more people",
+            rows.len()
+        );
+    }
+    {
+        let authority = authority.clone();
+        let residents = residents.clone();
+        tokio::task::spawn_blocking(move || authority.register_residents(&residents)).await??;
+    }
+    let embedded = Embedded::new(authority.clone(), crate::AGENCY);
+    let outcome = service::import_rows(
+        &*store,
+        Some(&embedded),
+        "seed",
+        "seed-cards".into(),
+        rows.clone(),
+        service::now(),
+    )
+    .await?;
+    if outcome.linked != count as u64 {
+        bail!(
+            "the authority confirmed {} of {count} seeded links",
+            outcome.linked
+        );
+    }
+    // Key generation dominates: spread it over the cores.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let jobs: Vec<(usize, Resident)> = residents.into_iter().enumerate().collect();
+    let chunks: Vec<Vec<(usize, Resident)>> = jobs
+        .chunks(count.div_ceil(workers))
+        .map(<[_]>::to_vec)
+        .collect();
+    let mut handles = Vec::new();
+    for chunk in chunks {
+        let authority = authority.clone();
+        let dir = cards_dir.to_path_buf();
+        let pin = pin.to_string();
+        handles.push(tokio::task::spawn_blocking(move || {
+            chunk
+                .into_iter()
+                .map(|(i, r)| {
+                    let path = dir.join(format!("{:06}.vcard", i + 1));
+                    let issued = authority.issue_card_file(
+                        &IssueRequest::new(r.individual_number.clone(), &pin),
+                        &path,
+                    )?;
+                    let name = r.name.clone();
+                    Ok::<_, anyhow::Error>((
+                        r,
+                        SeededCard {
+                            path,
+                            serial: issued.serial,
+                            name,
+                        },
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
+        }));
+    }
+    let mut cards = Vec::with_capacity(count);
+    for h in handles {
+        for (resident, card) in h.await?? {
+            let pseudonym = authority.pseudonym(crate::AGENCY, &resident.individual_number);
+            store
+                .register_card(kakunin_store::CardRegistration {
+                    pseudonym,
+                    registered_at: service::now(),
+                    certificate_serial: card.serial.clone(),
+                    institution: kakunin_domain::InstitutionCode::parse(SEED_INSTITUTION)
+                        .map_err(|e| anyhow!("{e}"))?,
+                })
+                .await?;
+            cards.push(card);
+        }
+    }
+    cards.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(cards)
+}
+
+/// The institution code recorded for seeded registrations (a Luhn-valid placeholder).
+pub const SEED_INSTITUTION: &str = "0110113719";

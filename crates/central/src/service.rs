@@ -4,12 +4,13 @@ use kakunin_api::{
     check_input, processing_result, qualification_result, CheckInput, EligibilityCheckRequest,
     EligibilityCheckResponse, RosterImportReport, RosterLineError,
 };
+use kakunin_authority::{AuthorityApi, MatchOutcome, MatchQuery};
 use kakunin_domain::{
     evaluate, AccessLogEntry, AccessPurpose, AccessResult, Candidate, InstitutionCode,
     InsurerNumber, Timestamp,
 };
-use kakunin_formats::roster;
-use kakunin_store::{CardQuery, RosterImport, Store, StoreError};
+use kakunin_formats::roster::{self, RosterRow};
+use kakunin_store::{CardQuery, LinkDecision, RosterImport, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
@@ -39,16 +40,87 @@ impl Scope {
     }
 }
 
+/// Why an import could not be done (a refused roster is not an error: see the report).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Rows carry 個人番号 and the authority could not be asked; nothing was written.
+    #[error("the authority's match service is unavailable: {0}")]
+    Authority(String),
+}
+
+/// Largest match batch sent to the authority in one call.
+const MATCH_BATCH: usize = 10_000;
+
+/// Asks the authority about every row that carries a 個人番号. Rows without one get `None`
+/// (their links stay as they are); when no row has one, the result is empty.
+pub async fn link_decisions(
+    authority: Option<&dyn AuthorityApi>,
+    rows: &[RosterRow],
+) -> Result<Vec<Option<LinkDecision>>, ImportError> {
+    let asked: Vec<(usize, MatchQuery)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let q = &r.qualification;
+            r.individual_number.as_ref().map(|n| {
+                (
+                    i,
+                    MatchQuery {
+                        individual_number: n.clone(),
+                        name: q.name.clone(),
+                        name_kana: Some(q.name_kana.clone()),
+                        birthdate: q.birthdate,
+                        sex: q.sex,
+                        address: q.address.clone(),
+                    },
+                )
+            })
+        })
+        .collect();
+    if asked.is_empty() {
+        return Ok(vec![]);
+    }
+    let authority = authority
+        .ok_or_else(|| ImportError::Authority("this central has no authority configured".into()))?;
+    let mut decisions: Vec<Option<LinkDecision>> = vec![None; rows.len()];
+    for chunk in asked.chunks(MATCH_BATCH) {
+        let outcomes = authority
+            .match_residents(chunk.iter().map(|(_, q)| q.clone()).collect())
+            .await
+            .map_err(|e| ImportError::Authority(e.to_string()))?;
+        if outcomes.len() != chunk.len() {
+            return Err(ImportError::Authority(
+                "the authority answered a different number of matches".into(),
+            ));
+        }
+        for ((i, q), outcome) in chunk.iter().zip(outcomes) {
+            decisions[*i] = Some(match outcome {
+                MatchOutcome::Matched { pseudonym } => LinkDecision::Linked { pseudonym },
+                MatchOutcome::Mismatch { attributes } => LinkDecision::Mismatch {
+                    attributes,
+                    number_last4: q.individual_number.last4().to_string(),
+                },
+            });
+        }
+    }
+    Ok(decisions)
+}
+
 /// Parses and imports a roster. All-or-nothing unless `partial`, in which case valid rows are
-/// written and the others reported. Returns the report; store failures are errors.
+/// written and the others reported. Rows with a 個人番号 are linked only when the authority
+/// confirms the 4 attributes; the others go to the review queue. Returns the report; store and
+/// authority failures are errors (and nothing is written).
 pub async fn import_roster(
     store: &dyn Store,
+    authority: Option<&dyn AuthorityApi>,
     scope: &Scope,
     actor: &str,
     bytes: &[u8],
     partial: bool,
     at: Timestamp,
-) -> Result<RosterImportReport, StoreError> {
+) -> Result<RosterImportReport, ImportError> {
     let parsed = roster::parse_lenient(bytes);
     let mut errors: Vec<RosterLineError> = parsed
         .errors
@@ -60,10 +132,10 @@ pub async fn import_roster(
             message: e.message.clone(),
         })
         .collect();
-    let mut qualifications = Vec::with_capacity(parsed.rows.len());
+    let mut rows = Vec::with_capacity(parsed.rows.len());
     for row in parsed.rows {
         if scope.allows(&row.qualification.card.insurer) {
-            qualifications.push(row.qualification);
+            rows.push(row);
         } else {
             errors.push(RosterLineError {
                 line: row.line as u64,
@@ -85,16 +157,18 @@ pub async fn import_roster(
     let mut report = RosterImportReport {
         accepted: false,
         encoding: parsed.encoding.map(|e| e.name().to_string()),
-        rows: (qualifications.len() + bad_lines.len()) as u64,
+        rows: (rows.len() + bad_lines.len()) as u64,
         inserted: 0,
         updated: 0,
         unchanged: 0,
         skipped: bad_lines.len() as u64,
+        linked: 0,
+        link_reviews: 0,
         import_id: None,
         errors,
     };
     let file_level = report.errors.iter().any(|e| e.line <= 1);
-    if qualifications.is_empty() || file_level || (!partial && !report.errors.is_empty()) {
+    if rows.is_empty() || file_level || (!partial && !report.errors.is_empty()) {
         report.skipped = report.rows;
         tracing::info!(
             actor_kind = actor.split(':').next().unwrap_or(""),
@@ -104,31 +178,49 @@ pub async fn import_roster(
         );
         return Ok(report);
     }
-    let outcome = store
-        .import_roster(RosterImport {
-            actor: actor.to_string(),
-            received_at: at,
-            source_sha256: Sha256::digest(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-            qualifications,
-            links: vec![],
-        })
-        .await?;
+    let source_sha256 = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let outcome = import_rows(store, authority, actor, source_sha256, rows, at).await?;
     report.accepted = true;
     report.inserted = outcome.inserted;
     report.updated = outcome.updated;
     report.unchanged = outcome.unchanged;
     report.import_id = Some(outcome.import_id);
+    report.linked = outcome.linked;
+    report.link_reviews = outcome.link_reviews;
     tracing::info!(
         import_id = outcome.import_id,
         inserted = outcome.inserted,
         updated = outcome.updated,
         unchanged = outcome.unchanged,
+        linked = outcome.linked,
+        link_reviews = outcome.link_reviews,
         "roster imported"
     );
     Ok(report)
+}
+
+/// Imports parsed rows in one transaction, with the authority's verdict on their 個人番号.
+pub async fn import_rows(
+    store: &dyn Store,
+    authority: Option<&dyn AuthorityApi>,
+    actor: &str,
+    source_sha256: String,
+    rows: Vec<RosterRow>,
+    at: Timestamp,
+) -> Result<kakunin_store::ImportOutcome, ImportError> {
+    let links = link_decisions(authority, &rows).await?;
+    Ok(store
+        .import_roster(RosterImport {
+            actor: actor.to_string(),
+            received_at: at,
+            source_sha256,
+            qualifications: rows.into_iter().map(|r| r.qualification).collect(),
+            links,
+        })
+        .await?)
 }
 
 /// Why a check could not be answered.
@@ -164,11 +256,27 @@ pub async fn check(
         .find_qualifications(&query)
         .await
         .map_err(CheckError::Store)?;
+    // 3 無効（新しい資格あり）: a lost qualification whose person (confirmed by the authority)
+    // holds one acquired later.
+    let mut newer = vec![false; found.len()];
+    if let [one] = found.as_slice() {
+        if let (false, Some(person)) = (one.qualification.is_in_effect(on), &one.person) {
+            let theirs = store
+                .find_by_person(person)
+                .await
+                .map_err(CheckError::Store)?;
+            newer[0] = theirs.iter().any(|f| {
+                f.id != one.id
+                    && f.qualification.qualification_date > one.qualification.qualification_date
+            });
+        }
+    }
     let candidates: Vec<Candidate<'_>> = found
         .iter()
-        .map(|f| Candidate {
+        .zip(&newer)
+        .map(|(f, &newer_exists)| Candidate {
             qualification: &f.qualification,
-            newer_exists: false,
+            newer_exists,
         })
         .collect();
     let validity = evaluate(&candidates, on);
@@ -196,5 +304,6 @@ pub async fn check(
         process_execution_time: at.jst_compact(),
         results,
         processing_result: processing,
+        certificate_notice: None,
     })
 }

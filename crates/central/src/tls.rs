@@ -123,6 +123,16 @@ impl Tls {
         })
     }
 
+    /// Verifies a certificate presented inside a request (a terminal's device certificate) the
+    /// way client certificates are verified, and reads its role.
+    pub fn verify_certificate(&self, der: &[u8]) -> Result<Role, String> {
+        let cert = CertificateDer::from(der.to_vec());
+        self.verifier
+            .verify_client_cert(&cert, &[], UnixTime::now())
+            .map_err(|e| e.to_string())?;
+        role_of(der)
+    }
+
     /// Verifies the peer's certificate chain and reads its role.
     pub fn peer(&self, conn: &rustls::ServerConnection) -> Peer {
         let Some(chain) = conn.peer_certificates().filter(|c| !c.is_empty()) else {

@@ -22,10 +22,17 @@ pub struct DemoArgs {
     /// Address of the central (a free port is used if it is taken).
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
-    /// Start, run the printed check once, print its answer and stop (for scripts and tests).
+    /// Virtual My Number cards issued to seeded people (DATA/cards/*.vcard, PIN 1234).
+    #[arg(long, default_value_t = 5)]
+    cards: usize,
+    /// Start, run the printed checks once (numbers, then a card), print the answers and stop
+    /// (for scripts and tests).
     #[arg(long)]
     smoke: bool,
 }
+
+/// The PIN of the demo's cards.
+const DEMO_PIN: &str = "1234";
 
 /// A person the demo suggests checking (saved so a second run shows the same one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +110,37 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         } else {
             serde_json::from_slice(&std::fs::read(&samples_path)?)?
         };
+    let authority_dir = data.join(kakunin_central::AUTHORITY_DIR);
+    let authority = tokio::task::spawn_blocking(move || {
+        kakunin_authority::Authority::open_or_init(&authority_dir)
+    })
+    .await??;
+    let cards_dir = data.join("cards");
+    let mut cards: Vec<PathBuf> = std::fs::read_dir(&cards_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "vcard"))
+                .collect()
+        })
+        .unwrap_or_default();
+    cards.sort();
+    if cards.is_empty() && args.cards > 0 {
+        eprintln!(
+            "マイナンバーカード（仮想）を{}枚発行しています…",
+            args.cards
+        );
+        cards = kakunin_central::seed::seed_cards(
+            store.clone(),
+            authority,
+            &cards_dir,
+            args.cards,
+            DEMO_PIN,
+        )
+        .await?
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    }
     let person = samples
         .iter()
         .find(|s| s.validity == "1")
@@ -110,12 +148,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .clone();
 
     let tls = load_tls(data)?;
+    let services = kakunin_central::open_card_services(
+        data,
+        &kakunin_central::AuthorityConfig::Embedded,
+        &tls,
+    )
+    .await?
+    .context("the demo runs the authority in-process")?;
     let central = match Central::bind_with(args.listen, store.clone(), tls.clone()).await {
         Ok(c) => c,
         Err(_) => {
             Central::bind_with(SocketAddr::new(args.listen.ip(), 0), store.clone(), tls).await?
         }
-    };
+    }
+    .with_cards(services, std::time::Duration::from_secs(5));
     let url = central.url();
     let exe =
         std::env::current_exe().map_or_else(|_| "kakunin".into(), |p| p.display().to_string());
@@ -148,6 +194,31 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("資格確認を試す（{}さん、有効な資格）:", person.name);
     println!("  {command}");
     println!();
+    if let Some(card) = cards.first() {
+        let card_command = format!(
+            "{exe} check --server {url} --ca {} --identity {} --card virtual:{} --pin {DEMO_PIN} --json",
+            ca_path.display(),
+            institution.display(),
+            card.display()
+        );
+        println!("マイナンバーカード（仮想）で資格確認を試す（暗証番号 {DEMO_PIN}）:");
+        println!("  {card_command}");
+        println!(
+            "  カードの情報: {exe} card info --card virtual:{}",
+            card.display()
+        );
+        println!(
+            "  ほかのカード: {}（{}枚）",
+            cards_dir.display(),
+            cards.len()
+        );
+        println!(
+            "  カードを失効させる: {exe} card revoke --data {} --card virtual:{}",
+            data.display(),
+            card.display()
+        );
+        println!();
+    }
     println!("止めるには Ctrl-C を押してください。");
 
     if args.smoke {
@@ -168,6 +239,13 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             })
             .await?;
         println!("{}", serde_json::to_string_pretty(&answer)?);
+        if let Some(card) = cards.first() {
+            let spec = format!("virtual:{}", card.display());
+            let answer = crate::card::check_with_pin(&client, &spec, DEMO_PIN, false)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
         let _ = tx.send(());
         let _ = server.await;
     } else {

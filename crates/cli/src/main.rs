@@ -1,7 +1,9 @@
 //! `kakunin`: one binary for every process and tool. Thin: it parses arguments and calls the
 //! library crates.
 
+mod authority;
 mod bench;
+mod card;
 mod demo;
 
 use anyhow::{Context, Result};
@@ -41,8 +43,15 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
-    /// Check eligibility by insurance numbers.
+    /// Check eligibility by insurance numbers, or with a My Number card (`--card`).
     Check(CheckArgs),
+    /// My Number cards: issue (virtual), inspect, revoke, present one over vpcd.
+    Card {
+        #[command(subcommand)]
+        command: card::CardCommand,
+    },
+    /// Run the authority (the J-LIS stand-in) on its own: CA, CRL, match service.
+    Authority(authority::AuthorityArgs),
     /// Everything on one machine: CA, certificates, 10,000 people, the central.
     Demo(demo::DemoArgs),
     /// Benchmarks.
@@ -65,10 +74,11 @@ enum CaCommand {
     Issue {
         #[arg(long, env = "KAKUNIN_DATA")]
         data: PathBuf,
-        /// institution, insurer or admin.
+        /// institution, insurer, admin or terminal (a clinic terminal's device key).
         #[arg(long)]
         role: String,
-        /// 医療機関コード (institution), 保険者番号 (insurer) or an operator name (admin).
+        /// 医療機関コード (institution, terminal), 保険者番号 (insurer) or an operator name
+        /// (admin).
         #[arg(long)]
         id: String,
         #[arg(long)]
@@ -100,6 +110,16 @@ struct CentralArgs {
     /// Skip replicas more stale than this many milliseconds (default 1000).
     #[arg(long, env = "KAKUNIN_MAX_REPLICA_LAG_MS")]
     max_replica_lag_ms: Option<u64>,
+    /// A separate authority (`kakunin authority`), e.g. https://127.0.0.1:8444; default: the
+    /// authority in DATA/authority, in this process.
+    #[arg(long, env = "KAKUNIN_AUTHORITY")]
+    authority: Option<String>,
+    /// Certificate and key (PEM, kakunin CA, role admin) to call the separate authority with.
+    #[arg(long, env = "KAKUNIN_AUTHORITY_IDENTITY")]
+    authority_identity: Option<PathBuf>,
+    /// Fetch the authority's CRL every this many seconds (default 60).
+    #[arg(long, env = "KAKUNIN_CRL_REFRESH_SECS")]
+    crl_refresh_secs: Option<u64>,
 }
 
 #[derive(Args)]
@@ -115,6 +135,13 @@ struct SeedArgs {
     as_of: Option<String>,
     #[arg(long, env = "KAKUNIN_DATABASE_URL")]
     database: Option<String>,
+    /// Also issue virtual My Number cards to this many seeded people (registered for insurance
+    /// use), written to DATA/cards/*.vcard.
+    #[arg(long, default_value_t = 0)]
+    cards: usize,
+    /// The PIN of the seeded cards.
+    #[arg(long, default_value = "1234")]
+    pin: String,
 }
 
 #[derive(Args, Clone)]
@@ -160,21 +187,30 @@ enum ImportCommand {
 struct CheckArgs {
     #[command(flatten)]
     conn: Conn,
+    /// A My Number card instead of numbers: `virtual:FILE`, `pcsc` or `pcsc:READER`.
+    #[arg(long, conflicts_with_all = ["insurer", "number", "birthdate", "symbol", "branch", "date"])]
+    card: Option<String>,
+    /// The card's 4-digit PIN (with --card).
+    #[arg(long, requires = "card")]
+    pin: Option<String>,
+    /// With --card: do the 利用登録 (register the card for insurance use) instead of a check.
+    #[arg(long, requires = "card")]
+    register: bool,
     /// 保険者番号.
-    #[arg(long)]
-    insurer: String,
+    #[arg(long, required_unless_present = "card")]
+    insurer: Option<String>,
     /// 記号 (omit when the card has none).
     #[arg(long)]
     symbol: Option<String>,
     /// 番号.
-    #[arg(long)]
-    number: String,
+    #[arg(long, required_unless_present = "card")]
+    number: Option<String>,
     /// 枝番.
     #[arg(long)]
     branch: Option<String>,
     /// 生年月日 YYYYMMDD.
-    #[arg(long)]
-    birthdate: String,
+    #[arg(long, required_unless_present = "card")]
+    birthdate: Option<String>,
     /// 資格確認日 YYYYMMDD (default today in Japan).
     #[arg(long)]
     date: Option<String>,
@@ -278,14 +314,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
+        Command::Check(args) if args.card.is_some() => {
+            init_tracing("warn");
+            return card_check(args).await;
+        }
+        Command::Card { command } => {
+            init_tracing("warn");
+            card::run(command).await?;
+        }
+        Command::Authority(args) => {
+            init_tracing("info");
+            authority::run(args, shutdown_signal()).await?;
+        }
         Command::Check(args) => {
             init_tracing("warn");
             let req = EligibilityCheckRequest {
-                insurer_number: args.insurer,
+                insurer_number: args.insurer.unwrap_or_default(),
                 symbol: args.symbol,
-                number: args.number,
+                number: args.number.unwrap_or_default(),
                 branch: args.branch,
-                birthdate: args.birthdate,
+                birthdate: args.birthdate.unwrap_or_default(),
                 qualification_confirmation_date: args.date,
                 limit_application_certificate_related_cons_flg: args
                     .limit_consent
@@ -335,7 +383,25 @@ fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
     } else {
         flags.replicas
     };
+    let authority = match (
+        flags.authority.or(file.authority),
+        flags.authority_identity.or(file.authority_identity),
+    ) {
+        (None, _) => kakunin_central::AuthorityConfig::Embedded,
+        (Some(url), Some(identity)) => kakunin_central::AuthorityConfig::Remote { url, identity },
+        (Some(_), None) => {
+            anyhow::bail!("--authority URL needs --authority-identity FILE.pem (role admin)")
+        }
+    };
+    let crl_refresh = flags
+        .crl_refresh_secs
+        .or(file.crl_refresh_secs)
+        .map_or(kakunin_central::CRL_REFRESH, |s| {
+            std::time::Duration::from_secs(s.max(1))
+        });
     Ok(CentralConfig {
+        authority,
+        crl_refresh,
         data_dir: data,
         listen,
         store: kakunin_central::StoreConfig {
@@ -367,7 +433,7 @@ async fn seed(args: &SeedArgs) -> Result<()> {
     .await?;
     let started = std::time::Instant::now();
     let out = kakunin_central::seed::seed_store(
-        store,
+        store.clone(),
         kakunin_seed::SeedConfig {
             people: args.people,
             rng_seed: args.rng_seed,
@@ -380,7 +446,79 @@ async fn seed(args: &SeedArgs) -> Result<()> {
         "seeded {} people ({} qualifications, {} insurers) in {:.1} s: {} inserted, {} updated, {} unchanged",
         out.summary.people, out.summary.rows, out.summary.insurers, secs, out.inserted, out.updated, out.unchanged
     );
+    if args.cards > 0 {
+        let started = std::time::Instant::now();
+        let dir = args.data.join(kakunin_central::AUTHORITY_DIR);
+        let authority =
+            tokio::task::spawn_blocking(move || kakunin_authority::Authority::open_or_init(&dir))
+                .await??;
+        let cards = kakunin_central::seed::seed_cards(
+            store,
+            authority,
+            &args.data.join("cards"),
+            args.cards,
+            &args.pin,
+        )
+        .await?;
+        println!(
+            "issued {} cards (registered for insurance use) in {:.1} s: {}",
+            cards.len(),
+            started.elapsed().as_secs_f64(),
+            args.data.join("cards").display()
+        );
+    }
     Ok(())
+}
+
+/// `kakunin check --card …`: exit 0 with an answer, 2 when refused (the reason is printed).
+async fn card_check(args: CheckArgs) -> Result<ExitCode> {
+    let spec = args.card.clone().unwrap_or_default();
+    let pin = card::require_pin(args.pin.as_deref())?;
+    let client = args.conn.client()?;
+    let refused = |e: card::FlowError, json: bool| -> Result<ExitCode> {
+        let error = match &e {
+            card::FlowError::Central(kakunin_api::client::ClientError::Api(api, _)) => api.clone(),
+            card::FlowError::Card(c) => {
+                kakunin_api::ApiError::new("card_error", &c.message_ja(), &c.to_string())
+            }
+            card::FlowError::Central(other) => {
+                return Err(anyhow::anyhow!("{other}"));
+            }
+        };
+        if json {
+            println!("{}", serde_json::to_string_pretty(&error)?);
+        } else {
+            eprintln!("{} [{}]", error.message, error.code);
+        }
+        Ok(ExitCode::from(2))
+    };
+    if args.register {
+        return match card::register_with_pin(&client, &spec, pin).await {
+            Ok(r) if args.json => {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(r) => {
+                println!("{}", r.message);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => refused(e, args.json),
+        };
+    }
+    match card::check_with_pin(&client, &spec, pin, args.limit_consent).await {
+        Ok(answer) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print_answer(&answer);
+                if let Some(n) = &answer.certificate_notice {
+                    println!("お知らせ: {}", n.message);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => refused(e, args.json),
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,582 @@
+//! Card-based use cases: eligibility checks with the My Number card (照会区分 1) and 利用登録.
+//!
+//! Every outcome, refusals included, leaves one access-log entry; once the nonce has passed its
+//! checks that entry also spends it, so a nonce is good for exactly one attempt.
+
+use crate::cards::{self, CardCertificate, CardTrust, CheckedNonce, Nonces, Refusal};
+use crate::pki::Role;
+use kakunin_api::{
+    processing_result, qualification_result, ApiError, CardCheckRequest, CardNonce, CardProof,
+    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, EligibilityCheckResponse,
+};
+use kakunin_authority::AuthorityApi;
+use kakunin_domain::{
+    evaluate, AccessLogEntry, AccessPurpose, AccessResult, Candidate, CertificatePhase,
+    InstitutionCode, Timestamp,
+};
+use kakunin_store::{CardRegistration, NonceUse, Store, StoreError, StoredQualification};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Verifies a terminal's device certificate against the kakunin CA and reads its role.
+pub type DeviceVerifier = Arc<dyn Fn(&[u8]) -> Result<Role, String> + Send + Sync>;
+
+/// What card checks need besides the store.
+pub struct CardServices {
+    pub authority: Arc<dyn AuthorityApi>,
+    pub trust: Arc<CardTrust>,
+    pub nonces: Nonces,
+    pub devices: DeviceVerifier,
+    /// Certificate SHA-256 → agency pseudonym, as the authority answered.
+    owners: Mutex<HashMap<[u8; 32], String>>,
+}
+
+impl std::fmt::Debug for CardServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardServices { .. }")
+    }
+}
+
+const OWNER_CACHE_LIMIT: usize = 200_000;
+
+impl CardServices {
+    pub fn new(
+        authority: Arc<dyn AuthorityApi>,
+        trust: Arc<CardTrust>,
+        nonces: Nonces,
+        devices: DeviceVerifier,
+    ) -> Self {
+        Self {
+            authority,
+            trust,
+            nonces,
+            devices,
+            owners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Fetches the authority's CRL and loads it. Returns the number of listed certificates.
+    pub async fn refresh_crl(&self) -> Result<usize, String> {
+        let der = self
+            .authority
+            .crl()
+            .await
+            .map_err(|e| format!("fetching the CRL: {e}"))?;
+        self.trust.load_crl(&der)
+    }
+
+    async fn owner(&self, cert: &CardCertificate, der: &[u8]) -> Result<String, CardError> {
+        if let Some(p) = self
+            .owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cert.sha256)
+        {
+            return Ok(p.clone());
+        }
+        let owner = self
+            .authority
+            .certificate_owner(der.to_vec())
+            .await
+            .map_err(|e| CardError::Authority(e.to_string()))?
+            .ok_or_else(|| {
+                CardError::Refused(Refusal {
+                    code: "certificate_unknown",
+                    message: "このマイナンバーカードは確認できませんでした。お住まいの市区町村の窓口にお問い合わせください。",
+                    detail: "the authority does not know this certificate".into(),
+                })
+            })?;
+        let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+        if owners.len() >= OWNER_CACHE_LIMIT {
+            owners.clear();
+        }
+        owners.insert(cert.sha256, owner.pseudonym.clone());
+        Ok(owner.pseudonym)
+    }
+}
+
+/// Why a card request got no answer.
+#[derive(Debug)]
+pub enum CardError {
+    /// A malformed request (HTTP 400).
+    Invalid(ApiError),
+    /// A refused proof or card (HTTP 403); audited.
+    Refused(Refusal),
+    /// The nonce was used before (HTTP 409); audited.
+    Replayed(Refusal),
+    Store(StoreError),
+    /// The authority could not be asked (HTTP 503).
+    Authority(String),
+}
+
+impl From<StoreError> for CardError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// `POST /v1/card-checks/nonce`.
+pub fn issue_nonce(
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    at: Timestamp,
+) -> CardNonce {
+    let (nonce, expires) = cards.nonces.issue(institution, at);
+    CardNonce {
+        nonce,
+        expires_at: expires.jst_rfc3339(),
+    }
+}
+
+/// What the proof step established.
+struct Proven {
+    der: Vec<u8>,
+    cert: Arc<CardCertificate>,
+}
+
+fn invalid(code: &str, message: &str, detail: &str, field: &str) -> CardError {
+    CardError::Invalid(ApiError::new(code, message, detail).with_field(field))
+}
+
+/// Checks certificate and proof. `pin_only` for registrations.
+fn prove(
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    certificate: &str,
+    nonce: &CheckedNonce,
+    proof: &CardProof,
+    pin_only: bool,
+    at: Timestamp,
+) -> Result<Proven, CardError> {
+    let der = cards::b64(certificate).ok_or_else(|| {
+        invalid(
+            "invalid_certificate_encoding",
+            "カードの情報の形式が正しくありません。",
+            "certificate must be base64 of the DER certificate",
+            "certificate",
+        )
+    })?;
+    let cert = cards.trust.verify(&der, at).map_err(CardError::Refused)?;
+    match proof {
+        CardProof::Pin { signature } => {
+            cards::verify_pin_proof(&cert, &nonce.nonce, signature).map_err(CardError::Refused)?
+        }
+        CardProof::Face {
+            device_certificate,
+            signature,
+        }
+        | CardProof::Visual {
+            device_certificate,
+            signature,
+        } => {
+            if pin_only {
+                return Err(CardError::Refused(Refusal {
+                    code: "pin_required",
+                    message: "利用登録には暗証番号の入力が必要です。",
+                    detail: "a card registration needs the card's PIN signature".into(),
+                }));
+            }
+            let device = cards::b64(device_certificate).ok_or_else(|| {
+                invalid(
+                    "invalid_certificate_encoding",
+                    "端末の証明書の形式が正しくありません。",
+                    "device_certificate must be base64 DER",
+                    "proof.device_certificate",
+                )
+            })?;
+            match (cards.devices)(&device) {
+                Ok(Role::Terminal(inst)) if &inst == institution => {}
+                Ok(_) => {
+                    return Err(CardError::Refused(Refusal {
+                        code: "attestation_wrong_device",
+                        message: "この端末での確認は受け付けられません。",
+                        detail:
+                            "the device certificate is not a terminal of the calling institution"
+                                .into(),
+                    }))
+                }
+                Err(why) => {
+                    return Err(CardError::Refused(Refusal {
+                        code: "attestation_untrusted",
+                        message: "この端末での確認は受け付けられません。",
+                        detail: format!("the device certificate does not verify: {why}"),
+                    }))
+                }
+            }
+            cards::verify_attestation(&device, proof.method(), &nonce.nonce, &cert, signature)
+                .map_err(CardError::Refused)?
+        }
+    }
+    Ok(Proven { der, cert })
+}
+
+fn refused_entry(
+    institution: &InstitutionCode,
+    purpose: AccessPurpose,
+    at: Timestamp,
+    code: &str,
+    ids: Vec<i64>,
+) -> AccessLogEntry {
+    AccessLogEntry {
+        at,
+        institution: institution.clone(),
+        purpose,
+        qualification_ids: ids,
+        result: AccessResult::Refused(code.to_string()),
+        processing_code: code.to_string(),
+    }
+}
+
+/// Writes the audit entry of a refusal (spending the nonce when it was valid) and returns the
+/// error to answer.
+async fn audit_refusal(
+    store: &dyn Store,
+    institution: &InstitutionCode,
+    purpose: AccessPurpose,
+    at: Timestamp,
+    nonce: Option<&CheckedNonce>,
+    ids: Vec<i64>,
+    error: CardError,
+) -> CardError {
+    let code = match &error {
+        CardError::Refused(r) | CardError::Replayed(r) => r.code,
+        CardError::Invalid(e) => {
+            // Malformed input: audited like a refusal, under its code.
+            let entry = refused_entry(institution, purpose, at, &e.code, ids);
+            if let Err(e) = store.append_access(entry).await {
+                return CardError::Store(e);
+            }
+            return error;
+        }
+        CardError::Store(_) | CardError::Authority(_) => return error,
+    };
+    let entry = refused_entry(institution, purpose, at, code, ids);
+    let written = match nonce {
+        Some(n) => store
+            .append_access_once(
+                NonceUse {
+                    nonce: n.nonce.clone(),
+                    expires_at: n.expires_at,
+                },
+                entry.clone(),
+            )
+            .await
+            .map(|_| ()),
+        None => store.append_access(entry).await.map(|_| ()),
+    };
+    match written {
+        Ok(()) => error,
+        Err(e) => CardError::Store(e),
+    }
+}
+
+/// Which qualifications a card check answers, and with what validity, from everything linked to
+/// the person: those in effect; else the most recently started one (3 when a newer one exists).
+fn card_validity(
+    found: &[StoredQualification],
+    on: kakunin_domain::Date,
+) -> (kakunin_domain::Validity, Vec<&StoredQualification>) {
+    let in_effect: Vec<&StoredQualification> = found
+        .iter()
+        .filter(|f| f.qualification.is_in_effect(on))
+        .collect();
+    if !in_effect.is_empty() {
+        return (kakunin_domain::Validity::Valid, in_effect);
+    }
+    let started = found
+        .iter()
+        .filter(|f| f.qualification.qualification_date <= on)
+        .max_by_key(|f| (f.qualification.qualification_date, f.id));
+    let Some(current) = started.or_else(|| found.first()) else {
+        return (kakunin_domain::Validity::NotFound, vec![]);
+    };
+    let newer_exists = found.iter().any(|f| {
+        f.id != current.id
+            && f.qualification.qualification_date > current.qualification.qualification_date
+    });
+    let validity = evaluate(
+        &[Candidate {
+            qualification: &current.qualification,
+            newer_exists,
+        }],
+        on,
+    );
+    (validity, vec![current])
+}
+
+fn notice(cert: &CardCertificate, on: kakunin_domain::Date) -> Option<CertificateNotice> {
+    let (code, message) = match cert.phase(on) {
+        CertificatePhase::ExpiresSoon => (
+            "certificate_expires_soon",
+            "マイナンバーカードの電子証明書の有効期限が近づいています。お住まいの市区町村で更新手続きをしてください。",
+        ),
+        CertificatePhase::ExpiredInGrace => (
+            "certificate_expired_in_grace",
+            "マイナンバーカードの電子証明書の有効期限が切れています。有効期限から3か月間は保険証として利用できます。お住まいの市区町村で更新手続きをしてください。",
+        ),
+        _ => return None,
+    };
+    Some(CertificateNotice {
+        code: code.into(),
+        message: message.into(),
+        not_after: cert.not_after.jst_date().compact(),
+    })
+}
+
+const REGISTRATION_REQUIRED: Refusal = Refusal {
+    code: "registration_required",
+    message: "マイナンバーカードの健康保険証としての利用登録がお済みでありません。カードリーダーの画面から利用登録を行ってください。",
+    detail: String::new(),
+};
+
+/// An eligibility check with the card. The access-log entry (which spends the nonce) is
+/// durable before the answer leaves.
+pub async fn card_check(
+    store: &dyn Store,
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    request: &CardCheckRequest,
+    at: Timestamp,
+) -> Result<EligibilityCheckResponse, CardError> {
+    let purpose = AccessPurpose::EligibilityByCard;
+    let limit_consent = match request
+        .limit_application_certificate_related_cons_flg
+        .as_deref()
+    {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => {
+            return Err(invalid(
+                "invalid_flag",
+                "限度額情報の提供同意の値が正しくありません。",
+                "limit_application_certificate_related_cons_flg must be 0 or 1",
+                "limit_application_certificate_related_cons_flg",
+            ))
+        }
+    };
+    let nonce = match cards.nonces.check(&request.nonce, institution, at) {
+        Ok(n) => n,
+        Err(r) => {
+            return Err(audit_refusal(
+                store,
+                institution,
+                purpose,
+                at,
+                None,
+                vec![],
+                CardError::Refused(r),
+            )
+            .await)
+        }
+    };
+    let proven = match prove(
+        cards,
+        institution,
+        &request.certificate,
+        &nonce,
+        &request.proof,
+        false,
+        at,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            // A valid certificate with a bad proof: the owner should see the attempt.
+            let ids = owner_ids(store, cards, &request.certificate, at).await;
+            return Err(audit_refusal(store, institution, purpose, at, Some(&nonce), ids, e).await);
+        }
+    };
+    let pseudonym = match cards.owner(&proven.cert, &proven.der).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(
+                audit_refusal(store, institution, purpose, at, Some(&nonce), vec![], e).await,
+            )
+        }
+    };
+    let found = store.find_by_person(&pseudonym).await?;
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    if store.card_registration(&pseudonym).await?.is_none() {
+        let r = Refusal {
+            detail: "the person has not registered the card for insurance use (利用登録)".into(),
+            ..REGISTRATION_REQUIRED
+        };
+        return Err(audit_refusal(
+            store,
+            institution,
+            purpose,
+            at,
+            Some(&nonce),
+            ids,
+            CardError::Refused(r),
+        )
+        .await);
+    }
+    let on = at.jst_date();
+    let (validity, answered) = card_validity(&found, on);
+    let results: Vec<_> = answered
+        .iter()
+        .map(|f| qualification_result(&f.qualification, on, limit_consent))
+        .collect();
+    let processing = processing_result(validity, &results, on);
+    let entry = AccessLogEntry {
+        at,
+        institution: institution.clone(),
+        purpose,
+        qualification_ids: answered.iter().map(|f| f.id).collect(),
+        result: AccessResult::Answered(validity),
+        processing_code: processing.code.clone(),
+    };
+    let spent = store
+        .append_access_once(
+            NonceUse {
+                nonce: nonce.nonce.clone(),
+                expires_at: nonce.expires_at,
+            },
+            entry,
+        )
+        .await?;
+    if spent.is_none() {
+        let r = replayed();
+        let entry = refused_entry(institution, purpose, at, r.code, ids);
+        store.append_access(entry).await?;
+        return Err(CardError::Replayed(r));
+    }
+    Ok(EligibilityCheckResponse {
+        validity: validity.code().into(),
+        validity_label: validity.label().into(),
+        reference_classification: "1".into(),
+        qualification_confirmation_date: on.compact(),
+        process_execution_time: at.jst_compact(),
+        results,
+        processing_result: processing,
+        certificate_notice: notice(&proven.cert, on),
+    })
+}
+
+fn replayed() -> Refusal {
+    Refusal {
+        code: "nonce_used",
+        message: "この確認はすでに処理されています。もう一度カードを置いてやり直してください。",
+        detail: "the nonce was used before; request a new one for each check".into(),
+    }
+}
+
+/// The qualification ids of a certificate's owner, for auditing a refused attempt (empty when
+/// the certificate does not verify or the person is unknown).
+async fn owner_ids(
+    store: &dyn Store,
+    cards: &CardServices,
+    certificate: &str,
+    at: Timestamp,
+) -> Vec<i64> {
+    let Some(der) = cards::b64(certificate) else {
+        return vec![];
+    };
+    let Ok(cert) = cards.trust.verify(&der, at) else {
+        return vec![];
+    };
+    let Ok(p) = cards.owner(&cert, &der).await else {
+        return vec![];
+    };
+    store
+        .find_by_person(&p)
+        .await
+        .map(|f| f.iter().map(|f| f.id).collect())
+        .unwrap_or_default()
+}
+
+/// 利用登録: the person proves they hold the card (PIN) and registers it for insurance use.
+pub async fn register_card(
+    store: &dyn Store,
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    request: &CardRegistrationRequest,
+    at: Timestamp,
+) -> Result<CardRegistrationResponse, CardError> {
+    let purpose = AccessPurpose::CardRegistration;
+    let nonce = match cards.nonces.check(&request.nonce, institution, at) {
+        Ok(n) => n,
+        Err(r) => {
+            return Err(audit_refusal(
+                store,
+                institution,
+                purpose,
+                at,
+                None,
+                vec![],
+                CardError::Refused(r),
+            )
+            .await)
+        }
+    };
+    let proven = match prove(
+        cards,
+        institution,
+        &request.certificate,
+        &nonce,
+        &request.proof,
+        true,
+        at,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(
+                audit_refusal(store, institution, purpose, at, Some(&nonce), vec![], e).await,
+            )
+        }
+    };
+    let pseudonym = match cards.owner(&proven.cert, &proven.der).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(
+                audit_refusal(store, institution, purpose, at, Some(&nonce), vec![], e).await,
+            )
+        }
+    };
+    let ids: Vec<i64> = store
+        .find_by_person(&pseudonym)
+        .await?
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    let entry = AccessLogEntry {
+        at,
+        institution: institution.clone(),
+        purpose,
+        qualification_ids: ids.clone(),
+        result: AccessResult::Registered,
+        processing_code: "registered".into(),
+    };
+    let spent = store
+        .append_access_once(
+            NonceUse {
+                nonce: nonce.nonce.clone(),
+                expires_at: nonce.expires_at,
+            },
+            entry,
+        )
+        .await?;
+    if spent.is_none() {
+        let r = replayed();
+        store
+            .append_access(refused_entry(institution, purpose, at, r.code, ids))
+            .await?;
+        return Err(CardError::Replayed(r));
+    }
+    let newly = store
+        .register_card(CardRegistration {
+            pseudonym,
+            registered_at: at,
+            certificate_serial: proven.cert.serial.clone(),
+            institution: institution.clone(),
+        })
+        .await?;
+    Ok(CardRegistrationResponse {
+        newly_registered: newly,
+        message: if newly {
+            "マイナンバーカードを健康保険証として利用する登録が完了しました。".into()
+        } else {
+            "このマイナンバーカードは健康保険証として登録済みです。".into()
+        },
+    })
+}

@@ -1,0 +1,689 @@
+//! Card-based checks end to end over HTTPS: the authority issues virtual My Number cards, the
+//! terminal side talks APDUs to them, the central verifies chain, CRL, expiry, nonce and
+//! signature. Every attack in the card issue is refused, audited, and shows nothing; a roster
+//! row with a wrong 個人番号 lands in the review queue and is never shown by card.
+
+use base64::Engine;
+use kakunin_api::client::{CentralClient, ClientError};
+use kakunin_api::{
+    card_challenge, CardCheckRequest, CardProof, CardRegistrationRequest, EligibilityCheckRequest,
+    EligibilityCheckResponse, RosterImportReport,
+};
+use kakunin_authority::{Authority, IssueRequest, Resident, RevocationReason};
+use kakunin_card::{Jpki, JpkiError, VirtualCard};
+use kakunin_central::pki::{Ca, Role};
+use kakunin_central::{load_tls, open_card_services, open_store, AuthorityConfig, Central};
+use kakunin_domain::check_digit::complete;
+use kakunin_domain::{Date, IndividualNumber, Sex, Timestamp};
+use kakunin_store::Store;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const KENPO: &str = "06139992";
+const HEADER: &str = "insurer_number,symbol,number,branch,relationship,name,name_kana,sex,birthdate,qualification_date,disqualification_date,disqualification_reason,card_classification,copay_ratio,insurer_name,address,individual_number";
+
+fn number(i: u64) -> IndividualNumber {
+    IndividualNumber::from_body(&format!("{:011}", 50_000_000_000 + i)).unwrap()
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    url: String,
+    ca_pem: Vec<u8>,
+    ca: Ca,
+    store: Arc<dyn Store>,
+    authority: Authority,
+    services: Arc<kakunin_central::cardcheck::CardServices>,
+    institution: Vec<u8>,
+    other_institution: Vec<u8>,
+    insurer: Vec<u8>,
+    admin: Vec<u8>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The people of the tests: (index, name, kana, sex, birth date).
+const PEOPLE: &[(u64, &str, &str, Sex, &str)] = &[
+    (1, "番号\u{3000}一郎", "ﾊﾞﾝｺﾞｳ ｲﾁﾛｳ", Sex::Male, "19800101"),
+    (2, "番号\u{3000}二子", "ﾊﾞﾝｺﾞｳ ﾌﾀｺﾞ", Sex::Female, "19850202"),
+    (3, "番号 三郎", "ﾊﾞﾝｺﾞｳ ｻﾌﾞﾛｳ", Sex::Male, "19900303"),
+    (4, "番号 四季", "ﾊﾞﾝｺﾞｳ ｼｷ", Sex::Female, "19700404"),
+];
+const ADDRESS: &str = "東京都千代田区霞が関1-2-2";
+
+fn institution_code(n: &str) -> String {
+    complete(n).unwrap()
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::init(dir.path(), "test CA").unwrap();
+    let issue = |kind: &str, id: &str| {
+        ca.issue(&Role::parse(kind, id).unwrap())
+            .unwrap()
+            .into_bytes()
+    };
+    let store = open_store(dir.path(), &Default::default()).await.unwrap();
+    let authority = Authority::open_or_init(&dir.path().join("authority")).unwrap();
+    authority
+        .register_residents(
+            &PEOPLE
+                .iter()
+                .map(|&(i, name, kana, sex, birth)| Resident {
+                    individual_number: number(i),
+                    name: name.into(),
+                    name_kana: kana.into(),
+                    birthdate: Date::parse(birth).unwrap(),
+                    sex,
+                    address: ADDRESS.into(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let tls = load_tls(dir.path()).unwrap();
+    let services = open_card_services(dir.path(), &AuthorityConfig::Embedded, &tls)
+        .await
+        .unwrap()
+        .unwrap();
+    let central = Central::bind_with("127.0.0.1:0".parse().unwrap(), store.clone(), tls)
+        .await
+        .unwrap()
+        .with_cards(services.clone(), std::time::Duration::from_secs(3600));
+    let url = central.url();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(central.serve(async {
+        let _ = rx.await;
+    }));
+    World {
+        url,
+        ca_pem: ca.cert_pem().as_bytes().to_vec(),
+        store,
+        authority,
+        services,
+        institution: issue("institution", &institution_code("131000001")),
+        other_institution: issue("institution", &institution_code("131000002")),
+        insurer: issue("insurer", KENPO),
+        admin: issue("admin", "ops"),
+        ca,
+        dir,
+        _stop: tx,
+    }
+}
+
+/// A terminal-side card session over a virtual card file.
+fn sign(path: &Path, pin: &str, nonce: &str) -> Result<(Vec<u8>, Vec<u8>), JpkiError> {
+    let mut card = VirtualCard::open(path).unwrap();
+    let mut jpki = Jpki::open(&mut card)?;
+    let cert = jpki.read_auth_certificate()?;
+    jpki.verify_auth_pin(pin)?;
+    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
+    Ok((cert, jpki.sign_sha256(&hash)?))
+}
+
+fn code(e: ClientError) -> (String, u16) {
+    match e {
+        ClientError::Api(e, status) => {
+            assert!(!e.message.is_ascii(), "messages are Japanese: {e:?}");
+            (e.code, status)
+        }
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+impl World {
+    fn client(&self, identity: &[u8]) -> CentralClient {
+        CentralClient::new(&self.url, &self.ca_pem, Some(identity)).unwrap()
+    }
+
+    fn issue_card(&self, person: u64, not_before: Option<Timestamp>) -> PathBuf {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.path().join(format!("card-{person}-{n}.vcard"));
+        let mut request = IssueRequest::new(number(person), "1234");
+        request.not_before = not_before;
+        self.authority.issue_card_file(&request, &path).unwrap();
+        path
+    }
+
+    async fn import(&self, csv: String) -> RosterImportReport {
+        self.client(&self.insurer)
+            .import_roster(csv.into_bytes(), false)
+            .await
+            .unwrap()
+    }
+
+    async fn check_with(
+        &self,
+        identity: &[u8],
+        card: &Path,
+    ) -> Result<EligibilityCheckResponse, ClientError> {
+        let client = self.client(identity);
+        let nonce = client.card_nonce().await.unwrap().nonce;
+        let (cert, sig) = sign(card, "1234", &nonce).unwrap();
+        client
+            .card_check(&CardCheckRequest {
+                certificate: b64(&cert),
+                nonce,
+                proof: CardProof::Pin {
+                    signature: b64(&sig),
+                },
+                limit_application_certificate_related_cons_flg: None,
+            })
+            .await
+    }
+
+    async fn check(&self, card: &Path) -> Result<EligibilityCheckResponse, ClientError> {
+        self.check_with(&self.institution, card).await
+    }
+
+    async fn register(&self, card: &Path) {
+        let client = self.client(&self.institution);
+        let nonce = client.card_nonce().await.unwrap().nonce;
+        let (cert, sig) = sign(card, "1234", &nonce).unwrap();
+        let r = client
+            .card_registration(&CardRegistrationRequest {
+                certificate: b64(&cert),
+                nonce,
+                proof: CardProof::Pin {
+                    signature: b64(&sig),
+                },
+            })
+            .await
+            .unwrap();
+        assert!(r.newly_registered, "{r:?}");
+    }
+
+    /// The newest access-log entry's result.
+    async fn last_result(&self) -> String {
+        self.store.recent_access(1).await.unwrap()[0]
+            .entry
+            .result
+            .code()
+    }
+}
+
+/// A roster row for person `i` at 記号 `symbol` with the 個人番号 of person `claimed`.
+fn row(i: u64, symbol: &str, claimed: Option<u64>, from: &str, until: &str) -> String {
+    let &(_, name, kana, sex, birth) = PEOPLE.iter().find(|p| p.0 == i).unwrap();
+    format!(
+        "{KENPO},{symbol},{i}00,00,1,{name},{kana},{},{birth},{from},{until},{},01,030,架空健康保険組合,{ADDRESS},{}",
+        sex.code(),
+        if until.is_empty() { "" } else { "03" },
+        claimed.map(|c| number(c).expose().to_string()).unwrap_or_default()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_card_answers_valid_and_is_logged() {
+    let w = world().await;
+    let report = w
+        .import(format!(
+            "{HEADER}\n{}\n",
+            row(1, "10", Some(1), "20200401", "")
+        ))
+        .await;
+    assert!(report.accepted, "{report:?}");
+    assert_eq!((report.linked, report.link_reviews), (1, 0));
+    let card = w.issue_card(1, None);
+
+    // Before 利用登録 the card is refused, and the refusal is logged against the person.
+    let (c, status) = code(w.check(&card).await.unwrap_err());
+    assert_eq!((c.as_str(), status), ("registration_required", 403));
+    assert_eq!(w.last_result().await, "refused:registration_required");
+
+    w.register(&card).await;
+    let answer = w.check(&card).await.unwrap();
+    assert_eq!(answer.validity, "1");
+    assert_eq!(answer.reference_classification, "1");
+    assert_eq!(answer.results.len(), 1);
+    assert_eq!(answer.results[0].name, "番号\u{3000}一郎");
+    assert_eq!(answer.certificate_notice, None);
+    let log = w.store.recent_access(1).await.unwrap();
+    assert_eq!(log[0].entry.purpose.code(), "eligibility_by_card");
+    assert_eq!(log[0].entry.result.code(), "validity:1");
+    assert_eq!(log[0].entry.qualification_ids.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_individual_number_goes_to_review_and_is_never_shown_by_card() {
+    let w = world().await;
+    // Person 2's row carries person 1's 個人番号 (the 2023 mistake); person 3's row the number
+    // of nobody registered.
+    let csv = format!(
+        "{HEADER}\n{}\n{}\n{}\n",
+        row(1, "10", Some(1), "20200401", ""),
+        row(2, "20", Some(1), "20200401", ""),
+        row(3, "30", Some(99), "20200401", ""),
+    );
+    let report = w.import(csv).await;
+    assert!(report.accepted, "{report:?}");
+    assert_eq!((report.linked, report.link_reviews), (1, 2));
+
+    let reviews = w.client(&w.admin).link_reviews(true).await.unwrap();
+    assert_eq!(reviews.len(), 2);
+    let mut mismatched: Vec<Vec<String>> = reviews.iter().map(|r| r.mismatched.clone()).collect();
+    mismatched.sort();
+    assert!(mismatched.contains(&vec!["individual_number".to_string()]));
+    assert!(mismatched
+        .iter()
+        .any(|m| m.contains(&"name".to_string()) && m.contains(&"birthdate".to_string())));
+    assert!(reviews.iter().all(|r| r.number_last4.len() == 4));
+
+    // Person 1's card shows person 1 only; person 2's card shows nothing at all.
+    for (p, card) in [(1, w.issue_card(1, None)), (2, w.issue_card(2, None))] {
+        w.register(&card).await;
+        let answer = w.check(&card).await.unwrap();
+        if p == 1 {
+            assert_eq!(answer.validity, "1");
+            assert_eq!(answer.results.len(), 1);
+            assert_eq!(answer.results[0].name, "番号\u{3000}一郎");
+        } else {
+            assert_eq!(answer.validity, "4", "{answer:?}");
+            assert!(answer.results.is_empty());
+        }
+    }
+
+    // The insurer corrects person 2's number: linked, the review closes, the card shows it.
+    let report = w
+        .import(format!(
+            "{HEADER}\n{}\n",
+            row(2, "20", Some(2), "20200401", "")
+        ))
+        .await;
+    assert_eq!((report.linked, report.link_reviews), (1, 0));
+    assert_eq!(
+        w.client(&w.admin).link_reviews(true).await.unwrap().len(),
+        1
+    );
+    let answer = w.check(&w.issue_card(2, None)).await;
+    // A renewed card (new certificate) keeps the registration and the link.
+    let answer = answer.unwrap();
+    assert_eq!(answer.results[0].name, "番号\u{3000}二子");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validity_three_comes_through_person_links() {
+    let w = world().await;
+    // Person 4 lost the 記号 40 qualification and holds a newer one at 記号 41.
+    let csv = format!(
+        "{HEADER}\n{}\n{}\n",
+        row(4, "40", Some(4), "20100401", "20240401"),
+        row(4, "41", Some(4), "20240401", ""),
+    );
+    assert_eq!(w.import(csv).await.linked, 2);
+    let old = w
+        .client(&w.institution)
+        .check(&EligibilityCheckRequest {
+            insurer_number: KENPO.into(),
+            symbol: Some("40".into()),
+            number: "400".into(),
+            branch: Some("00".into()),
+            birthdate: "19700404".into(),
+            qualification_confirmation_date: None,
+            limit_application_certificate_related_cons_flg: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(old.validity, "3", "{old:?}");
+    let card = w.issue_card(4, None);
+    w.register(&card).await;
+    let answer = w.check(&card).await.unwrap();
+    assert_eq!(answer.validity, "1");
+    assert_eq!(answer.results.len(), 1);
+    assert_eq!(answer.results[0].symbol.as_deref(), Some("41"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_replayed_and_foreign_proofs_are_refused_and_audited() {
+    let w = world().await;
+    w.import(format!(
+        "{HEADER}\n{}\n",
+        row(1, "10", Some(1), "20200401", "")
+    ))
+    .await;
+    let card = w.issue_card(1, None);
+    w.register(&card).await;
+    let client = w.client(&w.institution);
+    let before = w.store.counts().await.unwrap().access_log;
+
+    let attempt = |cert: Vec<u8>, nonce: String, sig: Vec<u8>| CardCheckRequest {
+        certificate: b64(&cert),
+        nonce,
+        proof: CardProof::Pin {
+            signature: b64(&sig),
+        },
+        limit_application_certificate_related_cons_flg: None,
+    };
+    let refused = |r: Result<EligibilityCheckResponse, ClientError>| code(r.unwrap_err());
+
+    // A forged signature (one bit flipped) and a truncated one.
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (cert, mut sig) = sign(&card, "1234", &nonce).unwrap();
+    sig[100] ^= 1;
+    let r = client.card_check(&attempt(cert.clone(), nonce, sig)).await;
+    assert_eq!(refused(r), ("card_signature_invalid".into(), 403));
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (_, sig) = sign(&card, "1234", &nonce).unwrap();
+    let r = client
+        .card_check(&attempt(cert.clone(), nonce, sig[..200].to_vec()))
+        .await;
+    assert_eq!(refused(r), ("card_signature_invalid".into(), 403));
+
+    // A nonce used twice: the first answers, the replay is refused.
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (_, sig) = sign(&card, "1234", &nonce).unwrap();
+    let ok = client
+        .card_check(&attempt(cert.clone(), nonce.clone(), sig.clone()))
+        .await
+        .unwrap();
+    assert_eq!(ok.validity, "1");
+    let r = client
+        .card_check(&attempt(cert.clone(), nonce.clone(), sig))
+        .await;
+    assert_eq!(refused(r), ("nonce_used".into(), 409));
+
+    // A signature over one nonce sent with another.
+    let fresh = client.card_nonce().await.unwrap().nonce;
+    let (_, old_sig) = sign(&card, "1234", &nonce).unwrap();
+    let r = client
+        .card_check(&attempt(cert.clone(), fresh, old_sig))
+        .await;
+    assert_eq!(refused(r), ("card_signature_invalid".into(), 403));
+
+    // Another institution's nonce, a made-up nonce.
+    let theirs = w
+        .client(&w.other_institution)
+        .card_nonce()
+        .await
+        .unwrap()
+        .nonce;
+    let (_, sig) = sign(&card, "1234", &theirs).unwrap();
+    let r = client.card_check(&attempt(cert.clone(), theirs, sig)).await;
+    assert_eq!(refused(r), ("nonce_invalid".into(), 403));
+    let made_up = format!("{}.{}", "ab".repeat(24), "cd".repeat(16));
+    let (_, sig) = sign(&card, "1234", &made_up).unwrap();
+    let r = client
+        .card_check(&attempt(cert.clone(), made_up, sig))
+        .await;
+    assert_eq!(refused(r), ("nonce_invalid".into(), 403));
+
+    // A malformed certificate, and a card from another authority (unknown CA).
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (_, sig) = sign(&card, "1234", &nonce).unwrap();
+    let r = client
+        .card_check(&attempt(cert[..cert.len() - 10].to_vec(), nonce, sig))
+        .await;
+    assert_eq!(refused(r), ("certificate_malformed".into(), 403));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let rogue = Authority::open_or_init(&elsewhere.path().join("a")).unwrap();
+    let &(_, name, kana, sex, birth) = &PEOPLE[0];
+    rogue
+        .register_residents(&[Resident {
+            individual_number: number(1),
+            name: name.into(),
+            name_kana: kana.into(),
+            birthdate: Date::parse(birth).unwrap(),
+            sex,
+            address: ADDRESS.into(),
+        }])
+        .unwrap();
+    let rogue_card = elsewhere.path().join("rogue.vcard");
+    rogue
+        .issue_card_file(&IssueRequest::new(number(1), "1234"), &rogue_card)
+        .unwrap();
+    // Same CA names, other keys: the signature check catches it.
+    let (c, status) = code(w.check(&rogue_card).await.unwrap_err());
+    assert_eq!((c.as_str(), status), ("certificate_signature_invalid", 403));
+
+    // Garbage JSON and a bad base64 certificate are 400s.
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let r = client
+        .card_check(&CardCheckRequest {
+            certificate: "%%%".into(),
+            nonce,
+            proof: CardProof::Pin {
+                signature: "AA==".into(),
+            },
+            limit_application_certificate_related_cons_flg: None,
+        })
+        .await;
+    assert_eq!(refused(r).1, 400);
+
+    // Every attempt left one entry; only the one good check answered.
+    let log = w.store.recent_access(100).await.unwrap();
+    let new: Vec<String> = log
+        .iter()
+        .filter(|a| a.id > 0)
+        .take((w.store.counts().await.unwrap().access_log - before) as usize)
+        .map(|a| a.entry.result.code())
+        .collect();
+    assert_eq!(
+        new.iter().filter(|r| r.starts_with("validity:")).count(),
+        1,
+        "{new:?}"
+    );
+    for code in [
+        "refused:card_signature_invalid",
+        "refused:nonce_used",
+        "refused:nonce_invalid",
+        "refused:certificate_malformed",
+        "refused:certificate_signature_invalid",
+    ] {
+        assert!(new.iter().any(|r| r == code), "{code} missing in {new:?}");
+    }
+    // The forged attempts are visible to the card's owner (their qualification is the subject).
+    let forged = log
+        .iter()
+        .find(|a| a.entry.result.code() == "refused:card_signature_invalid")
+        .unwrap();
+    assert_eq!(forged.entry.qualification_ids.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_suspended_and_expired_certificates() {
+    let w = world().await;
+    w.import(format!(
+        "{HEADER}\n{}\n",
+        row(1, "10", Some(1), "20200401", "")
+    ))
+    .await;
+    let card = w.issue_card(1, None);
+    w.register(&card).await;
+    assert_eq!(w.check(&card).await.unwrap().validity, "1");
+    let serial = Authority::serial_of(VirtualCard::open(&card).unwrap().auth_cert_der()).unwrap();
+
+    // Suspended (lost card): refused once the central has the new CRL; resumed: accepted.
+    w.authority.suspend(&serial).unwrap();
+    w.services.refresh_crl().await.unwrap();
+    let (c, _) = code(w.check(&card).await.unwrap_err());
+    assert_eq!(c, "certificate_suspended");
+    w.authority.resume(&serial).unwrap();
+    w.services.refresh_crl().await.unwrap();
+    assert_eq!(w.check(&card).await.unwrap().validity, "1");
+
+    // Certificates near and past their end: 5 years from issue, 3 months' grace.
+    let now = kakunin_central::service::now();
+    let years_ago = |y: i64, extra_days: i64| {
+        Timestamp::from_unix_millis(now.unix_millis() - (y * 365 + y / 4 + extra_days) * 86_400_000)
+    };
+    let soon = w.issue_card(1, Some(years_ago(5, -30)));
+    let notice = w.check(&soon).await.unwrap().certificate_notice.unwrap();
+    assert_eq!(notice.code, "certificate_expires_soon");
+    let grace = w.issue_card(1, Some(years_ago(5, 30)));
+    let answer = w.check(&grace).await.unwrap();
+    assert_eq!(answer.validity, "1");
+    assert_eq!(
+        answer.certificate_notice.unwrap().code,
+        "certificate_expired_in_grace"
+    );
+    let expired = w.issue_card(1, Some(years_ago(5, 120)));
+    let (c, _) = code(w.check(&expired).await.unwrap_err());
+    assert_eq!(c, "certificate_expired");
+    assert_eq!(w.last_result().await, "refused:certificate_expired");
+
+    // Revoked for good (the CRL is refreshed by the central's background task in production).
+    w.authority
+        .revoke(&serial, RevocationReason::KeyCompromise)
+        .unwrap();
+    w.services.refresh_crl().await.unwrap();
+    let (c, _) = code(w.check(&card).await.unwrap_err());
+    assert_eq!(c, "certificate_revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_attestations_of_face_and_visual_checks() {
+    let w = world().await;
+    w.import(format!(
+        "{HEADER}\n{}\n",
+        row(1, "10", Some(1), "20200401", "")
+    ))
+    .await;
+    let card = w.issue_card(1, None);
+    w.register(&card).await;
+    let device_pem =
+        w.ca.issue(&Role::parse("terminal", &institution_code("131000001")).unwrap())
+            .unwrap();
+    let foreign_pem =
+        w.ca.issue(&Role::parse("terminal", &institution_code("131000002")).unwrap())
+            .unwrap();
+    let client = w.client(&w.institution);
+    let cert = VirtualCard::open(&card).unwrap().auth_cert_der().to_vec();
+    let attest = |pem: &str, method: &str, nonce: &str| {
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let key = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            key.secret_pkcs8_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let cert_hash: String = Sha256::digest(&cert)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let sig = pair
+            .sign(
+                &ring::rand::SystemRandom::new(),
+                &kakunin_api::attestation_message(method, nonce, &cert_hash),
+            )
+            .unwrap();
+        (b64(der.as_ref()), b64(sig.as_ref()))
+    };
+    let request = |nonce: String, proof: CardProof| CardCheckRequest {
+        certificate: b64(&cert),
+        nonce,
+        proof,
+        limit_application_certificate_related_cons_flg: None,
+    };
+    // Face and visual checks attested by this institution's terminal: answered without a PIN.
+    for method in ["face", "visual"] {
+        let nonce = client.card_nonce().await.unwrap().nonce;
+        let (device_certificate, signature) = attest(&device_pem, method, &nonce);
+        let proof = if method == "face" {
+            CardProof::Face {
+                device_certificate,
+                signature,
+            }
+        } else {
+            CardProof::Visual {
+                device_certificate,
+                signature,
+            }
+        };
+        assert_eq!(
+            client
+                .card_check(&request(nonce, proof))
+                .await
+                .unwrap()
+                .validity,
+            "1"
+        );
+    }
+    // Another institution's terminal, a method swapped after signing, a non-terminal cert.
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (device_certificate, signature) = attest(&foreign_pem, "face", &nonce);
+    let r = client
+        .card_check(&request(
+            nonce,
+            CardProof::Face {
+                device_certificate,
+                signature,
+            },
+        ))
+        .await;
+    assert_eq!(code(r.unwrap_err()).0, "attestation_wrong_device");
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (device_certificate, signature) = attest(&device_pem, "visual", &nonce);
+    let r = client
+        .card_check(&request(
+            nonce,
+            CardProof::Face {
+                device_certificate,
+                signature,
+            },
+        ))
+        .await;
+    assert_eq!(code(r.unwrap_err()).0, "attestation_invalid");
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let other_ca = tempfile::tempdir().unwrap();
+    let rogue = Ca::init(other_ca.path(), "rogue")
+        .unwrap()
+        .issue(&Role::parse("terminal", &institution_code("131000001")).unwrap())
+        .unwrap();
+    let (device_certificate, signature) = attest(&rogue, "face", &nonce);
+    let r = client
+        .card_check(&request(
+            nonce,
+            CardProof::Face {
+                device_certificate,
+                signature,
+            },
+        ))
+        .await;
+    assert_eq!(code(r.unwrap_err()).0, "attestation_untrusted");
+    // 利用登録 needs the PIN: an attestation is refused.
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (device_certificate, signature) = attest(&device_pem, "face", &nonce);
+    let r = client
+        .card_registration(&CardRegistrationRequest {
+            certificate: b64(&cert),
+            nonce,
+            proof: CardProof::Face {
+                device_certificate,
+                signature,
+            },
+        })
+        .await;
+    assert_eq!(code(r.unwrap_err()).0, "pin_required");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pin_locks_the_card_and_nothing_is_sent() {
+    let w = world().await;
+    let card = w.issue_card(1, None);
+    for left in [2u8, 1] {
+        assert!(matches!(
+            sign(&card, "9999", "n"),
+            Err(JpkiError::WrongPin { tries_left }) if tries_left == left
+        ));
+    }
+    let locked = sign(&card, "9999", "n").unwrap_err();
+    assert!(matches!(locked, JpkiError::PinLocked));
+    assert!(
+        locked.message_ja().contains("市区町村"),
+        "{}",
+        locked.message_ja()
+    );
+    // Locked stays locked, even with the right PIN and after the card file is reopened.
+    assert!(matches!(
+        sign(&card, "1234", "n"),
+        Err(JpkiError::PinLocked)
+    ));
+    assert_eq!(VirtualCard::open(&card).unwrap().pin_tries_left(), 0);
+    assert_eq!(w.store.counts().await.unwrap().access_log, 0);
+}
