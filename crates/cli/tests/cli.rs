@@ -197,9 +197,18 @@ fn seed_then_demo_answers_valid() {
         "--smoke",
     ]);
     assert!(out.contains(" check --server https://127.0.0.1:"), "{out}");
+    assert!(out.contains("--card virtual:"), "{out}");
+    // Two answers: by numbers (照会区分 2), then with a demo card (照会区分 1).
     let json = &out[out.find("\n{").expect("answer JSON")..];
-    let answer: serde_json::Value = serde_json::from_str(json).unwrap();
-    assert_eq!(answer["validity"], "1", "{out}");
+    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(json)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(answers.len(), 2, "{out}");
+    for (answer, classification) in answers.iter().zip(["2", "1"]) {
+        assert_eq!(answer["validity"], "1", "{out}");
+        assert_eq!(answer["reference_classification"], classification);
+    }
 }
 
 #[test]
@@ -298,4 +307,245 @@ fn central_and_seed_on_postgres() {
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
+}
+
+/// Runs `kakunin …` and returns (exit code, stdout as JSON).
+fn json_of(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = kakunin(args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "kakunin {args:?}: not JSON ({e}): {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), value)
+}
+
+/// Starts a process and waits for the first stdout line that ends with its URL.
+fn start_with_url(args: &[&str]) -> (Running, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{line}");
+    (Running(child), url)
+}
+
+/// The card contract for scripts: `seed --cards`, `card info --json`, `check --card --json`,
+/// a wrong PIN, `card revoke`, and a central that calls a separate `kakunin authority`.
+#[test]
+fn card_command_line_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(&["ca", "init", "--data", d]);
+    let out = ok(&[
+        "seed", "--data", d, "--people", "300", "--cards", "2", "--pin", "4321",
+    ]);
+    assert!(out.contains("issued 2 cards"), "{out}");
+    let mut cards: Vec<_> = std::fs::read_dir(data.join("cards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cards.sort();
+    assert_eq!(cards.len(), 2);
+    let card = format!("virtual:{}", cards[0].display());
+
+    let (code, info) = json_of(&["card", "info", "--card", &card, "--json"]);
+    assert_eq!(code, 0);
+    assert!(
+        info["serial"].as_str().is_some_and(|s| !s.is_empty()),
+        "{info}"
+    );
+    assert!(info["not_after"].is_string());
+    assert_eq!(info["pin_tries_left"], 3);
+
+    let clinic = dir.path().join("clinic.pem");
+    let admin = dir.path().join("admin.pem");
+    for (role, id, out) in [
+        ("institution", "0110113719", &clinic),
+        ("admin", "central-service", &admin),
+    ] {
+        ok(&[
+            "ca",
+            "issue",
+            "--data",
+            d,
+            "--role",
+            role,
+            "--id",
+            id,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+    }
+    let (_central, url) = central_with(&data, &["--crl-refresh-secs", "1"]);
+    let ca = data.join("ca.pem");
+    let check = |url: &str, card: &str, pin: &str| {
+        json_of(&[
+            "check",
+            "--server",
+            url,
+            "--ca",
+            ca.to_str().unwrap(),
+            "--identity",
+            clinic.to_str().unwrap(),
+            "--card",
+            card,
+            "--pin",
+            pin,
+            "--json",
+        ])
+    };
+    let (code, answer) = check(&url, &card, "4321");
+    assert_eq!(code, 0, "{answer}");
+    assert_eq!(answer["validity"], "1");
+    assert_eq!(answer["reference_classification"], "1");
+    assert_eq!(answer["processing_result"]["code"], "ok");
+    assert!(answer["results"][0]["insurer_number"].is_string());
+
+    // A wrong PIN: refused on the card, a try used, nothing sent.
+    let (code, error) = check(&url, &card, "0000");
+    assert_eq!(code, 2);
+    assert_eq!(error["code"], "card_error");
+    assert!(
+        error["message"].as_str().unwrap().contains("暗証番号"),
+        "{error}"
+    );
+    let (_, info) = json_of(&["card", "info", "--card", &card, "--json"]);
+    assert_eq!(info["pin_tries_left"], 2);
+    // The right PIN resets the counter.
+    assert_eq!(check(&url, &card, "4321").0, 0);
+
+    // The second card through a separate authority process.
+    let (_authority, authority_url) =
+        start_with_url(&["authority", "--data", d, "--listen", "127.0.0.1:0"]);
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["ca.pem", "ca-key.pem", "nonce.key"] {
+        std::fs::copy(data.join(f), other.join(f)).unwrap();
+    }
+    let (_remote_central, remote_url) = central_with(
+        &other,
+        &[
+            "--database",
+            data.join("kakunin.sqlite3").to_str().unwrap(),
+            "--authority",
+            &authority_url,
+            "--authority-identity",
+            admin.to_str().unwrap(),
+        ],
+    );
+    let second = format!("virtual:{}", cards[1].display());
+    let (code, answer) = check(&remote_url, &second, "4321");
+    assert_eq!(code, 0, "{answer}");
+    assert_eq!(answer["validity"], "1");
+
+    // Revoked: the central's next CRL refresh refuses the card.
+    ok(&["card", "revoke", "--data", d, "--card", &card]);
+    let mut last = serde_json::Value::Null;
+    let refused = (0..50).any(|_| {
+        let (code, body) = check(&url, &card, "4321");
+        last = body;
+        if code == 2 {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        false
+    });
+    assert!(refused, "still answered after revocation: {last}");
+    assert_eq!(last["code"], "certificate_revoked");
+}
+
+/// A virtual card presented to pcscd through vsmartcard-vpcd is read by the terminal-side
+/// code (`check --card pcsc`) and answers 有効 through the central.
+#[test]
+fn a_card_through_pcscd_and_vpcd_answers_valid() {
+    if !cfg!(feature = "pcsc") {
+        kakunin_testkit::external_missing(
+            "the PC/SC backend (build with --features pcsc; needs libpcsclite-dev)",
+        );
+        return;
+    }
+    let Some(pcscd) = kakunin_testkit::pcsc::Pcscd::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(&["ca", "init", "--data", d]);
+    ok(&[
+        "seed", "--data", d, "--people", "200", "--cards", "1", "--pin", "2580",
+    ]);
+    let card = std::fs::read_dir(data.join("cards"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let clinic = dir.path().join("clinic.pem");
+    ok(&[
+        "ca",
+        "issue",
+        "--data",
+        d,
+        "--role",
+        "institution",
+        "--id",
+        "0110113719",
+        "--out",
+        clinic.to_str().unwrap(),
+    ]);
+    let (_central, url) = central(&data);
+    let _vpcd = Running(
+        Command::new(BIN)
+            .args([
+                "card",
+                "serve-vpcd",
+                "--card",
+                card.to_str().unwrap(),
+                "--port",
+                &pcscd.port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let reader = format!("pcsc:{}", pcscd.reader);
+    let ca = data.join("ca.pem");
+    let mut last = (0, serde_json::Value::Null);
+    let answered = kakunin_testkit::pcsc::wait_for(std::time::Duration::from_secs(20), || {
+        last = json_of(&[
+            "check",
+            "--server",
+            &url,
+            "--ca",
+            ca.to_str().unwrap(),
+            "--identity",
+            clinic.to_str().unwrap(),
+            "--card",
+            &reader,
+            "--pin",
+            "2580",
+            "--json",
+        ]);
+        last.0 == 0
+    });
+    assert!(
+        answered,
+        "no answer through pcscd: {:?}\n{}",
+        last,
+        pcscd.log()
+    );
+    assert_eq!(last.1["validity"], "1");
+    assert_eq!(last.1["reference_classification"], "1");
 }
