@@ -200,7 +200,10 @@ mod tests {
             IndividualNumber::parse("12345678901"),
             Err(IdError::Length { .. })
         ));
-        assert_eq!(IndividualNumber::parse("12345678901a"), Err(IdError::NotDigits));
+        assert_eq!(
+            IndividualNumber::parse("12345678901a"),
+            Err(IdError::NotDigits)
+        );
     }
 
     #[test]

@@ -300,8 +300,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<CardRegistration>, StoreError>;
 
     /// Link reviews, newest first; only open ones when `open_only`.
-    async fn link_reviews(&self, open_only: bool, limit: u32)
-        -> Result<Vec<LinkReview>, StoreError>;
+    async fn link_reviews(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<LinkReview>, StoreError>;
 
     /// Closes an open review without linking. `false` when there is no such open review.
     async fn dismiss_link_review(

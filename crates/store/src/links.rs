@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(plan.upserts, vec![(1, "p1".into()), (4, "p4".into())]);
         assert_eq!(plan.deletes, vec![3]);
         assert_eq!(plan.close_reviews, vec![40]);
-        assert_eq!(plan.new_reviews, vec![(3, "birthdate".into(), "9999".into())]);
+        assert_eq!(
+            plan.new_reviews,
+            vec![(3, "birthdate".into(), "9999".into())]
+        );
         assert_eq!((plan.linked, plan.reviews), (3, 1));
         assert_eq!(
             plan.events,

@@ -2,11 +2,11 @@
 //! (`UNNEST`) and pre-allocated ids, so a batch costs a handful of round trips, not one per row.
 
 use super::{pg_err, Conn};
+use crate::links::{self, OpenReview};
 use crate::mapping::{
     access_from, card_query_from, key_of, opt_date, qualification_from, specific_disease_from,
     version_cols, version_fields, CardKey, Field, RowRead, VERSION_COLS,
 };
-use crate::links::{self, OpenReview};
 use crate::{
     content_hash, CardQuery, CardRegistration, ImportOutcome, ImportRecord, LinkDecision,
     LinkReview, NonceUse, QualificationVersion, ReviewStatus, RosterImport, StoreCounts,

@@ -1,10 +1,10 @@
 //! SQL of the SQLite backend.
 
+use crate::links::{self, OpenReview};
 use crate::mapping::{
     access_from, card_query_from, key_of, opt_date, qualification_from, req_int,
     specific_disease_from, version_cols, version_fields, Field, RowRead, VERSION_COLS,
 };
-use crate::links::{self, OpenReview};
 use crate::{
     content_hash, CardQuery, CardRegistration, ImportOutcome, LinkReview, NonceUse,
     QualificationVersion, ReviewStatus, RosterImport, StoreError, StoredAccess,
@@ -13,9 +13,9 @@ use crate::{
 use kakunin_domain::{
     AccessLogEntry, InstitutionCode, InsurerNumber, SpecificDiseaseCertificate, Timestamp,
 };
-use std::collections::HashMap;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::HashMap;
 
 impl RowRead for Row<'_> {
     fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
@@ -160,15 +160,13 @@ fn plan_links(
 ) -> Result<links::LinkPlan, StoreError> {
     let mut current = HashMap::new();
     let mut open: HashMap<i64, Vec<OpenReview>> = HashMap::new();
-    let mut cur = tx.prepare_cached("SELECT pseudonym FROM person_links WHERE qualification_id = ?1")?;
+    let mut cur =
+        tx.prepare_cached("SELECT pseudonym FROM person_links WHERE qualification_id = ?1")?;
     let mut rev = tx.prepare_cached(
         "SELECT id, attributes, number_last4 FROM link_reviews WHERE qualification_id = ?1 AND status = 'open'",
     )?;
     for &(qid, _) in decisions {
-        if let Some(p) = cur
-            .query_row([qid], |r| r.get::<_, String>(0))
-            .optional()?
-        {
+        if let Some(p) = cur.query_row([qid], |r| r.get::<_, String>(0)).optional()? {
             current.insert(qid, p);
         }
         let reviews = rev
@@ -394,10 +392,7 @@ pub(super) fn purge_nonces(conn: &Connection, before_ms: i64) -> Result<usize, S
     )?)
 }
 
-pub(super) fn register_card(
-    conn: &Connection,
-    reg: &CardRegistration,
-) -> Result<bool, StoreError> {
+pub(super) fn register_card(conn: &Connection, reg: &CardRegistration) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "INSERT INTO card_registrations (pseudonym, registered_at_ms, certificate_serial, institution_code)
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT (pseudonym) DO NOTHING",
