@@ -251,7 +251,7 @@ impl Authority {
         self.inner
             .registry
             .set_status(&serial, target, reason, now())?;
-        tracing::info!(status = target.code(), "card status set");
+        tracing::debug!(status = target.code(), "card status set");
         Ok(())
     }
 
@@ -266,7 +266,9 @@ impl Authority {
     /// across processes); authorityKeyIdentifier.
     ///
     /// Cached: a new one is signed only when a card status changed (in any process using this
-    /// directory) or half of the cached one's validity has passed.
+    /// directory) or half of the cached one's validity has passed. Revoked certificates stay
+    /// listed after they expire (a card remains usable for 3 months after expiry, so expiry
+    /// alone does not make an entry unnecessary).
     pub fn crl_der(&self) -> Result<Vec<u8>, AuthorityError> {
         let seq = self.inner.registry.status_seq()?;
         let now_ms = now().unix_millis();

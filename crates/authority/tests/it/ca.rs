@@ -301,3 +301,25 @@ fn issue_card_file_writes_a_card_that_signs() {
         "the refused reissue did not supersede the card"
     );
 }
+
+#[test]
+fn concurrent_first_opens_share_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authority");
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || Authority::open_or_init(&path).unwrap().ca_certificates())
+        })
+        .collect();
+    let chains: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(chains[0], chains[1]);
+    assert_eq!(Authority::open(&path).unwrap().ca_certificates(), chains[0]);
+    // No staging directory (with key material) is left behind.
+    let names: Vec<String> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("registry.sqlite3"))
+        .collect();
+    assert_eq!(names, ["keys"]);
+}
