@@ -29,6 +29,9 @@ pub struct CardServices {
     pub devices: DeviceVerifier,
     /// Certificate SHA-256 → agency pseudonym, as the authority answered.
     owners: Mutex<HashMap<[u8; 32], String>>,
+    /// Pseudonyms known to have done 利用登録 (a registration is never withdrawn, so a hit
+    /// is always right; a miss asks the store).
+    registered: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for CardServices {
@@ -52,7 +55,28 @@ impl CardServices {
             nonces,
             devices,
             owners: Mutex::new(HashMap::new()),
+            registered: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    async fn is_registered(&self, store: &dyn Store, pseudonym: &str) -> Result<bool, StoreError> {
+        if self
+            .registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(pseudonym)
+        {
+            return Ok(true);
+        }
+        let found = store.card_registration(pseudonym).await?.is_some();
+        if found {
+            let mut set = self.registered.lock().unwrap_or_else(|p| p.into_inner());
+            if set.len() >= OWNER_CACHE_LIMIT {
+                set.clear();
+            }
+            set.insert(pseudonym.to_string());
+        }
+        Ok(found)
     }
 
     /// Fetches the authority's CRL and loads it. Returns the number of listed certificates.
@@ -395,7 +419,7 @@ pub async fn card_check(
     };
     let found = store.find_by_person(&pseudonym).await?;
     let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
-    if store.card_registration(&pseudonym).await?.is_none() {
+    if !cards.is_registered(store, &pseudonym).await? {
         let r = Refusal {
             detail: "the person has not registered the card for insurance use (利用登録)".into(),
             ..REGISTRATION_REQUIRED

@@ -3,6 +3,7 @@
 
 mod authority;
 mod bench;
+mod bench_card;
 mod card;
 mod demo;
 
@@ -226,6 +227,9 @@ struct CheckArgs {
 enum BenchCommand {
     /// Checks per second and latency against a running central, with the raw store lookup rate.
     Check(bench::BenchArgs),
+    /// Card-based checks per second beside the number-based rate, and the raw RSA-2048
+    /// verification rate, in one run.
+    CardCheck(bench_card::CardBenchArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -355,6 +359,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             init_tracing("warn");
             bench::run(args).await?;
+        }
+        Command::Bench {
+            command: BenchCommand::CardCheck(args),
+        } => {
+            init_tracing("warn");
+            bench_card::run(args).await?;
         }
         Command::Openapi => print!("{}", kakunin_central::http::openapi_json()),
     }

@@ -51,8 +51,10 @@ CREATE TABLE card_registrations (
 );
 
 -- Card-check nonces already spent. Rows past expiry may be purged: the nonce is refused anyway.
+-- WITHOUT ROWID: the nonce is the key, one b-tree; nonces start with their issue time, so spends
+-- append.
 CREATE TABLE used_nonces (
     nonce         TEXT    PRIMARY KEY,
     expires_at_ms INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX used_nonces_by_expiry ON used_nonces (expires_at_ms);

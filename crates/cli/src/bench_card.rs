@@ -1,0 +1,318 @@
+//! `kakunin bench card-check`: card-based checks per second beside the number-based rate, and
+//! the raw RSA-2048 verification rate of the crypto library, all in the same run.
+//!
+//! A card check is two requests (a nonce, then the signed proof) around the card's own work
+//! (PIN and signature: on a real card that runs on the card's chip, for about half a second).
+//! On a shared 2-core machine the virtual cards' RSA signing would compete with the central for
+//! the CPU, so the run times the central's part only: phase 1 fetches N nonces (timed), the
+//! virtual cards sign them (not timed), phase 2 submits the N proofs (timed). Card checks per
+//! second = N ÷ (phase 1 + phase 2). The number-based rate is measured first, with the same
+//! concurrency, against the same central and store.
+
+use crate::Conn;
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use clap::Args;
+use kakunin_api::{card_challenge, CardCheckRequest, CardProof, EligibilityCheckRequest};
+use kakunin_card::{Jpki, VirtualCard};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct CardBenchArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// The central's data directory (store, and `cards/` unless --cards-dir).
+    #[arg(long)]
+    data: PathBuf,
+    /// Directory of virtual card files (default DATA/cards).
+    #[arg(long)]
+    cards_dir: Option<PathBuf>,
+    /// Cards to use (at most this many files).
+    #[arg(long, default_value_t = 1000)]
+    cards: usize,
+    /// The cards' PIN.
+    #[arg(long, default_value = "1234")]
+    pin: String,
+    /// Card checks to run.
+    #[arg(long, default_value_t = 20_000)]
+    checks: usize,
+    /// Concurrent keep-alive clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds of the number-based baseline.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, env = "KAKUNIN_DATABASE_URL")]
+    database: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// Runs `jobs` with `concurrency` workers; returns the results in order and the elapsed time.
+async fn closed_loop<T, F, Fut>(n: usize, concurrency: usize, job: F) -> (Vec<Option<T>>, Duration)
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<T>> + Send,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (job, next) = (job.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return out;
+                }
+                out.push((i, job(i).await));
+            }
+        }));
+    }
+    let mut results: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for t in tasks {
+        for (i, r) in t.await.unwrap_or_default() {
+            results[i] = r;
+        }
+    }
+    (results, started.elapsed())
+}
+
+pub async fn run(args: CardBenchArgs) -> Result<()> {
+    let store = kakunin_central::open_store(
+        &args.data,
+        &kakunin_central::StoreConfig {
+            database: args.database.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let people = store.counts().await?.qualifications;
+    let dir = args
+        .cards_dir
+        .clone()
+        .unwrap_or_else(|| args.data.join("cards"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {} (seed with --cards first)", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "vcard"))
+        .collect();
+    files.sort();
+    files.truncate(args.cards);
+    if files.is_empty() {
+        bail!("no card files in {}", dir.display());
+    }
+    // Open every card once and verify its PIN (the session stays verified, as on a real card
+    // until it leaves the reader).
+    let pin = args.pin.clone();
+    let cards: Vec<(VirtualCard, Vec<u8>)> = tokio::task::spawn_blocking(move || {
+        files
+            .iter()
+            .map(|f| {
+                let mut card = VirtualCard::open(f)?;
+                let cert = {
+                    let mut jpki = Jpki::open(&mut card)?;
+                    jpki.verify_auth_pin(&pin)?;
+                    jpki.read_auth_certificate()?
+                };
+                Ok((card, cert))
+            })
+            .collect::<Result<Vec<_>>>()
+    })
+    .await??;
+    let n_cards = cards.len();
+    let certs: Arc<Vec<String>> = Arc::new(cards.iter().map(|(_, c)| b64(c)).collect());
+
+    // The crypto library's raw RSA-2048 verification rate (one core), on a real card key.
+    let rsa_verify_per_second = {
+        let cert = &cards[0].1;
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+            .map_err(|e| anyhow::anyhow!("card certificate: {e}"))?;
+        let key = parsed.public_key().subject_public_key.data.to_vec();
+        let mut c = VirtualCard::open(cards[0].0.path())?;
+        let message = b"kakunin bench";
+        let sig = {
+            let mut jpki = Jpki::open(&mut c)?;
+            jpki.verify_auth_pin(&args.pin)?;
+            jpki.sign_sha256(&Sha256::digest(message).into())?
+        };
+        let verifier = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            key,
+        );
+        let started = Instant::now();
+        let mut n = 0u64;
+        while started.elapsed() < Duration::from_secs(2) {
+            for _ in 0..100 {
+                verifier
+                    .verify(message, &sig)
+                    .map_err(|_| anyhow::anyhow!("the bench signature does not verify"))?;
+            }
+            n += 100;
+        }
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+
+    let client = args.conn.client()?;
+    client
+        .health()
+        .await
+        .context("the central does not answer /health")?;
+
+    // Baseline: number-based checks, same concurrency, same central.
+    let samples = Arc::new(store.sample_queries(20_000).await?);
+    let number_rate = {
+        let seconds = Duration::from_secs(args.seconds.max(1));
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..args.concurrency {
+            let (c, samples, next) = (client.clone(), samples.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0usize;
+                while started.elapsed() < seconds {
+                    let q = &samples[next.fetch_add(1, Ordering::Relaxed) % samples.len()];
+                    let req = EligibilityCheckRequest {
+                        insurer_number: q.insurer.as_str().into(),
+                        symbol: (!q.symbol_key.is_empty()).then(|| q.symbol_key.clone()),
+                        number: q.number_key.clone(),
+                        branch: q.branch.map(|b| b.as_str().into()),
+                        birthdate: q.birthdate.compact(),
+                        qualification_confirmation_date: None,
+                        limit_application_certificate_related_cons_flg: None,
+                    };
+                    ok += usize::from(c.check(&req).await.is_ok());
+                }
+                ok
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            ok += t.await?;
+        }
+        ok as f64 / started.elapsed().as_secs_f64()
+    };
+
+    // Warm the central's certificate and owner caches once per card (first sight of a card
+    // asks the authority, as in real life once per card).
+    let logged_before = store.counts().await?.access_log;
+
+    // Phase 1: nonces.
+    let c1 = client.clone();
+    let (nonces, t_nonces) = closed_loop(args.checks, args.concurrency, move |_| {
+        let c = c1.clone();
+        async move { c.card_nonce().await.ok().map(|n| n.nonce) }
+    })
+    .await;
+    let nonces: Vec<String> = nonces.into_iter().flatten().collect();
+    if nonces.len() != args.checks {
+        bail!(
+            "only {} of {} nonces were issued",
+            nonces.len(),
+            args.checks
+        );
+    }
+
+    // The cards sign (their own chips in real life; not timed).
+    let signing_started = Instant::now();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut by_worker: Vec<Vec<(usize, VirtualCard)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, (card, _)) in cards.into_iter().enumerate() {
+        by_worker[i % workers].push((i, card));
+    }
+    let nonces = Arc::new(nonces);
+    let mut handles = Vec::new();
+    for mine in by_worker {
+        let nonces = nonces.clone();
+        handles.push(tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for (ci, mut card) in mine {
+                let mut jpki = Jpki::open(&mut card)?;
+                for (k, nonce) in nonces.iter().enumerate().skip(ci).step_by(n_cards) {
+                    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
+                    out.push((k, jpki.sign_sha256(&hash)?));
+                }
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut signatures: Vec<String> = vec![String::new(); nonces.len()];
+    for h in handles {
+        for (k, sig) in h.await?? {
+            signatures[k] = b64(&sig);
+        }
+    }
+    let signing = signing_started.elapsed();
+    let signatures = Arc::new(signatures);
+
+    // Phase 2: the proofs.
+    let (c2, certs2, nonces2, sigs2) = (
+        client.clone(),
+        certs.clone(),
+        nonces.clone(),
+        signatures.clone(),
+    );
+    let (answers, t_checks) = closed_loop(args.checks, args.concurrency, move |k| {
+        let c = c2.clone();
+        let request = CardCheckRequest {
+            certificate: certs2[k % n_cards].clone(),
+            nonce: nonces2[k].clone(),
+            proof: CardProof::Pin {
+                signature: sigs2[k].clone(),
+            },
+            limit_application_certificate_related_cons_flg: None,
+        };
+        async move { c.card_check(&request).await.ok().map(|a| a.validity) }
+    })
+    .await;
+    let answered = answers.iter().filter(|a| a.is_some()).count();
+    let valid = answers.iter().filter(|a| a.as_deref() == Some("1")).count();
+    let logged = store.counts().await?.access_log - logged_before;
+    let card_rate = answered as f64 / (t_nonces + t_checks).as_secs_f64();
+    let out = serde_json::json!({
+        "people": people,
+        "cards": n_cards,
+        "concurrency": args.concurrency,
+        "number_checks_per_second": number_rate,
+        "card_checks": args.checks,
+        "card_checks_answered": answered,
+        "card_checks_valid": valid,
+        "nonces_per_second": args.checks as f64 / t_nonces.as_secs_f64(),
+        "proofs_per_second": answered as f64 / t_checks.as_secs_f64(),
+        "card_checks_per_second": card_rate,
+        "ratio_card_to_number": card_rate / number_rate,
+        "virtual_card_signing_seconds": signing.as_secs_f64(),
+        "rsa2048_verify_per_second_one_core": rsa_verify_per_second,
+        "access_log_entries_written": logged,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "store: {people} qualifications, {n_cards} cards, {} clients",
+            args.concurrency
+        );
+        println!("number-based checks: {number_rate:.0}/s");
+        println!(
+            "card-based checks: {card_rate:.0}/s ({answered} answered, {valid} valid; nonces {:.0}/s, proofs {:.0}/s; the cards' signing took {:.1} s, not timed)",
+            args.checks as f64 / t_nonces.as_secs_f64(),
+            answered as f64 / t_checks.as_secs_f64(),
+            signing.as_secs_f64()
+        );
+        println!("card ÷ number: {:.3}", card_rate / number_rate);
+        println!("ring RSA-2048 verifications: {rsa_verify_per_second:.0}/s on one core");
+        println!("access-log entries written: {logged} for {answered} card checks");
+    }
+    Ok(())
+}
