@@ -67,6 +67,11 @@ pub struct EligibilityCheckResponse {
     /// months); show the message to the patient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_notice: Option<CertificateNotice>,
+    /// Card checks only: a fresh nonce for this institution's next card check (like HTTP
+    /// Digest's `nextnonce`), so a busy terminal needs one round trip per check. Single use and
+    /// short-lived like any other nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_nonce: Option<CardNonce>,
 }
 
 /// A renewal alert about the card's certificate.

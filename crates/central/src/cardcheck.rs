@@ -474,6 +474,7 @@ pub async fn card_check(
         results,
         processing_result: processing,
         certificate_notice: notice(&proven.cert, on),
+        next_nonce: Some(issue_nonce(cards, institution, at)),
     })
 }
 

@@ -305,5 +305,6 @@ pub async fn check(
         results,
         processing_result: processing,
         certificate_notice: None,
+        next_nonce: None,
     })
 }

@@ -1,13 +1,16 @@
 //! `kakunin bench card-check`: card-based checks per second beside the number-based rate, and
 //! the raw RSA-2048 verification rate of the crypto library, all in the same run.
 //!
-//! A card check is two requests (a nonce, then the signed proof) around the card's own work
-//! (PIN and signature: on a real card that runs on the card's chip, for about half a second).
-//! On a shared 2-core machine the virtual cards' RSA signing would compete with the central for
-//! the CPU, so the run times the central's part only: phase 1 fetches N nonces (timed), the
-//! virtual cards sign them (not timed), phase 2 submits the N proofs (timed). Card checks per
-//! second = N ÷ (phase 1 + phase 2). The number-based rate is measured first, with the same
-//! concurrency, against the same central and store.
+//! A card check is a nonce, the card's own work (PIN and signature: on a real card that runs on
+//! the card's chip, for about half a second), then the signed proof. Every answer carries the
+//! next nonce, so a terminal in steady use makes one request per check; a cold terminal makes
+//! two. On a shared 2-core machine the virtual cards' RSA signing would compete with the
+//! central for the CPU, so the run times the central's part only: phase 1 fetches N nonces
+//! (timed), the virtual cards sign them (not timed), phase 2 submits the N proofs (timed; each
+//! answer issues a next nonce). Steady-state card checks per second = N ÷ phase 2; cold ones
+//! = N ÷ (phase 1 + phase 2). The number-based rate is measured first, with the same
+//! concurrency, against the same central and store. With `--central-pid`, the central's own
+//! CPU time per check is reported too.
 
 use crate::Conn;
 use anyhow::{bail, Context, Result};
@@ -48,8 +51,22 @@ pub struct CardBenchArgs {
     seconds: u64,
     #[arg(long, env = "KAKUNIN_DATABASE_URL")]
     database: Option<String>,
+    /// The central's process id (Linux): also report the central's own CPU time per check,
+    /// which the client's share of a shared machine does not distort.
+    #[arg(long)]
+    central_pid: Option<u32>,
     #[arg(long)]
     json: bool,
+}
+
+/// CPU seconds (user + system) a process has used, from /proc (Linux).
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn b64(b: &[u8]) -> String {
@@ -172,7 +189,8 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
 
     // Baseline: number-based checks, same concurrency, same central.
     let samples = Arc::new(store.sample_queries(20_000).await?);
-    let number_rate = {
+    let cpu_before_numbers = cpu_seconds(args.central_pid);
+    let (number_rate, number_checks) = {
         let seconds = Duration::from_secs(args.seconds.max(1));
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
@@ -201,20 +219,27 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         for t in tasks {
             ok += t.await?;
         }
-        ok as f64 / started.elapsed().as_secs_f64()
+        (ok as f64 / started.elapsed().as_secs_f64(), ok)
     };
+    let cpu_numbers = cpu_seconds(args.central_pid)
+        .zip(cpu_before_numbers)
+        .map(|(a, b)| (a - b) / number_checks.max(1) as f64);
 
     // Warm the central's certificate and owner caches once per card (first sight of a card
     // asks the authority, as in real life once per card).
     let logged_before = store.counts().await?.access_log;
 
     // Phase 1: nonces.
+    let cpu_before_nonces = cpu_seconds(args.central_pid);
     let c1 = client.clone();
     let (nonces, t_nonces) = closed_loop(args.checks, args.concurrency, move |_| {
         let c = c1.clone();
         async move { c.card_nonce().await.ok().map(|n| n.nonce) }
     })
     .await;
+    let cpu_nonces = cpu_seconds(args.central_pid)
+        .zip(cpu_before_nonces)
+        .map(|(a, b)| a - b);
     let nonces: Vec<String> = nonces.into_iter().flatten().collect();
     if nonces.len() != args.checks {
         bail!(
@@ -257,6 +282,7 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
     let signatures = Arc::new(signatures);
 
     // Phase 2: the proofs.
+    let cpu_before_proofs = cpu_seconds(args.central_pid);
     let (c2, certs2, nonces2, sigs2) = (
         client.clone(),
         certs.clone(),
@@ -276,10 +302,19 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         async move { c.card_check(&request).await.ok().map(|a| a.validity) }
     })
     .await;
+    let cpu_proofs = cpu_seconds(args.central_pid)
+        .zip(cpu_before_proofs)
+        .map(|(a, b)| a - b);
     let answered = answers.iter().filter(|a| a.is_some()).count();
+    let cpu_cards = cpu_nonces
+        .zip(cpu_proofs)
+        .map(|(n, p)| (n + p) / answered.max(1) as f64);
     let valid = answers.iter().filter(|a| a.as_deref() == Some("1")).count();
     let logged = store.counts().await?.access_log - logged_before;
-    let card_rate = answered as f64 / (t_nonces + t_checks).as_secs_f64();
+    let cold_rate = answered as f64 / (t_nonces + t_checks).as_secs_f64();
+    let card_rate = answered as f64 / t_checks.as_secs_f64();
+    let cpu_cold = cpu_cards;
+    let cpu_cards = cpu_proofs.map(|p| p / answered.max(1) as f64);
     let out = serde_json::json!({
         "people": people,
         "cards": n_cards,
@@ -289,11 +324,17 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         "card_checks_answered": answered,
         "card_checks_valid": valid,
         "nonces_per_second": args.checks as f64 / t_nonces.as_secs_f64(),
-        "proofs_per_second": answered as f64 / t_checks.as_secs_f64(),
         "card_checks_per_second": card_rate,
         "ratio_card_to_number": card_rate / number_rate,
+        "cold_card_checks_per_second": cold_rate,
+        "ratio_cold_card_to_number": cold_rate / number_rate,
         "virtual_card_signing_seconds": signing.as_secs_f64(),
         "rsa2048_verify_per_second_one_core": rsa_verify_per_second,
+        "central_cpu_us_per_number_check": cpu_numbers.map(|c| c * 1e6),
+        "central_cpu_us_per_card_check": cpu_cards.map(|c| c * 1e6),
+        "central_cpu_us_per_cold_card_check": cpu_cold.map(|c| c * 1e6),
+        "central_capacity_ratio_card_to_number": cpu_numbers.zip(cpu_cards).map(|(n, c)| n / c),
+        "central_capacity_ratio_cold_card_to_number": cpu_numbers.zip(cpu_cold).map(|(n, c)| n / c),
         "access_log_entries_written": logged,
     });
     if args.json {
@@ -305,13 +346,26 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         );
         println!("number-based checks: {number_rate:.0}/s");
         println!(
-            "card-based checks: {card_rate:.0}/s ({answered} answered, {valid} valid; nonces {:.0}/s, proofs {:.0}/s; the cards' signing took {:.1} s, not timed)",
+            "card-based checks: {card_rate:.0}/s steady (one request each), {cold_rate:.0}/s cold (nonce + proof); {answered} answered, {valid} valid; nonces {:.0}/s; the cards' signing took {:.1} s, not timed",
             args.checks as f64 / t_nonces.as_secs_f64(),
-            answered as f64 / t_checks.as_secs_f64(),
             signing.as_secs_f64()
         );
-        println!("card ÷ number: {:.3}", card_rate / number_rate);
+        println!(
+            "card ÷ number: {:.3} steady, {:.3} cold",
+            card_rate / number_rate,
+            cold_rate / number_rate
+        );
         println!("ring RSA-2048 verifications: {rsa_verify_per_second:.0}/s on one core");
+        if let (Some(n), Some(c)) = (cpu_numbers, cpu_cards) {
+            println!(
+                "central CPU per check: numbers {:.0} µs, card {:.0} µs steady ({:.0} µs cold); capacity card ÷ number: {:.3} steady, {:.3} cold",
+                n * 1e6,
+                c * 1e6,
+                cpu_cold.unwrap_or(0.0) * 1e6,
+                n / c,
+                n / cpu_cold.unwrap_or(c)
+            );
+        }
         println!("access-log entries written: {logged} for {answered} card checks");
     }
     Ok(())
