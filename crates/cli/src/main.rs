@@ -489,7 +489,7 @@ async fn card_check(args: CheckArgs) -> Result<ExitCode> {
         let error = match &e {
             card::FlowError::Central(kakunin_api::client::ClientError::Api(api, _)) => api.clone(),
             card::FlowError::Card(c) => {
-                kakunin_api::ApiError::new("card_error", &c.message_ja(), &c.to_string())
+                kakunin_api::ApiError::new("card_error", &c.message_ja(), c.to_string())
             }
             card::FlowError::Central(other) => {
                 return Err(anyhow::anyhow!("{other}"));
