@@ -687,3 +687,51 @@ async fn a_wrong_pin_locks_the_card_and_nothing_is_sent() {
     assert_eq!(VirtualCard::open(&card).unwrap().pin_tries_left(), 0);
     assert_eq!(w.store.counts().await.unwrap().access_log, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_pulled_mid_transaction_sends_nothing_and_the_nonce_stays_unspent() {
+    let w = world().await;
+    w.import(format!("{HEADER}\n{}\n", row(1, "10", Some(1), "20200401", "")))
+        .await;
+    let path = w.issue_card(1, None);
+    w.register(&path).await;
+    let client = w.client(&w.institution);
+    let before = w.store.counts().await.unwrap().access_log;
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    // Pulled at each step of the session: SELECT, certificate chunks, VERIFY, SELECT key, sign.
+    for after in 0..8u64 {
+        let mut card = VirtualCard::open(&path).unwrap();
+        card.removal_handle().remove_after(after);
+        let outcome = (|| {
+            let mut jpki = Jpki::open(&mut card)?;
+            jpki.read_auth_certificate()?;
+            jpki.verify_auth_pin("1234")?;
+            let hash: [u8; 32] = Sha256::digest(card_challenge(&nonce)).into();
+            jpki.sign_sha256(&hash)
+        })();
+        let e = outcome.expect_err("the card left the reader");
+        assert!(
+            matches!(e, JpkiError::Card(kakunin_card::CardError::Removed)),
+            "{after}: {e:?}"
+        );
+        assert!(e.message_ja().contains("カード"), "{}", e.message_ja());
+        // The card never lost a PIN try to the interruption.
+        assert_eq!(VirtualCard::open(&path).unwrap().pin_tries_left(), 3);
+    }
+    // Nothing reached the central; the nonce is still good for a whole new attempt.
+    assert_eq!(w.store.counts().await.unwrap().access_log, before);
+    let (cert, sig) = sign(&path, "1234", &nonce).unwrap();
+    let answer = client
+        .card_check(&CardCheckRequest {
+            certificate: b64(&cert),
+            nonce,
+            proof: CardProof::Pin {
+                signature: b64(&sig),
+            },
+            limit_application_certificate_related_cons_flg: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer.validity, "1");
+    assert!(answer.next_nonce.is_some());
+}

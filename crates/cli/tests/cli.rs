@@ -449,20 +449,64 @@ fn card_command_line_contract() {
     assert_eq!(code, 0, "{answer}");
     assert_eq!(answer["validity"], "1");
 
-    // Revoked: the central's next CRL refresh refuses the card.
-    ok(&["card", "revoke", "--data", d, "--card", &card]);
-    let mut last = serde_json::Value::Null;
-    let refused = (0..50).any(|_| {
-        let (code, body) = check(&url, &card, "4321");
-        last = body;
-        if code == 2 {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        false
-    });
-    assert!(refused, "still answered after revocation: {last}");
-    assert_eq!(last["code"], "certificate_revoked");
+    // A renewal for the first seeded card holder (`card issue`): a new certificate, same person.
+    let person = kakunin_domain::IndividualNumber::from_body("40000000000").unwrap();
+    let renewed = dir.path().join("renewed.vcard");
+    let out = ok(&[
+        "card",
+        "issue",
+        "--data",
+        d,
+        "--person",
+        person.expose(),
+        "--pin",
+        "4321",
+        "--out",
+        renewed.to_str().unwrap(),
+    ]);
+    assert!(out.contains("serial"), "{out}");
+    let bad = kakunin(&[
+        "card",
+        "issue",
+        "--data",
+        d,
+        "--person",
+        "123456789012",
+        "--pin",
+        "4321",
+        "--out",
+        dir.path().join("x.vcard").to_str().unwrap(),
+    ]);
+    assert!(
+        !bad.status.success(),
+        "a 個人番号 with a wrong check digit is refused"
+    );
+
+    // The renewed card answers at once (the 利用登録 carries over: same person); the old one is
+    // superseded, and refused from the central's next CRL refresh on.
+    let renewed_card = format!("virtual:{}", renewed.display());
+    let (code, answer) = check(&url, &renewed_card, "4321");
+    assert_eq!(code, 0, "{answer}");
+    assert_eq!(answer["validity"], "1");
+    let refused_soon = |card: &str| {
+        let mut last = serde_json::Value::Null;
+        let refused = (0..50).any(|_| {
+            let (code, body) = check(&url, card, "4321");
+            last = body;
+            if code == 2 {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            false
+        });
+        assert!(refused, "still answered after revocation: {last}");
+        last
+    };
+    assert_eq!(refused_soon(&card)["code"], "certificate_revoked");
+
+    // Revoked at the municipality (`card revoke`): refused after the next refresh.
+    ok(&["card", "revoke", "--data", d, "--card", &renewed_card]);
+    assert_eq!(refused_soon(&renewed_card)["code"], "certificate_revoked");
 }
 
 /// A virtual card presented to pcscd through vsmartcard-vpcd is read by the terminal-side
