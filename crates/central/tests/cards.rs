@@ -691,8 +691,11 @@ async fn a_wrong_pin_locks_the_card_and_nothing_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_pulled_mid_transaction_sends_nothing_and_the_nonce_stays_unspent() {
     let w = world().await;
-    w.import(format!("{HEADER}\n{}\n", row(1, "10", Some(1), "20200401", "")))
-        .await;
+    w.import(format!(
+        "{HEADER}\n{}\n",
+        row(1, "10", Some(1), "20200401", "")
+    ))
+    .await;
     let path = w.issue_card(1, None);
     w.register(&path).await;
     let client = w.client(&w.institution);
