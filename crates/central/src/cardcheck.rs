@@ -353,6 +353,69 @@ const REGISTRATION_REQUIRED: Refusal = Refusal {
     detail: String::new(),
 };
 
+/// The steps every card request shares: the nonce (ours, this institution's, fresh), the
+/// certificate and the proof, the owner's pseudonym. Each refusal is audited; once the nonce has
+/// passed, the audit entry spends it, and when the certificate is genuine it names the owner's
+/// qualifications so the owner sees the attempt.
+async fn authenticate(
+    store: &dyn Store,
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    purpose: AccessPurpose,
+    (certificate, nonce, proof): (&str, &str, &CardProof),
+    pin_only: bool,
+    at: Timestamp,
+) -> Result<(CheckedNonce, Proven, String), CardError> {
+    let nonce = match cards.nonces.check(nonce, institution, at) {
+        Ok(n) => n,
+        Err(r) => {
+            let e = CardError::Refused(r);
+            return Err(audit_refusal(store, institution, purpose, at, None, vec![], e).await);
+        }
+    };
+    let proven = match prove(cards, institution, certificate, &nonce, proof, pin_only, at) {
+        Ok(p) => p,
+        Err(e) => {
+            let ids = owner_ids(store, cards, certificate, at).await;
+            return Err(audit_refusal(store, institution, purpose, at, Some(&nonce), ids, e).await);
+        }
+    };
+    match cards.owner(&proven.cert, &proven.der).await {
+        Ok(pseudonym) => Ok((nonce, proven, pseudonym)),
+        Err(e) => {
+            Err(audit_refusal(store, institution, purpose, at, Some(&nonce), vec![], e).await)
+        }
+    }
+}
+
+/// Writes the outcome's access-log entry, spending the nonce; a nonce spent meanwhile by a
+/// concurrent attempt makes this one a logged replay.
+async fn spend(
+    store: &dyn Store,
+    nonce: &CheckedNonce,
+    entry: AccessLogEntry,
+    ids: Vec<i64>,
+) -> Result<(), CardError> {
+    let (institution, purpose, at) = (entry.institution.clone(), entry.purpose, entry.at);
+    let spent = store
+        .append_access_once(
+            NonceUse {
+                nonce: nonce.nonce.clone(),
+                expires_at: nonce.expires_at,
+            },
+            entry,
+        )
+        .await?;
+    if spent.is_some() {
+        return Ok(());
+    }
+    let r = replayed();
+    store
+        .append_access(refused_entry(&institution, purpose, at, r.code, ids))
+        .await?;
+    Err(CardError::Replayed(r))
+}
+
 /// An eligibility check with the card. The access-log entry (which spends the nonce) is
 /// durable before the answer leaves.
 pub async fn card_check(
@@ -378,45 +441,16 @@ pub async fn card_check(
             ))
         }
     };
-    let nonce = match cards.nonces.check(&request.nonce, institution, at) {
-        Ok(n) => n,
-        Err(r) => {
-            return Err(audit_refusal(
-                store,
-                institution,
-                purpose,
-                at,
-                None,
-                vec![],
-                CardError::Refused(r),
-            )
-            .await)
-        }
-    };
-    let proven = match prove(
+    let (nonce, proven, pseudonym) = authenticate(
+        store,
         cards,
         institution,
-        &request.certificate,
-        &nonce,
-        &request.proof,
+        purpose,
+        (&request.certificate, &request.nonce, &request.proof),
         false,
         at,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            // A valid certificate with a bad proof: the owner should see the attempt.
-            let ids = owner_ids(store, cards, &request.certificate, at).await;
-            return Err(audit_refusal(store, institution, purpose, at, Some(&nonce), ids, e).await);
-        }
-    };
-    let pseudonym = match cards.owner(&proven.cert, &proven.der).await {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(
-                audit_refusal(store, institution, purpose, at, Some(&nonce), vec![], e).await,
-            )
-        }
-    };
+    )
+    .await?;
     let found = store.find_by_person(&pseudonym).await?;
     let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
     if !cards.is_registered(store, &pseudonym).await? {
@@ -450,21 +484,7 @@ pub async fn card_check(
         result: AccessResult::Answered(validity),
         processing_code: processing.code.clone(),
     };
-    let spent = store
-        .append_access_once(
-            NonceUse {
-                nonce: nonce.nonce.clone(),
-                expires_at: nonce.expires_at,
-            },
-            entry,
-        )
-        .await?;
-    if spent.is_none() {
-        let r = replayed();
-        let entry = refused_entry(institution, purpose, at, r.code, ids);
-        store.append_access(entry).await?;
-        return Err(CardError::Replayed(r));
-    }
+    spend(store, &nonce, entry, ids).await?;
     Ok(EligibilityCheckResponse {
         validity: validity.code().into(),
         validity_label: validity.label().into(),
@@ -519,45 +539,16 @@ pub async fn register_card(
     at: Timestamp,
 ) -> Result<CardRegistrationResponse, CardError> {
     let purpose = AccessPurpose::CardRegistration;
-    let nonce = match cards.nonces.check(&request.nonce, institution, at) {
-        Ok(n) => n,
-        Err(r) => {
-            return Err(audit_refusal(
-                store,
-                institution,
-                purpose,
-                at,
-                None,
-                vec![],
-                CardError::Refused(r),
-            )
-            .await)
-        }
-    };
-    let proven = match prove(
+    let (nonce, proven, pseudonym) = authenticate(
+        store,
         cards,
         institution,
-        &request.certificate,
-        &nonce,
-        &request.proof,
+        purpose,
+        (&request.certificate, &request.nonce, &request.proof),
         true,
         at,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(
-                audit_refusal(store, institution, purpose, at, Some(&nonce), vec![], e).await,
-            )
-        }
-    };
-    let pseudonym = match cards.owner(&proven.cert, &proven.der).await {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(
-                audit_refusal(store, institution, purpose, at, Some(&nonce), vec![], e).await,
-            )
-        }
-    };
+    )
+    .await?;
     let ids: Vec<i64> = store
         .find_by_person(&pseudonym)
         .await?
@@ -572,22 +563,7 @@ pub async fn register_card(
         result: AccessResult::Registered,
         processing_code: "registered".into(),
     };
-    let spent = store
-        .append_access_once(
-            NonceUse {
-                nonce: nonce.nonce.clone(),
-                expires_at: nonce.expires_at,
-            },
-            entry,
-        )
-        .await?;
-    if spent.is_none() {
-        let r = replayed();
-        store
-            .append_access(refused_entry(institution, purpose, at, r.code, ids))
-            .await?;
-        return Err(CardError::Replayed(r));
-    }
+    spend(store, &nonce, entry, ids).await?;
     let newly = store
         .register_card(CardRegistration {
             pseudonym,

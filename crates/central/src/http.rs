@@ -370,19 +370,8 @@ async fn check(
     Extension(peer): Extension<Peer>,
     body: Bytes,
 ) -> Result<Json<EligibilityCheckResponse>, AppError> {
-    let Role::Institution(institution) = authorize(&peer, "institution")? else {
-        unreachable!("authorize checked the role")
-    };
-    let request: EligibilityCheckRequest = serde_json::from_slice(&body).map_err(|e| {
-        AppError(
-            StatusCode::BAD_REQUEST,
-            ApiError::new(
-                "invalid_json",
-                "照会内容の形式が正しくありません。",
-                format!("Request body is not a valid check request: {e}"),
-            ),
-        )
-    })?;
+    let institution = institution_of(&peer)?;
+    let request: EligibilityCheckRequest = json_body(&body)?;
     answer_check(&app, &institution, &request).await.map(Json)
 }
 

@@ -232,13 +232,13 @@ fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// Runs a whole card check with the PIN.
-pub(crate) async fn check_with_pin(
+/// Fetches a nonce and has the card prove itself over it (PIN, then signature): the
+/// certificate, nonce and proof to send.
+async fn prove_with_pin(
     client: &CentralClient,
     spec: &str,
     pin: &str,
-    limit_consent: bool,
-) -> Result<EligibilityCheckResponse, FlowError> {
+) -> Result<(String, String, CardProof), FlowError> {
     let nonce = client.card_nonce().await.map_err(FlowError::Central)?;
     let (spec, pin, n) = (spec.to_string(), pin.to_string(), nonce.nonce.clone());
     let (cert, signature) = tokio::task::spawn_blocking(move || {
@@ -247,13 +247,28 @@ pub(crate) async fn check_with_pin(
     })
     .await
     .map_err(|e| FlowError::Card(JpkiError::Malformed(e.to_string())))??;
+    Ok((
+        b64(&cert),
+        nonce.nonce,
+        CardProof::Pin {
+            signature: b64(&signature),
+        },
+    ))
+}
+
+/// Runs a whole card check with the PIN.
+pub(crate) async fn check_with_pin(
+    client: &CentralClient,
+    spec: &str,
+    pin: &str,
+    limit_consent: bool,
+) -> Result<EligibilityCheckResponse, FlowError> {
+    let (certificate, nonce, proof) = prove_with_pin(client, spec, pin).await?;
     client
         .card_check(&CardCheckRequest {
-            certificate: b64(&cert),
-            nonce: nonce.nonce,
-            proof: CardProof::Pin {
-                signature: b64(&signature),
-            },
+            certificate,
+            nonce,
+            proof,
             limit_application_certificate_related_cons_flg: limit_consent.then(|| "1".into()),
         })
         .await
@@ -266,21 +281,12 @@ pub(crate) async fn register_with_pin(
     spec: &str,
     pin: &str,
 ) -> Result<CardRegistrationResponse, FlowError> {
-    let nonce = client.card_nonce().await.map_err(FlowError::Central)?;
-    let (spec, pin, n) = (spec.to_string(), pin.to_string(), nonce.nonce.clone());
-    let (cert, signature) = tokio::task::spawn_blocking(move || {
-        let mut card = open_card(&spec).map_err(|e| FlowError::Card(JpkiError::Card(e)))?;
-        sign_nonce(&mut *card, &pin, &n).map_err(FlowError::Card)
-    })
-    .await
-    .map_err(|e| FlowError::Card(JpkiError::Malformed(e.to_string())))??;
+    let (certificate, nonce, proof) = prove_with_pin(client, spec, pin).await?;
     client
         .card_registration(&CardRegistrationRequest {
-            certificate: b64(&cert),
-            nonce: nonce.nonce,
-            proof: CardProof::Pin {
-                signature: b64(&signature),
-            },
+            certificate,
+            nonce,
+            proof,
         })
         .await
         .map_err(FlowError::Central)

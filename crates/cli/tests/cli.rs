@@ -39,26 +39,15 @@ fn central(data: &Path) -> (Running, String) {
 }
 
 fn central_with(data: &Path, extra: &[&str]) -> (Running, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "central",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("https://127.0.0.1:"), "{line}");
-    (Running(child), url)
+    let mut args = vec![
+        "central",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend(extra);
+    start_with_url(&args)
 }
 
 #[test]
