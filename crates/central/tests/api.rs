@@ -41,21 +41,6 @@ enum Backend {
     Postgres,
 }
 
-/// One PostgreSQL cluster for this test binary; each world gets its own database.
-fn pg_database() -> Option<String> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::OnceLock;
-    static CLUSTER: OnceLock<Option<kakunin_testkit::pg::PgServer>> = OnceLock::new();
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let pg = CLUSTER
-        .get_or_init(|| {
-            kakunin_testkit::pg::binaries_or_skip()
-                .map(|b| kakunin_testkit::pg::PgServer::start_primary(&b))
-        })
-        .as_ref()?;
-    Some(pg.create_database(&format!("api{}", N.fetch_add(1, Ordering::Relaxed))))
-}
-
 async fn world(backend: Backend) -> Option<World> {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::init(dir.path(), "test CA").unwrap();
@@ -73,7 +58,7 @@ async fn world(backend: Backend) -> Option<World> {
     let config = match backend {
         Backend::Sqlite => StoreConfig::default(),
         Backend::Postgres => StoreConfig {
-            database: Some(pg_database()?),
+            database: Some(kakunin_testkit::pg::shared_database("api")?),
             ..Default::default()
         },
     };

@@ -60,6 +60,11 @@ fn institution_code(n: &str) -> String {
 }
 
 async fn world() -> World {
+    world_on(Default::default()).await
+}
+
+/// A world whose central stores in `config` (SQLite in the data directory by default).
+async fn world_on(config: kakunin_central::StoreConfig) -> World {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::init(dir.path(), "test CA").unwrap();
     let issue = |kind: &str, id: &str| {
@@ -67,7 +72,7 @@ async fn world() -> World {
             .unwrap()
             .into_bytes()
     };
-    let store = open_store(dir.path(), &Default::default()).await.unwrap();
+    let store = open_store(dir.path(), &config).await.unwrap();
     let authority = Authority::open_or_init(&dir.path().join("authority")).unwrap();
     authority
         .register_residents(
@@ -219,7 +224,24 @@ fn row(i: u64, symbol: &str, claimed: Option<u64>, from: &str, until: &str) -> S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_card_answers_valid_and_is_logged() {
-    let w = world().await;
+    registered_card_answers_valid(world().await).await;
+}
+
+/// The same on PostgreSQL: links, registrations and spent nonces in its tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_card_answers_valid_on_postgres() {
+    let Some(database) = kakunin_testkit::pg::shared_database("cards") else {
+        return;
+    };
+    let w = world_on(kakunin_central::StoreConfig {
+        database: Some(database),
+        ..Default::default()
+    })
+    .await;
+    registered_card_answers_valid(w).await;
+}
+
+async fn registered_card_answers_valid(w: World) {
     let report = w
         .import(format!(
             "{HEADER}\n{}\n",
@@ -246,6 +268,33 @@ async fn a_registered_card_answers_valid_and_is_logged() {
     assert_eq!(log[0].entry.purpose.code(), "eligibility_by_card");
     assert_eq!(log[0].entry.result.code(), "validity:1");
     assert_eq!(log[0].entry.qualification_ids.len(), 1);
+
+    // A replay of the answered proof is refused; a wrong number sends a row to review.
+    let client = w.client(&w.institution);
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (cert, sig) = sign(&card, "1234", &nonce).unwrap();
+    let request = CardCheckRequest {
+        certificate: b64(&cert),
+        nonce,
+        proof: CardProof::Pin {
+            signature: b64(&sig),
+        },
+        limit_application_certificate_related_cons_flg: None,
+    };
+    assert_eq!(client.card_check(&request).await.unwrap().validity, "1");
+    let (c, status) = code(client.card_check(&request).await.unwrap_err());
+    assert_eq!((c.as_str(), status), ("nonce_used", 409));
+    let report = w
+        .import(format!(
+            "{HEADER}\n{}\n",
+            row(2, "20", Some(1), "20200401", "")
+        ))
+        .await;
+    assert_eq!((report.linked, report.link_reviews), (0, 1));
+    assert_eq!(
+        w.client(&w.admin).link_reviews(true).await.unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,6 +488,18 @@ async fn forged_replayed_and_foreign_proofs_are_refused_and_audited() {
     let (c, status) = code(w.check(&rogue_card).await.unwrap_err());
     assert_eq!((c.as_str(), status), ("certificate_signature_invalid", 403));
 
+    // A certificate from an unrelated CA (the clinic's own TLS certificate).
+    let nonce = client.card_nonce().await.unwrap().nonce;
+    let (_, sig) = sign(&card, "1234", &nonce).unwrap();
+    let clinic_cert = {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(&w.institution)
+            .unwrap()
+            .to_vec()
+    };
+    let r = client.card_check(&attempt(clinic_cert, nonce, sig)).await;
+    assert_eq!(refused(r), ("certificate_unknown_issuer".into(), 403));
+
     // Garbage JSON and a bad base64 certificate are 400s.
     let nonce = client.card_nonce().await.unwrap().nonce;
     let r = client
@@ -472,6 +533,7 @@ async fn forged_replayed_and_foreign_proofs_are_refused_and_audited() {
         "refused:nonce_invalid",
         "refused:certificate_malformed",
         "refused:certificate_signature_invalid",
+        "refused:certificate_unknown_issuer",
     ] {
         assert!(new.iter().any(|r| r == code), "{code} missing in {new:?}");
     }

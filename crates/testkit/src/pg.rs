@@ -389,3 +389,16 @@ impl Drop for PgServer {
         self.stop();
     }
 }
+
+/// A fresh database on one PostgreSQL primary shared by the whole test binary (started on first
+/// use), named `{prefix}{n}`; `None` when PostgreSQL is not installed (after the visible skip).
+pub fn shared_database(prefix: &str) -> Option<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static CLUSTER: OnceLock<Option<PgServer>> = OnceLock::new();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let pg = CLUSTER
+        .get_or_init(|| binaries_or_skip().map(|b| PgServer::start_primary(&b)))
+        .as_ref()?;
+    Some(pg.create_database(&format!("{prefix}{}", N.fetch_add(1, Ordering::Relaxed))))
+}
