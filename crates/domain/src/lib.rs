@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod check_digit;
+pub mod consent;
 pub mod copay;
 pub mod date;
 pub mod identity;
@@ -16,6 +17,7 @@ pub mod text;
 pub mod validity;
 
 pub use access::{AccessLogEntry, AccessPurpose, AccessResult};
+pub use consent::{Consent, ConsentCategory, ConsentState, CONSENT_VALIDITY_MS};
 pub use copay::{standard_copay, CopayRatio, CopayRule};
 pub use date::{Date, DateError, Timestamp};
 pub use identity::{
