@@ -467,6 +467,49 @@ pub async fn card_registration_is_kept_once(s: &dyn Store) {
     );
 }
 
+pub async fn consents_newest_per_category(s: &dyn Store) {
+    let here = InstitutionCode::parse("0110113719").unwrap();
+    let there = (0..10)
+        .find_map(|d| InstitutionCode::parse(&format!("131000000{d}")).ok())
+        .unwrap();
+    let at = |ms: i64| Timestamp::from_unix_millis(1_795_480_200_000 + ms);
+    assert!(s.latest_consents("p", &here).await.unwrap().is_empty());
+    s.record_consents(vec![
+        Consent::given("p", &here, ConsentCategory::Medications, at(0)),
+        Consent::given("p", &here, ConsentCategory::Checkups, at(0)),
+        Consent::given("p", &there, ConsentCategory::Surgeries, at(0)),
+        Consent::given("q", &here, ConsentCategory::Treatments, at(0)),
+    ])
+    .await
+    .unwrap();
+    s.record_consents(vec![Consent::given(
+        "p",
+        &here,
+        ConsentCategory::Medications,
+        at(60_000),
+    )])
+    .await
+    .unwrap();
+    let mine = s.latest_consents("p", &here).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|c| c.category).collect::<Vec<_>>(),
+        vec![ConsentCategory::Checkups, ConsentCategory::Medications]
+    );
+    let meds = mine
+        .iter()
+        .find(|c| c.category == ConsentCategory::Medications)
+        .unwrap();
+    assert_eq!(meds.given_at, at(60_000));
+    assert_eq!(
+        meds.expires_at.unix_millis() - meds.given_at.unix_millis(),
+        CONSENT_VALIDITY_MS
+    );
+    assert!(mine
+        .iter()
+        .all(|c| c.person == "p" && c.institution == here));
+    assert_eq!(s.latest_consents("p", &there).await.unwrap().len(), 1);
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -477,7 +520,7 @@ macro_rules! store_contract_tests {
             import_is_idempotent, change_keeps_history, find_matches_card_and_birthdate,
             certificates_round_trip, duplicate_keys_write_nothing, access_log_appends_and_reads,
             samples_are_real_queries, links_follow_the_authority, nonces_are_spent_once,
-            card_registration_is_kept_once);
+            card_registration_is_kept_once, consents_newest_per_category);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

@@ -14,8 +14,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use kakunin_domain::{
-    AccessLogEntry, Attribute, Branch, Date, InstitutionCode, InsurerNumber, Qualification,
-    Timestamp,
+    AccessLogEntry, Attribute, Branch, Consent, Date, InstitutionCode, InsurerNumber,
+    Qualification, Timestamp,
 };
 
 pub use hash::content_hash;
@@ -305,6 +305,16 @@ pub trait Store: Send + Sync + 'static {
         open_only: bool,
         limit: u32,
     ) -> Result<Vec<LinkReview>, StoreError>;
+
+    /// Records consents (one durable write for all of them).
+    async fn record_consents(&self, consents: Vec<Consent>) -> Result<(), StoreError>;
+
+    /// The newest consent per category that a person gave an institution.
+    async fn latest_consents(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<Vec<Consent>, StoreError>;
 
     /// Closes an open review without linking. `false` when there is no such open review.
     async fn dismiss_link_review(

@@ -18,7 +18,7 @@ use crate::{
     StoredQualification,
 };
 use async_trait::async_trait;
-use kakunin_domain::{AccessLogEntry, Timestamp};
+use kakunin_domain::{AccessLogEntry, Consent, InstitutionCode, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -31,6 +31,11 @@ use tokio_postgres::{Client, Config, NoTls};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "0001_init", include_str!("migrations/0001_init.sql")),
     (2, "0002_cards", include_str!("migrations/0002_cards.sql")),
+    (
+        3,
+        "0003_consents",
+        include_str!("migrations/0003_consents.sql"),
+    ),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -722,6 +727,21 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<LinkReview>, StoreError> {
         self.on_primary(async |c| rows::link_reviews(c, open_only, limit).await)
+            .await
+    }
+
+    async fn record_consents(&self, consents: Vec<Consent>) -> Result<(), StoreError> {
+        self.on_primary(async |c| rows::record_consents(c, &consents).await)
+            .await
+    }
+
+    async fn latest_consents(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<Vec<Consent>, StoreError> {
+        // On the primary: a consent given a moment ago must count.
+        self.on_primary(async |c| rows::latest_consents(c, pseudonym, institution).await)
             .await
     }
 

@@ -13,7 +13,8 @@ use crate::{
     StoreError, StoredAccess, StoredQualification,
 };
 use kakunin_domain::{
-    AccessLogEntry, InstitutionCode, InsurerNumber, SpecificDiseaseCertificate, Timestamp,
+    AccessLogEntry, Consent, ConsentCategory, InstitutionCode, InsurerNumber,
+    SpecificDiseaseCertificate, Timestamp,
 };
 use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
@@ -785,4 +786,47 @@ pub(super) async fn sample(c: &Conn, limit: u32) -> Result<Vec<CardQuery>, Store
         &[&stride, &i64::from(limit)]
     ));
     rows.iter().map(card_query_from).collect()
+}
+
+pub(super) async fn record_consents(c: &mut Conn, consents: &[Consent]) -> Result<(), StoreError> {
+    let person: Vec<&str> = consents.iter().map(|c| c.person.as_str()).collect();
+    let inst: Vec<&str> = consents.iter().map(|c| c.institution.as_str()).collect();
+    let cat: Vec<&str> = consents.iter().map(|c| c.category.code()).collect();
+    let given: Vec<i64> = consents.iter().map(|c| c.given_at.unix_millis()).collect();
+    let expires: Vec<i64> = consents
+        .iter()
+        .map(|c| c.expires_at.unix_millis())
+        .collect();
+    q!(c.execute(
+        "INSERT INTO consents (pseudonym, institution_code, category, given_at_ms, expires_at_ms)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])",
+        &[&person, &inst, &cat, &given, &expires]
+    ));
+    Ok(())
+}
+
+pub(super) async fn latest_consents(
+    c: &Conn,
+    pseudonym: &str,
+    institution: &InstitutionCode,
+) -> Result<Vec<Consent>, StoreError> {
+    let rows = q!(c.query(
+        "SELECT DISTINCT ON (category) category, given_at_ms, expires_at_ms FROM consents
+         WHERE pseudonym = $1 AND institution_code = $2
+         ORDER BY category, given_at_ms DESC, id DESC",
+        &[&pseudonym, &institution.as_str()]
+    ));
+    rows.iter()
+        .map(|r| {
+            let category: &str = r.get(0);
+            Ok(Consent {
+                person: pseudonym.to_string(),
+                institution: institution.clone(),
+                category: ConsentCategory::parse(category)
+                    .ok_or_else(|| StoreError::Corrupt(format!("consent category {category:?}")))?,
+                given_at: Timestamp::from_unix_millis(r.get(1)),
+                expires_at: Timestamp::from_unix_millis(r.get(2)),
+            })
+        })
+        .collect()
 }

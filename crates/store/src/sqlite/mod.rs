@@ -13,7 +13,7 @@ use crate::{
     StoredQualification,
 };
 use async_trait::async_trait;
-use kakunin_domain::{AccessLogEntry, Timestamp};
+use kakunin_domain::{AccessLogEntry, Consent, InstitutionCode, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,11 @@ use tokio::sync::oneshot;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "0001_init", include_str!("migrations/0001_init.sql")),
     (2, "0002_cards", include_str!("migrations/0002_cards.sql")),
+    (
+        3,
+        "0003_consents",
+        include_str!("migrations/0003_consents.sql"),
+    ),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -332,6 +337,20 @@ impl Store for SqliteStore {
     ) -> Result<Vec<LinkReview>, StoreError> {
         self.read(move |c| rows::link_reviews(c, open_only, limit))
             .await
+    }
+
+    async fn record_consents(&self, consents: Vec<Consent>) -> Result<(), StoreError> {
+        self.write(move |c| rows::record_consents(c, &consents))
+            .await
+    }
+
+    async fn latest_consents(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<Vec<Consent>, StoreError> {
+        let (p, i) = (pseudonym.to_string(), institution.clone());
+        self.read(move |c| rows::latest_consents(c, &p, &i)).await
     }
 
     async fn dismiss_link_review(

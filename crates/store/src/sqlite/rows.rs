@@ -11,7 +11,8 @@ use crate::{
     StoredQualification,
 };
 use kakunin_domain::{
-    AccessLogEntry, InstitutionCode, InsurerNumber, SpecificDiseaseCertificate, Timestamp,
+    AccessLogEntry, Consent, ConsentCategory, InstitutionCode, InsurerNumber,
+    SpecificDiseaseCertificate, Timestamp,
 };
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -519,6 +520,61 @@ pub(super) fn sample(conn: &Connection, limit: u32) -> Result<Vec<CardQuery>, St
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(card_query_from(r)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn record_consents(
+    conn: &mut Connection,
+    consents: &[Consent],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO consents (pseudonym, institution_code, category, given_at_ms, expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for c in consents {
+            ins.execute(params![
+                c.person,
+                c.institution.as_str(),
+                c.category.code(),
+                c.given_at.unix_millis(),
+                c.expires_at.unix_millis()
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub(super) fn latest_consents(
+    conn: &Connection,
+    pseudonym: &str,
+    institution: &InstitutionCode,
+) -> Result<Vec<Consent>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT category, max(given_at_ms), expires_at_ms FROM consents
+         WHERE pseudonym = ?1 AND institution_code = ?2 GROUP BY category ORDER BY category",
+    )?;
+    let rows = st.query_map(params![pseudonym, institution.as_str()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (category, given, expires) = row?;
+        out.push(Consent {
+            person: pseudonym.to_string(),
+            institution: institution.clone(),
+            category: ConsentCategory::parse(&category)
+                .ok_or_else(|| StoreError::Corrupt(format!("consent category {category:?}")))?,
+            given_at: Timestamp::from_unix_millis(given),
+            expires_at: Timestamp::from_unix_millis(expires),
+        });
     }
     Ok(out)
 }
