@@ -72,6 +72,9 @@ pub struct EligibilityCheckResponse {
     /// short-lived like any other nonce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_nonce: Option<CardNonce>,
+    /// Card checks only: every consent category with its state for this institution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consents: Vec<ConsentFlag>,
 }
 
 /// A renewal alert about the card's certificate.
@@ -136,6 +139,29 @@ pub struct CardCheckRequest {
     /// 限度額適用認定証提供同意フラグ: `1` consent, `0` (default) none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_application_certificate_related_cons_flg: Option<String>,
+    /// Categories the patient consented to on the reader's screen just now (画面④⑥):
+    /// `medications`, `treatments`, `surgeries`, `checkups` (offered from age 40), `limit`.
+    /// Each is recorded for this institution, valid 24 hours.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consents: Vec<String>,
+}
+
+/// One category's consent as the result carries it (like the `…ConsFlg` / `…ConsTime` /
+/// `…AvailableTime` elements of `ResultOfQualificationConfirmation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsentFlag {
+    /// `medications`, `treatments`, `surgeries`, `checkups` or `limit`.
+    pub category: String,
+    /// The OQS element, e.g. `PharmacistsInfoConsFlg`.
+    pub element: String,
+    /// `0` 同意なし, `1` 同意あり, `2` 同意有効期限切れ.
+    pub flag: String,
+    /// 同意日時 `yyyyMMddHHmmss` (JST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consented_at: Option<String>,
+    /// 有効期限 `yyyyMMddHHmmss` (JST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_until: Option<String>,
 }
 
 /// `POST /v1/card-registrations`: 利用登録 (PIN proof only).

@@ -7,12 +7,13 @@ use crate::cards::{self, CardCertificate, CardTrust, CheckedNonce, Nonces, Refus
 use crate::pki::Role;
 use kakunin_api::{
     processing_result, qualification_result, ApiError, CardCheckRequest, CardNonce, CardProof,
-    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, EligibilityCheckResponse,
+    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, ConsentFlag,
+    EligibilityCheckResponse,
 };
 use kakunin_authority::AuthorityApi;
 use kakunin_domain::{
-    evaluate, AccessLogEntry, AccessPurpose, AccessResult, Candidate, CertificatePhase,
-    InstitutionCode, Timestamp,
+    evaluate, AccessLogEntry, AccessPurpose, AccessResult, Candidate, CertificatePhase, Consent,
+    ConsentCategory, ConsentState, InstitutionCode, Timestamp,
 };
 use kakunin_store::{CardRegistration, NonceUse, Store, StoreError, StoredQualification};
 use std::collections::HashMap;
@@ -441,6 +442,18 @@ pub async fn card_check(
             ))
         }
     };
+    let mut given = Vec::with_capacity(request.consents.len());
+    for code in &request.consents {
+        let category = ConsentCategory::parse(code).ok_or_else(|| {
+            invalid(
+                "invalid_consent_category",
+                "同意の種類が正しくありません。",
+                "consents must be medications, treatments, surgeries, checkups or limit",
+                "consents",
+            )
+        })?;
+        given.push(category);
+    }
     let (nonce, proven, pseudonym) = authenticate(
         store,
         cards,
@@ -451,7 +464,11 @@ pub async fn card_check(
         at,
     )
     .await?;
-    let found = store.find_by_person(&pseudonym).await?;
+    let (found, earlier) = tokio::join!(
+        store.find_by_person(&pseudonym),
+        store.latest_consents(&pseudonym, institution)
+    );
+    let (found, earlier) = (found?, earlier?);
     let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
     if !cards.is_registered(store, &pseudonym).await? {
         let r = Refusal {
@@ -471,6 +488,22 @@ pub async fn card_check(
     }
     let on = at.jst_date();
     let (validity, answered) = card_validity(&found, on);
+    // Consents just given, for categories the reader offers this person (特定健診 from 40).
+    let birthdate = answered.first().map(|f| f.qualification.birthdate);
+    let consents: Vec<Consent> = given
+        .iter()
+        .filter(|c| birthdate.is_none_or(|b| c.offered_to(b, on)))
+        .map(|&c| Consent::given(&pseudonym, institution, c, at))
+        .collect();
+    let state = |category: ConsentCategory| {
+        let latest = consents
+            .iter()
+            .chain(&earlier)
+            .filter(|c| c.category == category)
+            .max_by_key(|c| c.given_at);
+        ConsentState::of(latest, at)
+    };
+    let limit_consent = limit_consent || state(ConsentCategory::Limit).is_valid();
     let results: Vec<_> = answered
         .iter()
         .map(|f| qualification_result(&f.qualification, on, limit_consent))
@@ -485,6 +518,33 @@ pub async fn card_check(
         processing_code: processing.code.clone(),
     };
     spend(store, &nonce, entry, ids).await?;
+    if !consents.is_empty() {
+        store.record_consents(consents.clone()).await?;
+    }
+    let flags = ConsentCategory::ALL
+        .into_iter()
+        .map(|category| {
+            let s = state(category);
+            let (consented_at, available_until) = match s {
+                ConsentState::None => (None, None),
+                ConsentState::Valid {
+                    given_at,
+                    expires_at,
+                }
+                | ConsentState::Expired {
+                    given_at,
+                    expires_at,
+                } => (Some(given_at.jst_compact()), Some(expires_at.jst_compact())),
+            };
+            ConsentFlag {
+                category: category.code().into(),
+                element: category.oqs_flag_element().into(),
+                flag: s.flag().into(),
+                consented_at,
+                available_until,
+            }
+        })
+        .collect();
     Ok(EligibilityCheckResponse {
         validity: validity.code().into(),
         validity_label: validity.label().into(),
@@ -495,6 +555,7 @@ pub async fn card_check(
         processing_result: processing,
         certificate_notice: notice(&proven.cert, on),
         next_nonce: Some(issue_nonce(cards, institution, at)),
+        consents: flags,
     })
 }
 

@@ -13,11 +13,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kakunin_api::{
     access_record, AccessLogRecord, ApiError, CardCheckRequest, CardNonce, CardProof,
-    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, DismissLinkReviewRequest,
-    ElderlyCertificateInfo, EligibilityCheckRequest, EligibilityCheckResponse, Health,
-    LimitCertificateInfo, LinkReviewRecord, ProcessingResult, QualificationResult,
-    RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo, StoreNodeInfo,
-    StoreStatusInfo,
+    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, ConsentFlag,
+    DismissLinkReviewRequest, ElderlyCertificateInfo, EligibilityCheckRequest,
+    EligibilityCheckResponse, Health, LimitCertificateInfo, LinkReviewRecord, ProcessingResult,
+    QualificationResult, RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo,
+    StoreNodeInfo, StoreStatusInfo,
 };
 use kakunin_domain::InstitutionCode;
 use kakunin_store::{Store, StoreError};
@@ -595,6 +595,7 @@ pub fn router(state: AppState) -> Router {
         CardProof,
         CardCheckRequest,
         CertificateNotice,
+        ConsentFlag,
         CardRegistrationRequest,
         CardRegistrationResponse,
         LinkReviewRecord,

@@ -306,5 +306,6 @@ pub async fn check(
         processing_result: processing,
         certificate_notice: None,
         next_nonce: None,
+        consents: vec![],
     })
 }

@@ -177,6 +177,7 @@ impl World {
                     signature: b64(&sig),
                 },
                 limit_application_certificate_related_cons_flg: None,
+                consents: vec![],
             })
             .await
     }
@@ -280,6 +281,7 @@ async fn registered_card_answers_valid(w: World) {
             signature: b64(&sig),
         },
         limit_application_certificate_related_cons_flg: None,
+        consents: vec![],
     };
     assert_eq!(client.card_check(&request).await.unwrap().validity, "1");
     let (c, status) = code(client.card_check(&request).await.unwrap_err());
@@ -406,6 +408,7 @@ async fn forged_replayed_and_foreign_proofs_are_refused_and_audited() {
             signature: b64(&sig),
         },
         limit_application_certificate_related_cons_flg: None,
+        consents: vec![],
     };
     let refused = |r: Result<EligibilityCheckResponse, ClientError>| code(r.unwrap_err());
 
@@ -510,6 +513,7 @@ async fn forged_replayed_and_foreign_proofs_are_refused_and_audited() {
                 signature: "AA==".into(),
             },
             limit_application_certificate_related_cons_flg: None,
+            consents: vec![],
         })
         .await;
     assert_eq!(refused(r).1, 400);
@@ -641,6 +645,7 @@ async fn terminal_attestations_of_face_and_visual_checks() {
         nonce,
         proof,
         limit_application_certificate_related_cons_flg: None,
+        consents: vec![],
     };
     // Face and visual checks attested by this institution's terminal: answered without a PIN.
     for method in ["face", "visual"] {
@@ -794,9 +799,98 @@ async fn a_card_pulled_mid_transaction_sends_nothing_and_the_nonce_stays_unspent
                 signature: b64(&sig),
             },
             limit_application_certificate_related_cons_flg: None,
+            consents: vec![],
         })
         .await
         .unwrap();
     assert_eq!(answer.validity, "1");
     assert!(answer.next_nonce.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_given_at_the_reader_are_recorded_per_institution() {
+    let w = world().await;
+    w.import(format!(
+        "{HEADER}\n{}\n{}\n",
+        row(1, "10", Some(1), "20200401", ""),
+        row(3, "30", Some(3), "20200401", "")
+    ))
+    .await;
+    let check = |identity: Vec<u8>, card: PathBuf, consents: Vec<&'static str>| {
+        let client = w.client(&identity);
+        async move {
+            let nonce = client.card_nonce().await.unwrap().nonce;
+            let (cert, sig) = sign(&card, "1234", &nonce).unwrap();
+            client
+                .card_check(&CardCheckRequest {
+                    certificate: b64(&cert),
+                    nonce,
+                    proof: CardProof::Pin {
+                        signature: b64(&sig),
+                    },
+                    limit_application_certificate_related_cons_flg: None,
+                    consents: consents.into_iter().map(String::from).collect(),
+                })
+                .await
+        }
+    };
+    let flags = |a: &EligibilityCheckResponse| -> Vec<(String, String)> {
+        a.consents
+            .iter()
+            .map(|c| (c.category.clone(), c.flag.clone()))
+            .collect()
+    };
+    let expect = |m: &str, t: &str, s: &str, c: &str, l: &str| -> Vec<(String, String)> {
+        [
+            "medications",
+            "treatments",
+            "surgeries",
+            "checkups",
+            "limit",
+        ]
+        .into_iter()
+        .zip([m, t, s, c, l])
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let one = w.issue_card(1, None);
+    w.register(&one).await;
+    // Nothing consented yet: every flag 0.
+    let a = check(w.institution.clone(), one.clone(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(flags(&a), expect("0", "0", "0", "0", "0"));
+    // Consent on the reader: recorded, valid 24 h, for this institution only.
+    let a = check(
+        w.institution.clone(),
+        one.clone(),
+        vec!["medications", "checkups", "limit"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(flags(&a), expect("1", "0", "0", "1", "1"));
+    let meds = &a.consents[0];
+    assert_eq!(meds.element, "PharmacistsInfoConsFlg");
+    assert!(meds.consented_at.is_some() && meds.available_until.is_some());
+    let later = check(w.institution.clone(), one.clone(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(flags(&later), expect("1", "0", "0", "1", "1"));
+    let elsewhere = check(w.other_institution.clone(), one.clone(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(flags(&elsewhere), expect("0", "0", "0", "0", "0"));
+    // 特定健診 is offered from 40 only: a 36-year-old's checkups consent is not recorded.
+    let three = w.issue_card(3, None);
+    w.register(&three).await;
+    let young = check(w.institution.clone(), three, vec!["checkups", "treatments"])
+        .await
+        .unwrap();
+    assert_eq!(flags(&young), expect("0", "1", "0", "0", "0"));
+    // An unknown category is a 400 and records nothing.
+    let (code, status) = match check(w.institution.clone(), one, vec!["diagnoses"]).await {
+        Err(ClientError::Api(e, status)) => (e.code, status),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((code.as_str(), status), ("invalid_consent_category", 400));
 }

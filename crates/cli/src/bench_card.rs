@@ -298,6 +298,7 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
                 signature: sigs2[k].clone(),
             },
             limit_application_certificate_related_cons_flg: None,
+            consents: vec![],
         };
         async move { c.card_check(&request).await.ok().map(|a| a.validity) }
     })

@@ -262,6 +262,7 @@ pub(crate) async fn check_with_pin(
     spec: &str,
     pin: &str,
     limit_consent: bool,
+    consents: &[String],
 ) -> Result<EligibilityCheckResponse, FlowError> {
     let (certificate, nonce, proof) = prove_with_pin(client, spec, pin).await?;
     client
@@ -270,6 +271,7 @@ pub(crate) async fn check_with_pin(
             nonce,
             proof,
             limit_application_certificate_related_cons_flg: limit_consent.then(|| "1".into()),
+            consents: consents.to_vec(),
         })
         .await
         .map_err(FlowError::Central)

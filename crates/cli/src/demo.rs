@@ -241,7 +241,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         if let Some(card) = cards.first() {
             let spec = format!("virtual:{}", card.display());
-            let answer = crate::card::check_with_pin(&client, &spec, DEMO_PIN, false)
+            let answer = crate::card::check_with_pin(&client, &spec, DEMO_PIN, false, &[])
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&answer)?);

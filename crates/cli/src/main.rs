@@ -197,6 +197,10 @@ struct CheckArgs {
     /// With --card: do the 利用登録 (register the card for insurance use) instead of a check.
     #[arg(long, requires = "card")]
     register: bool,
+    /// With --card: categories the patient consents to now (comma-separated): medications,
+    /// treatments, surgeries, checkups, limit.
+    #[arg(long, requires = "card", value_delimiter = ',')]
+    consent: Vec<String>,
     /// 保険者番号.
     #[arg(long, required_unless_present = "card")]
     insurer: Option<String>,
@@ -515,7 +519,7 @@ async fn card_check(args: CheckArgs) -> Result<ExitCode> {
             Err(e) => refused(e, args.json),
         };
     }
-    match card::check_with_pin(&client, &spec, pin, args.limit_consent).await {
+    match card::check_with_pin(&client, &spec, pin, args.limit_consent, &args.consent).await {
         Ok(answer) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&answer)?);
