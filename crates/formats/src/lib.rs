@@ -5,3 +5,4 @@
 
 pub mod encoding;
 pub mod roster;
+pub mod uke;
