@@ -3,6 +3,8 @@
 //! Invariant: no network, no database, no async; input is bytes, output is domain values or a
 //! list of errors that name the line and field. A parser never panics on any input.
 
+pub mod checkup;
 pub mod encoding;
+pub mod masters;
 pub mod roster;
 pub mod uke;
