@@ -8,9 +8,9 @@
 //! Errors are split in two, each with a stable code and a Japanese message:
 //!
 //! - [`CheckupError`]: the input cannot be read at all: the package has no `index.xml`, a
-//!   document is not UTF-8, is not well-formed XML, or its root is not a CDA
-//!   `ClinicalDocument` (codes `missing_index`, `encoding`, `xml`, `root`, `index_root`,
-//!   `no_documents`).
+//!   document is empty, not UTF-8 or cut inside a character, is not well-formed XML, or its root is not a CDA
+//!   `ClinicalDocument` (codes `missing_index`, `empty`, `encoding`, `truncated`, `xml`,
+//!   `root`, `index_root`, `no_documents`).
 //! - [`CheckupProblem`]: one header field or one result is wrong but the rest of the document is
 //!   usable: a PQ value that is not a number (the result is kept as [`CheckupValue::Text`] so
 //!   nothing is lost), a unit other than the table's, a data type other than the table's, a
@@ -577,7 +577,10 @@ fn text(bytes: &[u8]) -> Result<String, CheckupError> {
     }
     std::str::from_utf8(bytes)
         .map(str::to_string)
-        .map_err(|_| error("encoding", "文字コードがUTF-8ではありません"))
+        .map_err(|e| match e.error_len() {
+            None => error("truncated", "ファイルが途中で切れています"),
+            Some(_) => error("encoding", "文字コードがUTF-8ではありません"),
+        })
 }
 
 fn xml(t: &str) -> Result<Document<'_>, CheckupError> {
