@@ -14,8 +14,8 @@ pub struct YearMonth {
 impl YearMonth {
     /// `None` unless 1868 ≤ year ≤ 9999 and 1 ≤ month ≤ 12.
     pub fn new(year: u32, month: u32) -> Option<Self> {
-        ((u32::from(Date::MIN_YEAR)..=9999).contains(&year) && (1..=12).contains(&month)).then(
-            || Self {
+        ((u32::from(Date::MIN_YEAR)..=9999).contains(&year) && (1..=12).contains(&month)).then_some(
+            Self {
                 year: year as u16,
                 month: month as u8,
             },
@@ -74,7 +74,10 @@ impl PartialDate {
 
 /// 年号区分コード (別表4): era digit → (first year, first day as (month, day), last day).
 /// 明治's true first day is 1868-10-23, but `Date` starts at 1868-01-01, so we accept from there.
-const ERAS: [(u32, (u32, u32, u32), (u32, u32, u32)); 5] = [
+/// (year, month, day).
+type Ymd = (u32, u32, u32);
+
+const ERAS: [(u32, Ymd, Ymd); 5] = [
     (1868, (1868, 1, 1), (1912, 7, 29)),   // 1 明治
     (1912, (1912, 7, 30), (1926, 12, 24)), // 2 大正
     (1926, (1926, 12, 25), (1989, 1, 7)),  // 3 昭和
@@ -95,7 +98,7 @@ fn era_year(g: u32, yy: u32) -> Option<(u32, usize)> {
     (yy >= 1).then_some((base + yy - 1, i))
 }
 
-fn ymd_key((y, m, d): (u32, u32, u32)) -> u32 {
+fn ymd_key((y, m, d): Ymd) -> u32 {
     y * 10_000 + m * 100 + d
 }
 
