@@ -151,8 +151,9 @@ fn golden_sample() {
     let with_branch: Vec<_> = file.receipts.iter().filter_map(|r| r.branch()).collect();
     assert_eq!(with_branch, ["00", "03"]);
 
-    // Sum of HO+KO total points equals GO's 総合計点数? The sample's GO sums every claim
-    // (医保 and 公費 separately): check the claim count the same way.
+    // GO's 総件数 counts the 医保 claim and each 公費 claim separately (research §1.3). (Its
+    // 総合計点数, 86392, is not the plain sum of HO and KO points, 139503; how it is summed is
+    // not in the research, so it is not checked.)
     let claims: usize = file
         .receipts
         .iter()
