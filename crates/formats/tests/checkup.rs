@@ -157,7 +157,9 @@ fn the_package() {
 #[test]
 fn package_variants() {
     type Edit = fn(&mut BTreeMap<String, Vec<u8>>);
-    let cases: &[(&str, Edit, Result<&[&str], &str>)] = &[
+    /// The package problems' codes, or the error's code.
+    type Want = Result<&'static [&'static str], &'static str>;
+    let cases: &[(&str, Edit, Want)] = &[
         (
             "no index",
             |f| {
