@@ -464,11 +464,7 @@ pub async fn card_check(
         at,
     )
     .await?;
-    let (found, earlier) = tokio::join!(
-        store.find_by_person(&pseudonym),
-        store.latest_consents(&pseudonym, institution)
-    );
-    let (found, earlier) = (found?, earlier?);
+    let (found, earlier) = store.person_with_consents(&pseudonym, institution).await?;
     let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
     if !cards.is_registered(store, &pseudonym).await? {
         let r = Refusal {

@@ -507,6 +507,9 @@ pub async fn consents_newest_per_category(s: &dyn Store) {
     assert!(mine
         .iter()
         .all(|c| c.person == "p" && c.institution == here));
+    let (found, together) = s.person_with_consents("p", &here).await.unwrap();
+    assert!(found.is_empty());
+    assert_eq!(together, mine);
     assert_eq!(s.latest_consents("p", &there).await.unwrap().len(), 1);
 }
 

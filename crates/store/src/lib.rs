@@ -306,6 +306,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<LinkReview>, StoreError>;
 
+    /// A person's qualifications and the newest consents they gave `institution`, in one read
+    /// (the card-check lookup; may be served by a fresh-enough replica).
+    async fn person_with_consents(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError>;
+
     /// Records consents (one durable write for all of them).
     async fn record_consents(&self, consents: Vec<Consent>) -> Result<(), StoreError>;
 

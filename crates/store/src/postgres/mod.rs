@@ -102,6 +102,7 @@ struct Pooled {
     client: Client,
     find: Option<tokio_postgres::Statement>,
     find_by_person: Option<tokio_postgres::Statement>,
+    latest_consents: Option<tokio_postgres::Statement>,
 }
 
 struct Node {
@@ -209,6 +210,7 @@ impl Node {
                     client,
                     find: None,
                     find_by_person: None,
+                    latest_consents: None,
                 }
             }
         };
@@ -267,13 +269,19 @@ impl Node {
 enum EligibilityRead<'a> {
     Card(&'a CardQuery),
     Person(&'a str),
+    PersonWithConsents(&'a str, &'a InstitutionCode),
 }
 
 impl EligibilityRead<'_> {
-    async fn run(self, c: &mut Conn) -> Result<Vec<StoredQualification>, StoreError> {
+    /// The qualifications found, and the consents when asked for.
+    async fn run(
+        self,
+        c: &mut Conn,
+    ) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError> {
         match self {
-            Self::Card(q) => rows::find(c, q).await,
-            Self::Person(p) => rows::find_by_person(c, p).await,
+            Self::Card(q) => Ok((rows::find(c, q).await?, vec![])),
+            Self::Person(p) => Ok((rows::find_by_person(c, p).await?, vec![])),
+            Self::PersonWithConsents(p, i) => rows::person_with_consents(c, p, i).await,
         }
     }
 }
@@ -448,7 +456,7 @@ impl PostgresStore {
     async fn eligibility_read(
         &self,
         read: EligibilityRead<'_>,
-    ) -> Result<Vec<StoredQualification>, StoreError> {
+    ) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError> {
         if let Some(replica) = self.inner.read_replica() {
             match replica.conn().await {
                 Ok(mut c) => match read.run(&mut c).await {
@@ -682,15 +690,17 @@ impl Store for PostgresStore {
         &self,
         query: &CardQuery,
     ) -> Result<Vec<StoredQualification>, StoreError> {
-        self.eligibility_read(EligibilityRead::Card(query)).await
+        Ok(self.eligibility_read(EligibilityRead::Card(query)).await?.0)
     }
 
     async fn find_by_person(
         &self,
         pseudonym: &str,
     ) -> Result<Vec<StoredQualification>, StoreError> {
-        self.eligibility_read(EligibilityRead::Person(pseudonym))
-            .await
+        Ok(self
+            .eligibility_read(EligibilityRead::Person(pseudonym))
+            .await?
+            .0)
     }
 
     async fn append_access(&self, entry: AccessLogEntry) -> Result<i64, StoreError> {
@@ -727,6 +737,15 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<LinkReview>, StoreError> {
         self.on_primary(async |c| rows::link_reviews(c, open_only, limit).await)
+            .await
+    }
+
+    async fn person_with_consents(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError> {
+        self.eligibility_read(EligibilityRead::PersonWithConsents(pseudonym, institution))
             .await
     }
 

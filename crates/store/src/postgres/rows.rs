@@ -422,7 +422,46 @@ pub(super) async fn find_by_person(
     c: &mut Conn,
     pseudonym: &str,
 ) -> Result<Vec<StoredQualification>, StoreError> {
-    let stmt = match &c.pooled().find_by_person {
+    let stmt = find_by_person_statement(c).await?;
+    let rows = q!(c.query(&stmt, &[&pseudonym]));
+    found_from(&rows)
+}
+
+const LATEST_CONSENTS_SQL: &str =
+    "SELECT DISTINCT ON (category) category, given_at_ms, expires_at_ms FROM consents
+     WHERE pseudonym = $1 AND institution_code = $2
+     ORDER BY category, given_at_ms DESC, id DESC";
+
+/// The person lookup and their consents, pipelined on one connection: one round trip.
+pub(super) async fn person_with_consents(
+    c: &mut Conn,
+    pseudonym: &str,
+    institution: &InstitutionCode,
+) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError> {
+    let find = find_by_person_statement(c).await?;
+    let consents = match &c.pooled().latest_consents {
+        Some(s) => s.clone(),
+        None => {
+            let s = q!(c.prepare(LATEST_CONSENTS_SQL));
+            c.pooled().latest_consents = Some(s.clone());
+            s
+        }
+    };
+    let client: &tokio_postgres::Client = c;
+    let inst = institution.as_str();
+    let find_params: [&(dyn ToSql + Sync); 1] = [&pseudonym];
+    let consent_params: [&(dyn ToSql + Sync); 2] = [&pseudonym, &inst];
+    let (found, given) = tokio::join!(
+        client.query(&find, &find_params),
+        client.query(&consents, &consent_params)
+    );
+    let found = found_from(&found.map_err(|e| pg_err(&e))?)?;
+    let given = consents_from(&given.map_err(|e| pg_err(&e))?, pseudonym, institution)?;
+    Ok((found, given))
+}
+
+async fn find_by_person_statement(c: &mut Conn) -> Result<tokio_postgres::Statement, StoreError> {
+    Ok(match &c.pooled().find_by_person {
         Some(s) => s.clone(),
         None => {
             let s = q!(c.prepare(&format!(
@@ -436,9 +475,7 @@ pub(super) async fn find_by_person(
             c.pooled().find_by_person = Some(s.clone());
             s
         }
-    };
-    let rows = q!(c.query(&stmt, &[&pseudonym]));
-    found_from(&rows)
+    })
 }
 
 fn find_sql() -> String {
@@ -810,12 +847,15 @@ pub(super) async fn latest_consents(
     pseudonym: &str,
     institution: &InstitutionCode,
 ) -> Result<Vec<Consent>, StoreError> {
-    let rows = q!(c.query(
-        "SELECT DISTINCT ON (category) category, given_at_ms, expires_at_ms FROM consents
-         WHERE pseudonym = $1 AND institution_code = $2
-         ORDER BY category, given_at_ms DESC, id DESC",
-        &[&pseudonym, &institution.as_str()]
-    ));
+    let rows = q!(c.query(LATEST_CONSENTS_SQL, &[&pseudonym, &institution.as_str()]));
+    consents_from(&rows, pseudonym, institution)
+}
+
+fn consents_from(
+    rows: &[Row],
+    pseudonym: &str,
+    institution: &InstitutionCode,
+) -> Result<Vec<Consent>, StoreError> {
     rows.iter()
         .map(|r| {
             let category: &str = r.get(0);

@@ -339,6 +339,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn person_with_consents(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError> {
+        let (p, i) = (pseudonym.to_string(), institution.clone());
+        self.inner.reads.fetch_add(1, Ordering::Relaxed);
+        self.read(move |c| {
+            Ok((
+                rows::find_by_person(c, &p)?,
+                rows::latest_consents(c, &p, &i)?,
+            ))
+        })
+        .await
+    }
+
     async fn record_consents(&self, consents: Vec<Consent>) -> Result<(), StoreError> {
         self.write(move |c| rows::record_consents(c, &consents))
             .await
