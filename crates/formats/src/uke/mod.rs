@@ -18,6 +18,7 @@
 //! parsed by position all the same and reported once as `unknown_layout_version`.
 
 mod date;
+pub mod derive;
 mod records;
 
 pub use date::{parse_date, parse_partial_date, parse_year_month, PartialDate, YearMonth};
