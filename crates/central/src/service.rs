@@ -178,10 +178,7 @@ pub async fn import_roster(
         );
         return Ok(report);
     }
-    let source_sha256 = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let source_sha256 = crate::cards::hex(&Sha256::digest(bytes));
     let outcome = import_rows(store, authority, actor, source_sha256, rows, at).await?;
     report.accepted = true;
     report.inserted = outcome.inserted;

@@ -35,7 +35,7 @@ pub struct BenchArgs {
     json: bool,
 }
 
-fn request(q: &CardQuery) -> EligibilityCheckRequest {
+pub(crate) fn request(q: &CardQuery) -> EligibilityCheckRequest {
     EligibilityCheckRequest {
         insurer_number: q.insurer.as_str().into(),
         symbol: (!q.symbol_key.is_empty()).then(|| q.symbol_key.clone()),

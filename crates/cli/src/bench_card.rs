@@ -12,11 +12,11 @@
 //! concurrency, against the same central and store. With `--central-pid`, the central's own
 //! CPU time per check is reported too.
 
+use crate::card::b64;
 use crate::Conn;
 use anyhow::{bail, Context, Result};
-use base64::Engine;
 use clap::Args;
-use kakunin_api::{card_challenge, CardCheckRequest, CardProof, EligibilityCheckRequest};
+use kakunin_api::{card_challenge, CardCheckRequest, CardProof};
 use kakunin_card::{Jpki, VirtualCard};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -67,10 +67,6 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
-}
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 /// Runs `jobs` with `concurrency` workers; returns the results in order and the elapsed time.
@@ -201,16 +197,7 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
                 let mut ok = 0usize;
                 while started.elapsed() < seconds {
                     let q = &samples[next.fetch_add(1, Ordering::Relaxed) % samples.len()];
-                    let req = EligibilityCheckRequest {
-                        insurer_number: q.insurer.as_str().into(),
-                        symbol: (!q.symbol_key.is_empty()).then(|| q.symbol_key.clone()),
-                        number: q.number_key.clone(),
-                        branch: q.branch.map(|b| b.as_str().into()),
-                        birthdate: q.birthdate.compact(),
-                        qualification_confirmation_date: None,
-                        limit_application_certificate_related_cons_flg: None,
-                    };
-                    ok += usize::from(c.check(&req).await.is_ok());
+                    ok += usize::from(c.check(&crate::bench::request(q)).await.is_ok());
                 }
                 ok
             }));

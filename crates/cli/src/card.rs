@@ -228,7 +228,7 @@ fn sign_nonce(
     Ok((cert, signature))
 }
 
-fn b64(b: &[u8]) -> String {
+pub(crate) fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 

@@ -25,6 +25,13 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `kakunin ca issue` of a role's certificate and key into `out`.
+fn issue(data: &str, role: &str, id: &str, out: &str) {
+    ok(&[
+        "ca", "issue", "--data", data, "--role", role, "--id", id, "--out", out,
+    ]);
+}
+
 struct Running(Child);
 impl Drop for Running {
     fn drop(&mut self) {
@@ -63,30 +70,8 @@ fn command_line_contract() {
     );
     let ins = dir.path().join("insurer.pem");
     let cli = dir.path().join("clinic.pem");
-    ok(&[
-        "ca",
-        "issue",
-        "--data",
-        d,
-        "--role",
-        "insurer",
-        "--id",
-        "06139992",
-        "--out",
-        ins.to_str().unwrap(),
-    ]);
-    ok(&[
-        "ca",
-        "issue",
-        "--data",
-        d,
-        "--role",
-        "institution",
-        "--id",
-        "0110113719",
-        "--out",
-        cli.to_str().unwrap(),
-    ]);
+    issue(d, "insurer", "06139992", ins.to_str().unwrap());
+    issue(d, "institution", "0110113719", cli.to_str().unwrap());
     let bad = kakunin(&[
         "ca",
         "issue",
@@ -226,18 +211,7 @@ fn central_and_seed_on_postgres() {
     assert!(out.contains("seeded 200 people"), "{out}");
     ok(&["ca", "init", "--data", d]);
     let clinic = dir.path().join("clinic.pem");
-    ok(&[
-        "ca",
-        "issue",
-        "--data",
-        d,
-        "--role",
-        "institution",
-        "--id",
-        "0110113719",
-        "--out",
-        clinic.to_str().unwrap(),
-    ]);
+    issue(d, "institution", "0110113719", clinic.to_str().unwrap());
     let (_central, server) = central_with(&data, &["--database", &url]);
     assert_eq!(
         pg.psql("kakunin", "SELECT count(*) > 0 FROM qualifications"),
@@ -363,18 +337,7 @@ fn card_command_line_contract() {
         ("institution", "0110113719", &clinic),
         ("admin", "central-service", &admin),
     ] {
-        ok(&[
-            "ca",
-            "issue",
-            "--data",
-            d,
-            "--role",
-            role,
-            "--id",
-            id,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        issue(d, role, id, out.to_str().unwrap());
     }
     let (_central, url) = central_with(&data, &["--crl-refresh-secs", "1"]);
     let ca = data.join("ca.pem");
@@ -525,18 +488,7 @@ fn a_card_through_pcscd_and_vpcd_answers_valid() {
         .unwrap()
         .path();
     let clinic = dir.path().join("clinic.pem");
-    ok(&[
-        "ca",
-        "issue",
-        "--data",
-        d,
-        "--role",
-        "institution",
-        "--id",
-        "0110113719",
-        "--out",
-        clinic.to_str().unwrap(),
-    ]);
+    issue(d, "institution", "0110113719", clinic.to_str().unwrap());
     let (_central, url) = central(&data);
     let _vpcd = Running(
         Command::new(BIN)
