@@ -249,6 +249,7 @@ fn refused_entry(
         qualification_ids: ids,
         result: AccessResult::Refused(code.to_string()),
         processing_code: code.to_string(),
+        information: None,
     }
 }
 
@@ -512,6 +513,7 @@ pub async fn card_check(
         qualification_ids: answered.iter().map(|f| f.id).collect(),
         result: AccessResult::Answered(validity),
         processing_code: processing.code.clone(),
+        information: None,
     };
     spend(store, &nonce, entry, ids).await?;
     if !consents.is_empty() {
@@ -619,6 +621,7 @@ pub async fn register_card(
         qualification_ids: ids.clone(),
         result: AccessResult::Registered,
         processing_code: "registered".into(),
+        information: None,
     };
     spend(store, &nonce, entry, ids).await?;
     let newly = store

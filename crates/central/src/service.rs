@@ -290,6 +290,7 @@ pub async fn check(
             qualification_ids: found.iter().map(|f| f.id).collect(),
             result: AccessResult::Answered(validity),
             processing_code: processing.code.clone(),
+            information: None,
         })
         .await
         .map_err(CheckError::Store)?;

@@ -1,6 +1,7 @@
 //! Access-log entries: every read of personal data leaves one, written before the answer.
 
-use crate::date::Timestamp;
+use crate::consent::ConsentCategory;
+use crate::date::{Date, Timestamp};
 use crate::ids::InstitutionCode;
 use crate::validity::Validity;
 
@@ -13,6 +14,8 @@ pub enum AccessPurpose {
     EligibilityByCard,
     /// 利用登録: the person registered their card for insurance use.
     CardRegistration,
+    /// Viewing 薬剤・診療・手術・特定健診 information (the entry's `information` says which).
+    MedicalInformation,
 }
 
 impl AccessPurpose {
@@ -21,6 +24,7 @@ impl AccessPurpose {
             Self::EligibilityByNumbers => "eligibility_by_numbers",
             Self::EligibilityByCard => "eligibility_by_card",
             Self::CardRegistration => "card_registration",
+            Self::MedicalInformation => "medical_information",
         }
     }
     pub fn label(self) -> &'static str {
@@ -28,6 +32,7 @@ impl AccessPurpose {
             Self::EligibilityByNumbers => "資格確認（保険証情報）",
             Self::EligibilityByCard => "資格確認（マイナンバーカード）",
             Self::CardRegistration => "マイナ保険証の利用登録",
+            Self::MedicalInformation => "診療・薬剤・健診情報の閲覧",
         }
     }
     pub fn parse(code: &str) -> Option<Self> {
@@ -35,6 +40,7 @@ impl AccessPurpose {
             Self::EligibilityByNumbers,
             Self::EligibilityByCard,
             Self::CardRegistration,
+            Self::MedicalInformation,
         ]
         .into_iter()
         .find(|p| p.code() == code)
@@ -50,6 +56,8 @@ pub enum AccessResult {
     Refused(String),
     /// A card registration (利用登録) was recorded.
     Registered,
+    /// Medical information was shown: this many items (drug lines, treatments, checkups).
+    Disclosed(u32),
 }
 
 impl AccessResult {
@@ -58,6 +66,7 @@ impl AccessResult {
             Self::Answered(v) => format!("validity:{}", v.code()),
             Self::Refused(code) => format!("refused:{code}"),
             Self::Registered => "registered".into(),
+            Self::Disclosed(n) => format!("disclosed:{n}"),
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -67,8 +76,53 @@ impl AccessResult {
         if let Some(code) = s.strip_prefix("refused:") {
             return Some(Self::Refused(code.to_string()));
         }
+        if let Some(n) = s.strip_prefix("disclosed:") {
+            return n.parse().ok().map(Self::Disclosed);
+        }
         (s == "registered").then_some(Self::Registered)
     }
+}
+
+/// On what ground medical information was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessBasis {
+    /// The patient's consent at the card reader (閲覧同意).
+    Consent,
+    /// 災害時モード: emergency access without consent.
+    Emergency,
+    /// Identity checked by staff (目視確認) rather than PIN or face.
+    Visual,
+}
+
+impl AccessBasis {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Consent => "consent",
+            Self::Emergency => "emergency",
+            Self::Visual => "visual",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Consent => "本人同意",
+            Self::Emergency => "災害時",
+            Self::Visual => "目視確認",
+        }
+    }
+    pub fn parse(code: &str) -> Option<Self> {
+        [Self::Consent, Self::Emergency, Self::Visual]
+            .into_iter()
+            .find(|b| b.code() == code)
+    }
+}
+
+/// What medical information a read asked for: the category, the period and the ground.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InformationAccess {
+    pub category: ConsentCategory,
+    pub from: Date,
+    pub to: Date,
+    pub basis: AccessBasis,
 }
 
 /// One access: who read whose data, when, why, and with what outcome.
@@ -82,4 +136,6 @@ pub struct AccessLogEntry {
     pub result: AccessResult,
     /// The processing-result code returned (stable, see the API).
     pub processing_code: String,
+    /// For [`AccessPurpose::MedicalInformation`]: what was asked for (also on refusals).
+    pub information: Option<InformationAccess>,
 }

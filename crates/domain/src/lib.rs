@@ -16,7 +16,7 @@ pub mod qualification;
 pub mod text;
 pub mod validity;
 
-pub use access::{AccessLogEntry, AccessPurpose, AccessResult};
+pub use access::{AccessBasis, AccessLogEntry, AccessPurpose, AccessResult, InformationAccess};
 pub use consent::{Consent, ConsentCategory, ConsentState, CONSENT_VALIDITY_MS};
 pub use copay::{standard_copay, CopayRatio, CopayRule};
 pub use date::{Date, DateError, Timestamp};

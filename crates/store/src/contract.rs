@@ -2,8 +2,9 @@
 //! [`store_contract_tests!`](crate::store_contract_tests), giving a fresh, empty store per test.
 
 use crate::{
-    CardQuery, CardRegistration, LinkDecision, NonceUse, ReviewStatus, RosterImport, Store,
-    StoreError,
+    CardQuery, CardRegistration, CheckupImport, CheckupItem, DrugRecord, LinkDecision, MasterEntry,
+    MasterImport, MasterKind, NewCheckup, NewReceipt, NonceUse, PatientKey, ReceiptImport,
+    ReviewStatus, RosterImport, Store, StoreError, TreatmentRecord,
 };
 use kakunin_domain::*;
 
@@ -85,6 +86,7 @@ pub fn access(ids: Vec<i64>, at_ms: i64) -> AccessLogEntry {
         qualification_ids: ids,
         result: AccessResult::Answered(Validity::Valid),
         processing_code: "OK".into(),
+        information: None,
     }
 }
 
@@ -513,6 +515,362 @@ pub async fn consents_newest_per_category(s: &dyn Store) {
     assert_eq!(s.latest_consents("p", &there).await.unwrap().len(), 1);
 }
 
+fn day(s: &str) -> Date {
+    Date::parse(s).expect("test date")
+}
+
+/// A receipt billed for 06139992 / 記号 `symbol` / 番号 `number`.
+pub fn receipt(symbol: &str, number: &str, branch: &str, birth: &str, month: &str) -> NewReceipt {
+    NewReceipt {
+        key: PatientKey {
+            insurer: "06139992".into(),
+            symbol_key: symbol.into(),
+            number_key: number.into(),
+            branch: branch.into(),
+            birthdate: Some(day(birth)),
+        },
+        receipt_number: Some(1),
+        month: day(&format!("{month}01")),
+        care_kind: "outpatient".into(),
+        prescriber: None,
+        days: Some(2),
+        total_yen: Some(12_340),
+        patient_share_yen: Some(3_700),
+        drugs: vec![DrugRecord {
+            date: Some(day(&format!("{month}03"))),
+            prescribed_on: None,
+            code: "610406079".into(),
+            quantity: Some("1.5".into()),
+            days_or_times: Some(14),
+            category: Some("21".into()),
+            usage_code: None,
+            rp: None,
+        }],
+        treatments: vec![
+            TreatmentRecord {
+                kind: "examination".into(),
+                code: "160000310".into(),
+                dates: vec![day(&format!("{month}03")), day(&format!("{month}17"))],
+                count: Some(2),
+            },
+            TreatmentRecord {
+                kind: "surgery".into(),
+                code: "150000110".into(),
+                dates: vec![day(&format!("{month}17"))],
+                count: Some(1),
+            },
+        ],
+    }
+}
+
+pub fn receipt_file(sha: &str, receipts: Vec<NewReceipt>) -> ReceiptImport {
+    ReceiptImport {
+        actor: "payer:test".into(),
+        received_at: Timestamp::from_unix_millis(1_795_480_200_000),
+        source_sha256: sha.into(),
+        pharmacy: false,
+        institution_code: "0110113719".into(),
+        institution_name: Some("架空クリニック".into()),
+        unknown_records: 1,
+        receipts,
+    }
+}
+
+pub async fn receipts_match_wait_and_purge(s: &dyn Store) {
+    // A household on one card: the insured (枝番 00) and a child (枝番 01).
+    s.import_roster(roster(vec![
+        qualification("12", "345", Some("00"), "19800101"),
+        qualification("12", "345", Some("01"), "20100505"),
+    ]))
+    .await
+    .unwrap();
+    let ids: Vec<i64> = s
+        .find_qualifications(&query("12", "345", Some("01"), "20100505"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    let child = ids[0];
+    let file = receipt_file(
+        &"a1".repeat(32),
+        vec![
+            receipt("12", "345", "01", "20100505", "202405"),
+            // No 枝番 on the receipt: the birth date decides.
+            receipt("12", "345", "", "20100505", "202406"),
+            // The 枝番 and the birth date disagree: kept unmatched, never guessed.
+            receipt("12", "345", "00", "20100505", "202406"),
+            // Nobody on the roster yet.
+            receipt("77", "888", "", "19700707", "202406"),
+        ],
+    );
+    let out = s.import_receipts(file.clone()).await.unwrap();
+    assert_eq!(
+        (out.receipts, out.matched, out.unmatched, out.duplicate),
+        (4, 2, 2, false)
+    );
+    let again = s.import_receipts(file).await.unwrap();
+    assert!(again.duplicate, "the same file twice writes nothing");
+    assert_eq!((again.receipts, again.matched), (4, 2));
+    let counts = s.medical_counts().await.unwrap();
+    assert_eq!((counts.receipts, counts.unmatched_receipts), (4, 2));
+
+    let got = s
+        .receipts_for(vec![child], day("20240101"), day("20241231"))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].month, day("20240601"), "newest month first");
+    assert_eq!(
+        got[1].drugs,
+        receipt("12", "345", "01", "20100505", "202405").drugs
+    );
+    assert_eq!(got[1].treatments.len(), 2);
+    assert_eq!(got[1].treatments[0].dates.len(), 2);
+    assert_eq!(got[1].institution_name.as_deref(), Some("架空クリニック"));
+    assert_eq!(
+        (got[1].total_yen, got[1].patient_share_yen),
+        (Some(12_340), Some(3_700))
+    );
+    let may = s
+        .receipts_for(vec![child], day("20240501"), day("20240531"))
+        .await
+        .unwrap();
+    assert_eq!(may.len(), 1, "the period selects months");
+
+    // The missing person arrives with a later roster: their receipt is matched then.
+    s.import_roster(roster(vec![qualification(
+        "77",
+        "888",
+        Some("00"),
+        "19700707",
+    )]))
+    .await
+    .unwrap();
+    let m = s.match_pending().await.unwrap();
+    assert_eq!(m.receipts, 1);
+    assert_eq!(s.medical_counts().await.unwrap().unmatched_receipts, 1);
+    assert_eq!(
+        s.match_pending().await.unwrap().receipts,
+        0,
+        "nothing left to match"
+    );
+
+    // Retention: months before the cut are deleted, matched or not.
+    let p = s.purge_medical(day("20240601")).await.unwrap();
+    assert_eq!(p.receipts, 1);
+    let left = s
+        .receipts_for(vec![child], day("20000101"), day("20301231"))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].month, day("20240601"));
+}
+
+pub async fn masters_keep_editions(s: &dyn Store) {
+    let e = |from: &str, name: &str| MasterEntry {
+        kind: MasterKind::Drug,
+        code: "610406079".into(),
+        valid_from: Some(day(from)),
+        valid_until: None,
+        name: name.into(),
+        unit: Some("ｇ".into()),
+    };
+    let import = |entries: Vec<MasterEntry>| MasterImport {
+        kind: MasterKind::Drug,
+        actor: "admin".into(),
+        received_at: Timestamp::from_unix_millis(1_795_480_200_000),
+        source_sha256: "00".repeat(32),
+        entries,
+    };
+    let out = s
+        .import_masters(import(vec![e("20220401", "ガスター散２％")]))
+        .await
+        .unwrap();
+    assert_eq!((out.inserted, out.updated), (1, 0));
+    let same = s
+        .import_masters(import(vec![e("20220401", "ガスター散２％")]))
+        .await
+        .unwrap();
+    assert_eq!((same.inserted, same.updated), (0, 0));
+    let next = s
+        .import_masters(import(vec![
+            e("20220401", "ガスター散２％（旧）"),
+            e("20240401", "ファモチジン散２％"),
+            MasterEntry {
+                valid_from: None,
+                ..e("20240401", "始期なし")
+            },
+        ]))
+        .await
+        .unwrap();
+    assert_eq!((next.inserted, next.updated), (2, 1));
+    let mut got = s
+        .master_entries(
+            MasterKind::Drug,
+            vec!["610406079".into(), "699999999".into()],
+        )
+        .await
+        .unwrap();
+    got.sort_by_key(|e| e.valid_from);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].valid_from, None);
+    assert_eq!(got[1].name, "ガスター散２％（旧）");
+    assert_eq!(got[2].unit.as_deref(), Some("ｇ"));
+    assert!(s
+        .master_entries(MasterKind::Procedure, vec!["610406079".into()])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.medical_counts().await.unwrap().master_entries, 3);
+}
+
+pub async fn checkups_match_and_read(s: &dyn Store) {
+    s.import_roster(roster(vec![qualification(
+        "12",
+        "345",
+        Some("00"),
+        "19700101",
+    )]))
+    .await
+    .unwrap();
+    let qid = s
+        .find_qualifications(&query("12", "345", None, "19700101"))
+        .await
+        .unwrap()[0]
+        .id;
+    let checkup = |birth: &str, date: &str| NewCheckup {
+        key: PatientKey {
+            insurer: "06139992".into(),
+            symbol_key: "12".into(),
+            number_key: "345".into(),
+            branch: "00".into(),
+            birthdate: Some(day(birth)),
+        },
+        date: day(date),
+        institution_id: Some("1311234567".into()),
+        institution_name: Some("架空健診センター".into()),
+        items: vec![
+            CheckupItem {
+                code: "9N001000000000001".into(),
+                name: "身長".into(),
+                value: Some("170.2".into()),
+                unit: Some("cm".into()),
+                interpretation: None,
+            },
+            CheckupItem {
+                code: "3D045000001906202".into(),
+                name: "HbA1c".into(),
+                value: None,
+                unit: None,
+                interpretation: Some("H".into()),
+            },
+        ],
+    };
+    let out = s
+        .import_checkups(CheckupImport {
+            actor: "insurer:06139992".into(),
+            received_at: Timestamp::from_unix_millis(1_795_480_200_000),
+            source_sha256: "c4".repeat(32),
+            checkups: vec![
+                checkup("19700101", "20230610"),
+                checkup("19700101", "20240612"),
+                checkup("19710101", "20240612"),
+            ],
+        })
+        .await
+        .unwrap();
+    assert_eq!((out.checkups, out.matched, out.unmatched), (3, 2, 1));
+    let got = s
+        .checkups_for(vec![qid], day("20240101"), day("20241231"))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].date, day("20240612"));
+    assert_eq!(got[0].items, checkup("19700101", "20240612").items);
+    let all = s
+        .checkups_for(vec![qid], day("20000101"), day("20301231"))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.date).collect::<Vec<_>>(),
+        vec![day("20240612"), day("20230610")]
+    );
+    assert_eq!(s.purge_medical(day("20240101")).await.unwrap().checkups, 1);
+}
+
+pub async fn information_reads_are_logged(s: &dyn Store) {
+    s.import_roster(roster(vec![qualification(
+        "12",
+        "345",
+        Some("00"),
+        "19700101",
+    )]))
+    .await
+    .unwrap();
+    let qid = s
+        .find_qualifications(&query("12", "345", None, "19700101"))
+        .await
+        .unwrap()[0]
+        .id;
+    let here = InstitutionCode::parse("0110113719").unwrap();
+    let there = (0..10)
+        .find_map(|d| InstitutionCode::parse(&format!("131000000{d}")).ok())
+        .unwrap();
+    let t0 = 1_795_480_200_000;
+    let since = Timestamp::from_unix_millis(t0);
+    assert!(!s.checked_since(&here, vec![qid], since).await.unwrap());
+    // A refused check does not count; an answered one does, from then on.
+    let mut refused = access(vec![qid], t0 + 1000);
+    refused.result = AccessResult::Refused("card_invalid".into());
+    s.append_access(refused).await.unwrap();
+    assert!(!s.checked_since(&here, vec![qid], since).await.unwrap());
+    s.append_access(access(vec![qid], t0 + 2000)).await.unwrap();
+    assert!(s.checked_since(&here, vec![qid], since).await.unwrap());
+    assert!(!s.checked_since(&there, vec![qid], since).await.unwrap());
+    assert!(!s
+        .checked_since(&here, vec![qid], Timestamp::from_unix_millis(t0 + 3000))
+        .await
+        .unwrap());
+
+    let view = AccessLogEntry {
+        purpose: AccessPurpose::MedicalInformation,
+        result: AccessResult::Disclosed(12),
+        processing_code: "OK".into(),
+        information: Some(InformationAccess {
+            category: ConsentCategory::Medications,
+            from: day("20211101"),
+            to: day("20261124"),
+            basis: AccessBasis::Consent,
+        }),
+        ..access(vec![qid], t0 + 4000)
+    };
+    s.append_access(view.clone()).await.unwrap();
+    let log = s.access_for_qualification(qid).await.unwrap();
+    assert_eq!(log[0].entry, view, "category, period and basis round-trip");
+    assert_eq!(log[1].entry.information, None);
+    // An information read is not an eligibility check.
+    assert!(!s
+        .checked_since(&here, vec![qid], Timestamp::from_unix_millis(t0 + 3000))
+        .await
+        .unwrap());
+}
+
+pub async fn institution_blocks_newest_wins(s: &dyn Store) {
+    let here = InstitutionCode::parse("0110113719").unwrap();
+    let at = |ms: i64| Timestamp::from_unix_millis(1_795_480_200_000 + ms);
+    assert!(!s.institution_blocked("p", &here).await.unwrap());
+    s.set_institution_block("p", &here, true, at(0))
+        .await
+        .unwrap();
+    assert!(s.institution_blocked("p", &here).await.unwrap());
+    assert!(!s.institution_blocked("q", &here).await.unwrap());
+    s.set_institution_block("p", &here, false, at(1))
+        .await
+        .unwrap();
+    assert!(!s.institution_blocked("p", &here).await.unwrap());
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -523,7 +881,9 @@ macro_rules! store_contract_tests {
             import_is_idempotent, change_keeps_history, find_matches_card_and_birthdate,
             certificates_round_trip, duplicate_keys_write_nothing, access_log_appends_and_reads,
             samples_are_real_queries, links_follow_the_authority, nonces_are_spent_once,
-            card_registration_is_kept_once, consents_newest_per_category);
+            card_registration_is_kept_once, consents_newest_per_category,
+            receipts_match_wait_and_purge, masters_keep_editions, checkups_match_and_read,
+            information_reads_are_logged, institution_blocks_newest_wins);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

@@ -9,6 +9,7 @@ pub mod contract;
 mod hash;
 mod links;
 mod mapping;
+pub mod medical;
 pub mod postgres;
 pub mod sqlite;
 
@@ -19,6 +20,12 @@ use kakunin_domain::{
 };
 
 pub use hash::content_hash;
+pub use medical::{
+    master_edition, CheckupImport, CheckupImportOutcome, CheckupItem, DrugRecord, MasterEntry,
+    MasterImport, MasterImportOutcome, MasterKind, MatchOutcome, MedicalCounts, NewCheckup,
+    NewReceipt, PatientKey, PurgeOutcome, ReceiptImport, ReceiptImportOutcome, StoredCheckup,
+    StoredReceipt, TreatmentRecord,
+};
 
 pub use postgres::{PgOptions, PostgresStore};
 pub use sqlite::SqliteStore;
@@ -331,5 +338,84 @@ pub trait Store: Send + Sync + 'static {
         by: &str,
         note: &str,
         at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    // --- Medical information ---
+
+    /// Applies a master file in one transaction: new code editions are added, changed ones
+    /// (same code and start) are updated.
+    async fn import_masters(&self, import: MasterImport)
+        -> Result<MasterImportOutcome, StoreError>;
+
+    /// Every edition of the given codes of one master.
+    async fn master_entries(
+        &self,
+        kind: MasterKind,
+        codes: Vec<String>,
+    ) -> Result<Vec<MasterEntry>, StoreError>;
+
+    /// Stores a UKE file's receipts in one transaction, matching each to a qualification
+    /// ([`medical::match_candidate`]); unmatched receipts are kept. A file already imported
+    /// (same digest) writes nothing and says `duplicate`.
+    async fn import_receipts(
+        &self,
+        import: ReceiptImport,
+    ) -> Result<ReceiptImportOutcome, StoreError>;
+
+    /// Stores a 特定健診 package's checkups in one transaction, matched like receipts.
+    async fn import_checkups(
+        &self,
+        import: CheckupImport,
+    ) -> Result<CheckupImportOutcome, StoreError>;
+
+    /// Tries again to match unmatched receipts and checkups (after roster imports).
+    async fn match_pending(&self) -> Result<MatchOutcome, StoreError>;
+
+    /// Matched receipts of these qualifications with a 診療年月 in the months of `from..=to`,
+    /// newest month first, with their lines.
+    async fn receipts_for(
+        &self,
+        qualification_ids: Vec<i64>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<StoredReceipt>, StoreError>;
+
+    /// Matched checkups of these qualifications dated `from..=to`, newest first.
+    async fn checkups_for(
+        &self,
+        qualification_ids: Vec<i64>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<StoredCheckup>, StoreError>;
+
+    /// Deletes receipts of months before `before`'s month and checkups before `before`
+    /// (retention), matched or not.
+    async fn purge_medical(&self, before: Date) -> Result<PurgeOutcome, StoreError>;
+
+    async fn medical_counts(&self) -> Result<MedicalCounts, StoreError>;
+
+    /// Whether `institution` got an eligibility answer for any of these qualifications at or
+    /// after `since`.
+    async fn checked_since(
+        &self,
+        institution: &InstitutionCode,
+        qualification_ids: Vec<i64>,
+        since: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that a person blocked (or unblocked) an institution from their information.
+    async fn set_institution_block(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+        blocked: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the person's newest block decision for the institution is "blocked".
+    async fn institution_blocked(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
     ) -> Result<bool, StoreError>;
 }

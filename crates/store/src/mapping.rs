@@ -3,10 +3,11 @@
 
 use crate::{CardQuery, StoreError};
 use kakunin_domain::{
-    AccessLogEntry, AccessPurpose, AccessResult, Branch, CardClassification, CardIdentity,
-    CardNumber, CardSymbol, CopayRatio, Date, ElderlyCertificate, InstitutionCode, InsurerNumber,
-    LimitBracket, LimitCertificate, LimitCertificateClassification, LossReason, Qualification,
-    Relationship, Sex, SpecificDisease, SpecificDiseaseCertificate, Timestamp,
+    AccessBasis, AccessLogEntry, AccessPurpose, AccessResult, Branch, CardClassification,
+    CardIdentity, CardNumber, CardSymbol, ConsentCategory, CopayRatio, Date, ElderlyCertificate,
+    InformationAccess, InstitutionCode, InsurerNumber, LimitBracket, LimitCertificate,
+    LimitCertificateClassification, LossReason, Qualification, Relationship, Sex, SpecificDisease,
+    SpecificDiseaseCertificate, Timestamp,
 };
 
 /// The columns of `qualification_versions` that hold the record, in this order everywhere.
@@ -137,16 +138,20 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("bad stored value in {what}"))
 }
 
-fn req_text(r: &impl RowRead, i: usize, what: &str) -> Result<String, StoreError> {
+pub(crate) fn req_text(r: &impl RowRead, i: usize, what: &str) -> Result<String, StoreError> {
     r.text(i)?.ok_or_else(|| corrupt(what))
 }
 pub(crate) fn req_int(r: &impl RowRead, i: usize, what: &str) -> Result<i64, StoreError> {
     r.int(i)?.ok_or_else(|| corrupt(what))
 }
-fn req_date(r: &impl RowRead, i: usize, what: &str) -> Result<Date, StoreError> {
+pub(crate) fn req_date(r: &impl RowRead, i: usize, what: &str) -> Result<Date, StoreError> {
     Date::parse(&req_text(r, i, what)?).map_err(|_| corrupt(what))
 }
-fn get_opt_date(r: &impl RowRead, i: usize, what: &str) -> Result<Option<Date>, StoreError> {
+pub(crate) fn get_opt_date(
+    r: &impl RowRead,
+    i: usize,
+    what: &str,
+) -> Result<Option<Date>, StoreError> {
     r.text(i)?
         .map(|s| Date::parse(&s).map_err(|_| corrupt(what)))
         .transpose()
@@ -269,8 +274,28 @@ fn parse_result(s: &str) -> Option<AccessResult> {
     AccessResult::parse(s)
 }
 
-/// `at_ms, institution_code, purpose, result, processing_code` from column `at`
-/// (subjects are loaded separately).
+/// The information columns of an entry (`category, period_from, period_to, basis`).
+pub(crate) fn information_fields(
+    e: &AccessLogEntry,
+) -> (
+    Option<&'static str>,
+    Option<String>,
+    Option<String>,
+    Option<&'static str>,
+) {
+    match &e.information {
+        Some(i) => (
+            Some(i.category.code()),
+            Some(i.from.compact()),
+            Some(i.to.compact()),
+            Some(i.basis.code()),
+        ),
+        None => (None, None, None, None),
+    }
+}
+
+/// `at_ms, institution_code, purpose, result, processing_code, category, period_from,
+/// period_to, basis` from column `at` (subjects are loaded separately).
 pub(crate) fn access_from(r: &impl RowRead, at: usize) -> Result<AccessLogEntry, StoreError> {
     Ok(AccessLogEntry {
         at: Timestamp::from_unix_millis(req_int(r, at, "at_ms")?),
@@ -280,6 +305,15 @@ pub(crate) fn access_from(r: &impl RowRead, at: usize) -> Result<AccessLogEntry,
         result: req_code(r, at + 3, "result", parse_result)?,
         processing_code: req_text(r, at + 4, "processing_code")?,
         qualification_ids: Vec::new(),
+        information: match r.text(at + 5)? {
+            None => None,
+            Some(category) => Some(InformationAccess {
+                category: ConsentCategory::parse(&category).ok_or_else(|| corrupt("category"))?,
+                from: req_date(r, at + 6, "period_from")?,
+                to: req_date(r, at + 7, "period_to")?,
+                basis: req_code(r, at + 8, "basis", AccessBasis::parse)?,
+            }),
+        },
     })
 }
 

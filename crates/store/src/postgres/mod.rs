@@ -10,15 +10,18 @@
 //! - Failover: every node is probed; when the primary is unreachable or in recovery and another
 //!   node is a primary (promoted), writes move there without a restart.
 
+mod medical;
 mod rows;
 
 use crate::{
-    CardQuery, CardRegistration, ImportOutcome, ImportRecord, LinkReview, NodeStatus, NonceUse,
-    QualificationVersion, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
-    StoredQualification,
+    CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome, ImportOutcome, ImportRecord,
+    LinkReview, MasterEntry, MasterImport, MasterImportOutcome, MasterKind, MatchOutcome,
+    MedicalCounts, NodeStatus, NonceUse, PurgeOutcome, QualificationVersion, ReceiptImport,
+    ReceiptImportOutcome, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
+    StoredCheckup, StoredQualification, StoredReceipt,
 };
 use async_trait::async_trait;
-use kakunin_domain::{AccessLogEntry, Consent, InstitutionCode, Timestamp};
+use kakunin_domain::{AccessLogEntry, Consent, Date, InstitutionCode, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -35,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "0003_consents",
         include_str!("migrations/0003_consents.sql"),
+    ),
+    (
+        4,
+        "0004_medical",
+        include_str!("migrations/0004_medical.sql"),
     ),
 ];
 /// Spent nonces are purged every this many access batches.
@@ -834,6 +842,106 @@ impl Store for PostgresStore {
                 })
                 .collect(),
         })
+    }
+
+    async fn import_masters(
+        &self,
+        import: MasterImport,
+    ) -> Result<MasterImportOutcome, StoreError> {
+        self.on_primary(async |c| medical::import_masters(c, &import).await)
+            .await
+    }
+
+    async fn master_entries(
+        &self,
+        kind: MasterKind,
+        codes: Vec<String>,
+    ) -> Result<Vec<MasterEntry>, StoreError> {
+        self.on_primary(async |c| medical::master_entries(c, kind, &codes).await)
+            .await
+    }
+
+    async fn import_receipts(
+        &self,
+        import: ReceiptImport,
+    ) -> Result<ReceiptImportOutcome, StoreError> {
+        self.on_primary(async |c| medical::import_receipts(c, &import).await)
+            .await
+    }
+
+    async fn import_checkups(
+        &self,
+        import: CheckupImport,
+    ) -> Result<CheckupImportOutcome, StoreError> {
+        self.on_primary(async |c| medical::import_checkups(c, &import).await)
+            .await
+    }
+
+    async fn match_pending(&self) -> Result<MatchOutcome, StoreError> {
+        self.on_primary(async |c| medical::match_pending(c).await)
+            .await
+    }
+
+    async fn receipts_for(
+        &self,
+        qualification_ids: Vec<i64>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<StoredReceipt>, StoreError> {
+        self.on_primary(async |c| medical::receipts_for(c, &qualification_ids, from, to).await)
+            .await
+    }
+
+    async fn checkups_for(
+        &self,
+        qualification_ids: Vec<i64>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<StoredCheckup>, StoreError> {
+        self.on_primary(async |c| medical::checkups_for(c, &qualification_ids, from, to).await)
+            .await
+    }
+
+    async fn purge_medical(&self, before: Date) -> Result<PurgeOutcome, StoreError> {
+        self.on_primary(async |c| medical::purge(c, before).await)
+            .await
+    }
+
+    async fn medical_counts(&self) -> Result<MedicalCounts, StoreError> {
+        self.on_primary(async |c| medical::counts(c).await).await
+    }
+
+    async fn checked_since(
+        &self,
+        institution: &InstitutionCode,
+        qualification_ids: Vec<i64>,
+        since: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // On the primary: the check a moment ago must count.
+        self.on_primary(async |c| {
+            medical::checked_since(c, institution, &qualification_ids, since).await
+        })
+        .await
+    }
+
+    async fn set_institution_block(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+        blocked: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.on_primary(async |c| medical::set_block(c, pseudonym, institution, blocked, at).await)
+            .await
+    }
+
+    async fn institution_blocked(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<bool, StoreError> {
+        self.on_primary(async |c| medical::blocked(c, pseudonym, institution).await)
+            .await
     }
 }
 

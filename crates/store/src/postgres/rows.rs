@@ -4,8 +4,8 @@
 use super::{pg_err, Conn};
 use crate::links::{self, OpenReview};
 use crate::mapping::{
-    access_from, card_query_from, key_of, opt_date, qualification_from, specific_disease_from,
-    version_cols, version_fields, CardKey, Field, RowRead, VERSION_COLS,
+    access_from, card_query_from, information_fields, key_of, opt_date, qualification_from,
+    specific_disease_from, version_cols, version_fields, CardKey, Field, RowRead, VERSION_COLS,
 };
 use crate::{
     content_hash, CardQuery, CardRegistration, ImportOutcome, ImportRecord, LinkDecision,
@@ -39,7 +39,7 @@ macro_rules! q {
     };
 }
 
-async fn next_ids(
+pub(super) async fn next_ids(
     c: &impl GenericClient,
     sequence: &str,
     n: usize,
@@ -616,10 +616,21 @@ pub(super) async fn append_access(
     let purpose: Vec<&str> = entries.iter().map(|e| e.purpose.code()).collect();
     let result: Vec<String> = entries.iter().map(|e| e.result.code()).collect();
     let code: Vec<&str> = entries.iter().map(|e| e.processing_code.as_str()).collect();
+    let (mut category, mut from, mut to, mut basis) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for e in &entries {
+        let (c, f, t, b) = information_fields(e);
+        category.push(c);
+        from.push(f);
+        to.push(t);
+        basis.push(b);
+    }
     q!(tx.execute(
-        "INSERT INTO access_log (id, at_ms, institution_code, purpose, result, processing_code)
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])",
-        &[&ids, &at, &inst, &purpose, &result, &code]
+        "INSERT INTO access_log (id, at_ms, institution_code, purpose, result, processing_code,
+                                 category, period_from, period_to, basis)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::text[], $8::text[], $9::text[], $10::text[])",
+        &[&ids, &at, &inst, &purpose, &result, &code, &category, &from, &to, &basis]
     ));
     let (mut sid, mut sat, mut sq) = (Vec::new(), Vec::new(), Vec::new());
     for (e, id) in entries.iter().zip(&ids) {
@@ -740,13 +751,15 @@ pub(super) async fn access(
     let limit = i64::from(limit);
     let rows = match qualification_id {
         Some(qid) => q!(c.query(
-            "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
+            "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
+                    a.category, a.period_from, a.period_to, a.basis
              FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
              WHERE s.qualification_id = $1 ORDER BY a.id DESC LIMIT $2",
             &[&qid, &limit]
         )),
         None => q!(c.query(
-            "SELECT id, at_ms, institution_code, purpose, result, processing_code
+            "SELECT id, at_ms, institution_code, purpose, result, processing_code,
+                    category, period_from, period_to, basis
              FROM access_log ORDER BY id DESC LIMIT $1",
             &[&limit]
         )),

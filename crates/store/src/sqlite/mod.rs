@@ -5,15 +5,18 @@
 //! every acknowledged entry is on disk and hundreds of them share one fsync. Reads run on a small
 //! pool of read-only connections in tokio's blocking pool.
 
+mod medical;
 mod rows;
 
 use crate::{
-    CardQuery, CardRegistration, ImportOutcome, ImportRecord, LinkReview, NodeStatus, NonceUse,
-    QualificationVersion, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
-    StoredQualification,
+    CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome, ImportOutcome, ImportRecord,
+    LinkReview, MasterEntry, MasterImport, MasterImportOutcome, MasterKind, MatchOutcome,
+    MedicalCounts, NodeStatus, NonceUse, PurgeOutcome, QualificationVersion, ReceiptImport,
+    ReceiptImportOutcome, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
+    StoredCheckup, StoredQualification, StoredReceipt,
 };
 use async_trait::async_trait;
-use kakunin_domain::{AccessLogEntry, Consent, InstitutionCode, Timestamp};
+use kakunin_domain::{AccessLogEntry, Consent, Date, InstitutionCode, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -28,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "0003_consents",
         include_str!("migrations/0003_consents.sql"),
+    ),
+    (
+        4,
+        "0004_medical",
+        include_str!("migrations/0004_medical.sql"),
     ),
 ];
 
@@ -460,5 +468,102 @@ impl Store for SqliteStore {
                 reads: self.inner.reads.load(Ordering::Relaxed),
             }],
         })
+    }
+
+    async fn import_masters(
+        &self,
+        import: MasterImport,
+    ) -> Result<MasterImportOutcome, StoreError> {
+        self.write(move |c| medical::import_masters(c, &import))
+            .await
+    }
+
+    async fn master_entries(
+        &self,
+        kind: MasterKind,
+        codes: Vec<String>,
+    ) -> Result<Vec<MasterEntry>, StoreError> {
+        self.read(move |c| medical::master_entries(c, kind, &codes))
+            .await
+    }
+
+    async fn import_receipts(
+        &self,
+        import: ReceiptImport,
+    ) -> Result<ReceiptImportOutcome, StoreError> {
+        self.write(move |c| medical::import_receipts(c, &import))
+            .await
+    }
+
+    async fn import_checkups(
+        &self,
+        import: CheckupImport,
+    ) -> Result<CheckupImportOutcome, StoreError> {
+        self.write(move |c| medical::import_checkups(c, &import))
+            .await
+    }
+
+    async fn match_pending(&self) -> Result<MatchOutcome, StoreError> {
+        self.write(medical::match_pending).await
+    }
+
+    async fn receipts_for(
+        &self,
+        qualification_ids: Vec<i64>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<StoredReceipt>, StoreError> {
+        self.read(move |c| medical::receipts_for(c, &qualification_ids, from, to))
+            .await
+    }
+
+    async fn checkups_for(
+        &self,
+        qualification_ids: Vec<i64>,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<StoredCheckup>, StoreError> {
+        self.read(move |c| medical::checkups_for(c, &qualification_ids, from, to))
+            .await
+    }
+
+    async fn purge_medical(&self, before: Date) -> Result<PurgeOutcome, StoreError> {
+        self.write(move |c| medical::purge(c, before)).await
+    }
+
+    async fn medical_counts(&self) -> Result<MedicalCounts, StoreError> {
+        self.read(medical::counts).await
+    }
+
+    async fn checked_since(
+        &self,
+        institution: &InstitutionCode,
+        qualification_ids: Vec<i64>,
+        since: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let i = institution.clone();
+        self.read(move |c| medical::checked_since(c, &i, &qualification_ids, since))
+            .await
+    }
+
+    async fn set_institution_block(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+        blocked: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (p, i) = (pseudonym.to_string(), institution.clone());
+        self.write(move |c| medical::set_block(c, &p, &i, blocked, at))
+            .await
+    }
+
+    async fn institution_blocked(
+        &self,
+        pseudonym: &str,
+        institution: &InstitutionCode,
+    ) -> Result<bool, StoreError> {
+        let (p, i) = (pseudonym.to_string(), institution.clone());
+        self.read(move |c| medical::blocked(c, &p, &i)).await
     }
 }

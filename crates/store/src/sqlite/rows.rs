@@ -2,8 +2,8 @@
 
 use crate::links::{self, OpenReview};
 use crate::mapping::{
-    access_from, card_query_from, key_of, opt_date, qualification_from, req_int,
-    specific_disease_from, version_cols, version_fields, Field, RowRead, VERSION_COLS,
+    access_from, card_query_from, information_fields, key_of, opt_date, qualification_from,
+    req_int, specific_disease_from, version_cols, version_fields, Field, RowRead, VERSION_COLS,
 };
 use crate::{
     content_hash, CardQuery, CardRegistration, ImportOutcome, LinkReview, NonceUse,
@@ -355,7 +355,8 @@ pub(super) fn append_access(
             "INSERT INTO used_nonces (nonce, expires_at_ms) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
         )?;
         let mut ins = tx.prepare_cached(
-            "INSERT INTO access_log (at_ms, institution_code, purpose, result, processing_code) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO access_log (at_ms, institution_code, purpose, result, processing_code, category, period_from, period_to, basis)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut subj = tx.prepare_cached(
             "INSERT INTO access_log_subjects (access_id, access_at_ms, qualification_id) VALUES (?1, ?2, ?3)",
@@ -367,12 +368,17 @@ pub(super) fn append_access(
                     continue;
                 }
             }
+            let (category, from, to, basis) = information_fields(e);
             ins.execute(params![
                 e.at.unix_millis(),
                 e.institution.as_str(),
                 e.purpose.code(),
                 e.result.code(),
-                e.processing_code
+                e.processing_code,
+                category,
+                from,
+                to,
+                basis
             ])?;
             let id = tx.last_insert_rowid();
             for q in &e.qualification_ids {
@@ -481,10 +487,12 @@ pub(super) fn access(
     limit: u32,
 ) -> Result<Vec<StoredAccess>, StoreError> {
     let sql = match qualification_id {
-        Some(_) => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
+        Some(_) => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
+                           a.category, a.period_from, a.period_to, a.basis
                     FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
                     WHERE s.qualification_id = ?1 ORDER BY a.id DESC LIMIT ?2",
-        None => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code
+        None => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
+                        a.category, a.period_from, a.period_to, a.basis
                  FROM access_log a WHERE ?1 IS NULL ORDER BY a.id DESC LIMIT ?2",
     };
     let mut st = conn.prepare_cached(sql)?;
