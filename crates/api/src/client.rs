@@ -151,9 +151,16 @@ impl CentralClient {
             .send()
             .await
             .map_err(Self::transport)?;
+        Self::decode_report(r).await
+    }
+
+    /// An import's answer: the report (accepted or refused), else the API error.
+    async fn decode_report<T: serde::de::DeserializeOwned>(
+        r: reqwest::Response,
+    ) -> Result<T, ClientError> {
         let status = r.status().as_u16();
         let bytes = r.bytes().await.map_err(Self::transport)?;
-        if let Ok(report) = serde_json::from_slice::<RosterImportReport>(&bytes) {
+        if let Ok(report) = serde_json::from_slice::<T>(&bytes) {
             return Ok(report);
         }
         match serde_json::from_slice::<ApiError>(&bytes) {
@@ -163,6 +170,70 @@ impl CentralClient {
                 String::from_utf8_lossy(&bytes).into_owned(),
             )),
         }
+    }
+
+    /// Uploads a UKE receipt file (admin). A refused file is `Ok` with `accepted: false`.
+    pub async fn import_receipts(
+        &self,
+        uke: Vec<u8>,
+    ) -> Result<crate::ReceiptImportReport, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/admin/receipts", self.base))
+            .header("content-type", "application/octet-stream")
+            .body(uke)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode_report(r).await
+    }
+
+    /// Uploads a code master (`drug`, `procedure` or `device`; admin).
+    pub async fn import_masters(
+        &self,
+        kind: &str,
+        csv: Vec<u8>,
+    ) -> Result<crate::MasterImportReport, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/admin/masters?kind={kind}", self.base))
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode_report(r).await
+    }
+
+    /// Uploads a 特定健診 package (insurer or admin).
+    pub async fn import_checkups(
+        &self,
+        package: &crate::CheckupPackageUpload,
+    ) -> Result<crate::CheckupImportReport, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/checkups", self.base))
+            .json(package)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode_report(r).await
+    }
+
+    /// A patient's information of one category (institution).
+    pub async fn medical_information(
+        &self,
+        category: &str,
+        req: &crate::MedicalInformationRequest,
+    ) -> Result<crate::MedicalInformationResponse, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/medical/{category}", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
     }
 
     /// A single-use nonce for a card check or registration.

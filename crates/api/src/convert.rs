@@ -47,30 +47,46 @@ fn date_error(field: &str, label: &str, e: &DateError) -> ApiError {
 }
 
 /// Validates a check request into domain values; the error names the field.
-pub fn check_input(r: &EligibilityCheckRequest) -> Result<CheckInput, ApiError> {
-    let insurer = InsurerNumber::parse(&r.insurer_number)
+/// The card identity of a request's insurer number, 記号, 番号 and 枝番, or the error for the
+/// first field at fault.
+pub fn card_input(
+    insurer_number: &str,
+    symbol: Option<&str>,
+    number: &str,
+    branch: Option<&str>,
+) -> Result<CardIdentity, ApiError> {
+    let insurer = InsurerNumber::parse(insurer_number)
         .map_err(|e| id_error("insurer_number", "保険者番号", &e))?;
-    let symbol = r
-        .symbol
-        .as_deref()
+    let symbol = symbol
         .filter(|s| !s.trim().is_empty())
         .map(CardSymbol::parse)
         .transpose()
         .map_err(|e| id_error("symbol", "記号", &e))?;
-    let number = CardNumber::parse(&r.number).map_err(|e| id_error("number", "番号", &e))?;
-    let branch = r
-        .branch
-        .as_deref()
+    let number = CardNumber::parse(number).map_err(|e| id_error("number", "番号", &e))?;
+    let branch = branch
         .filter(|s| !s.trim().is_empty())
         .map(Branch::parse)
         .transpose()
         .map_err(|e| id_error("branch", "枝番", &e))?;
-    let card = CardIdentity::new(insurer, symbol, number, branch).map_err(|e| match e {
+    CardIdentity::new(insurer, symbol, number, branch).map_err(|e| match e {
         IdError::SymbolNotAllowed => id_error("symbol", "記号", &e),
         e => id_error("number", "番号", &e),
-    })?;
-    let birthdate = Date::parse(&half_width_trimmed(&r.birthdate))
-        .map_err(|e| date_error("birthdate", "生年月日", &e))?;
+    })
+}
+
+/// A `yyyyMMdd` request field (full-width digits and spaces tolerated).
+pub fn date_input(value: &str, field: &str, label: &str) -> Result<Date, ApiError> {
+    Date::parse(&half_width_trimmed(value)).map_err(|e| date_error(field, label, &e))
+}
+
+pub fn check_input(r: &EligibilityCheckRequest) -> Result<CheckInput, ApiError> {
+    let card = card_input(
+        &r.insurer_number,
+        r.symbol.as_deref(),
+        &r.number,
+        r.branch.as_deref(),
+    )?;
+    let birthdate = date_input(&r.birthdate, "birthdate", "生年月日")?;
     let date = r
         .qualification_confirmation_date
         .as_deref()
@@ -230,6 +246,28 @@ pub fn processing_result(
     }
 }
 
+/// One category's consent as a result carries it.
+pub fn consent_flag(category: ConsentCategory, state: ConsentState) -> ConsentFlag {
+    let (consented_at, available_until) = match state {
+        ConsentState::None => (None, None),
+        ConsentState::Valid {
+            given_at,
+            expires_at,
+        }
+        | ConsentState::Expired {
+            given_at,
+            expires_at,
+        } => (Some(given_at.jst_compact()), Some(expires_at.jst_compact())),
+    };
+    ConsentFlag {
+        category: category.code().into(),
+        element: category.oqs_flag_element().into(),
+        flag: state.flag().into(),
+        consented_at,
+        available_until,
+    }
+}
+
 /// An access-log entry for operators.
 pub fn access_record(id: i64, e: &AccessLogEntry) -> AccessLogRecord {
     AccessLogRecord {
@@ -240,6 +278,10 @@ pub fn access_record(id: i64, e: &AccessLogEntry) -> AccessLogRecord {
         qualification_ids: e.qualification_ids.clone(),
         result: e.result.code(),
         processing_code: e.processing_code.clone(),
+        category: e.information.map(|i| i.category.code().into()),
+        period_from: e.information.map(|i| i.from.compact()),
+        period_to: e.information.map(|i| i.to.compact()),
+        basis: e.information.map(|i| i.basis.code().into()),
     }
 }
 

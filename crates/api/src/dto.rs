@@ -371,6 +371,17 @@ pub struct AccessLogRecord {
     pub qualification_ids: Vec<i64>,
     pub result: String,
     pub processing_code: String,
+    /// For information reads: `medications`, `treatments`, `surgeries` or `checkups`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// For information reads: the period asked for, `yyyyMMdd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_to: Option<String>,
+    /// For information reads: `consent`, `emergency` or `visual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
 }
 
 /// The store as operators see it: backend and nodes.

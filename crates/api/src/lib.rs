@@ -8,8 +8,10 @@
 pub mod client;
 mod convert;
 mod dto;
+mod medical;
 mod signing;
 
 pub use convert::*;
 pub use dto::*;
+pub use medical::*;
 pub use signing::*;

@@ -6,8 +6,8 @@
 use crate::cards::{self, CardCertificate, CardTrust, CheckedNonce, Nonces, Refusal};
 use crate::pki::Role;
 use kakunin_api::{
-    processing_result, qualification_result, ApiError, CardCheckRequest, CardNonce, CardProof,
-    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, ConsentFlag,
+    consent_flag, processing_result, qualification_result, ApiError, CardCheckRequest, CardNonce,
+    CardProof, CardRegistrationRequest, CardRegistrationResponse, CertificateNotice,
     EligibilityCheckResponse,
 };
 use kakunin_authority::AuthorityApi;
@@ -521,27 +521,7 @@ pub async fn card_check(
     }
     let flags = ConsentCategory::ALL
         .into_iter()
-        .map(|category| {
-            let s = state(category);
-            let (consented_at, available_until) = match s {
-                ConsentState::None => (None, None),
-                ConsentState::Valid {
-                    given_at,
-                    expires_at,
-                }
-                | ConsentState::Expired {
-                    given_at,
-                    expires_at,
-                } => (Some(given_at.jst_compact()), Some(expires_at.jst_compact())),
-            };
-            ConsentFlag {
-                category: category.code().into(),
-                element: category.oqs_flag_element().into(),
-                flag: s.flag().into(),
-                consented_at,
-                available_until,
-            }
-        })
+        .map(|category| consent_flag(category, state(category)))
         .collect();
     Ok(EligibilityCheckResponse {
         validity: validity.code().into(),

@@ -1,11 +1,12 @@
 //! The HTTP API: routes, role checks, error mapping and the OpenAPI document.
 
 use crate::cardcheck::{self, CardError, CardServices};
+use crate::medical::{self, InfoError};
 use crate::pki::Role;
 use crate::service::{self, CheckError, ImportError, Scope};
 use crate::tls::{AuthFailure, Peer};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -13,13 +14,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use kakunin_api::{
     access_record, AccessLogRecord, ApiError, CardCheckRequest, CardNonce, CardProof,
-    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, ConsentFlag,
-    DismissLinkReviewRequest, ElderlyCertificateInfo, EligibilityCheckRequest,
-    EligibilityCheckResponse, Health, LimitCertificateInfo, LinkReviewRecord, ProcessingResult,
-    QualificationResult, RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo,
-    StoreNodeInfo, StoreStatusInfo,
+    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, CheckupImportReport,
+    CheckupItemInfo, CheckupPackageUpload, CheckupRecord, ConsentFlag, DismissLinkReviewRequest,
+    ElderlyCertificateInfo, EligibilityCheckRequest, EligibilityCheckResponse, FileProblem, Health,
+    LimitCertificateInfo, LinkReviewRecord, MasterImportReport, MedicalInformationRequest,
+    MedicalInformationResponse, MedicationRecord, PatientHeader, ProcessingResult,
+    QualificationResult, ReceiptImportReport, RosterImportReport, RosterLineError,
+    SpecificDiseaseCertificateInfo, StoreNodeInfo, StoreStatusInfo, TreatmentInfo,
 };
 use kakunin_domain::InstitutionCode;
+use kakunin_store::MasterKind;
 use kakunin_store::{Store, StoreError};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -27,6 +31,8 @@ use utoipa::OpenApi;
 
 /// Largest roster accepted in one upload.
 pub const MAX_ROSTER_BYTES: usize = 1 << 30;
+/// Largest UKE file, master or 特定健診 package accepted in one upload.
+pub const MAX_MEDICAL_BYTES: usize = 512 << 20;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -67,6 +73,19 @@ impl From<ImportError> for AppError {
         match e {
             ImportError::Store(e) => e.into(),
             ImportError::Authority(d) => authority_unavailable(d),
+        }
+    }
+}
+
+impl From<InfoError> for AppError {
+    fn from(e: InfoError) -> Self {
+        match e {
+            InfoError::Invalid(e) => AppError(StatusCode::BAD_REQUEST, e),
+            InfoError::Refused(e) if e.code == medical::refusal::NOT_FOUND.0 => {
+                AppError(StatusCode::NOT_FOUND, e)
+            }
+            InfoError::Refused(e) => AppError(StatusCode::FORBIDDEN, e),
+            InfoError::Store(e) => e.into(),
         }
     }
 }
@@ -537,6 +556,163 @@ async fn trace(req: Request, next: Next) -> Response {
     resp
 }
 
+fn import_status(accepted: bool) -> StatusCode {
+    if accepted {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+/// Imports a UKE receipt file (医科 or 調剤; admin role, the payer side). A file with an
+/// error is refused whole (422, with the errors); receipts nobody on the rosters fits are kept
+/// and matched after later roster imports.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/receipts",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The UKE file as sent (CP932)."),
+    responses((status = 200, body = ReceiptImportReport), (status = 422, body = ReceiptImportReport), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn import_receipts(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ReceiptImportReport>), AppError> {
+    let role = authorize(&peer, "admin")?;
+    let actor = format!("admin:{}", role.id());
+    let report = medical::import_receipts(&*app.store, &actor, &body, service::now()).await?;
+    Ok((import_status(report.accepted), Json(report)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct MasterParams {
+    /// `drug` (y_ALL), `procedure` (s_ALL) or `device` (t_ALL).
+    kind: String,
+}
+
+/// Imports an official code master (quoted CP932 CSV; admin role). New code editions are
+/// added, so old receipts keep the names they had.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/masters",
+    params(MasterParams),
+    request_body(content = Vec<u8>, content_type = "text/csv"),
+    responses((status = 200, body = MasterImportReport), (status = 422, body = MasterImportReport), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn import_masters(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Query(params): Query<MasterParams>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<MasterImportReport>), AppError> {
+    let role = authorize(&peer, "admin")?;
+    let kind = MasterKind::parse(&params.kind).ok_or_else(|| {
+        AppError(
+            StatusCode::BAD_REQUEST,
+            ApiError::new(
+                "invalid_kind",
+                "マスターの種類が正しくありません。",
+                format!(
+                    "kind must be drug, procedure or device, got {:?}",
+                    params.kind
+                ),
+            )
+            .with_field("kind"),
+        )
+    })?;
+    let actor = format!("admin:{}", role.id());
+    let report = medical::import_masters(&*app.store, &actor, kind, &body, service::now()).await?;
+    Ok((import_status(report.accepted), Json(report)))
+}
+
+/// Imports a 特定健診 package (insurer role: only its own insured; admin: any).
+#[utoipa::path(
+    post,
+    path = "/v1/checkups",
+    request_body = CheckupPackageUpload,
+    responses((status = 200, body = CheckupImportReport), (status = 422, body = CheckupImportReport), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn import_checkups(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CheckupImportReport>), AppError> {
+    let (scope, actor) = match authorize(&peer, "insurer") {
+        Ok(Role::Insurer(n)) => (Scope::Only(vec![n.clone()]), format!("insurer:{n}")),
+        _ => {
+            let role = authorize(&peer, "admin")?;
+            (Scope::Any, format!("admin:{}", role.id()))
+        }
+    };
+    let upload: CheckupPackageUpload = json_body(&body)?;
+    let mut files = std::collections::BTreeMap::new();
+    for (path, b64) in upload.files {
+        let bytes = crate::cards::b64(&b64).ok_or_else(|| {
+            AppError(
+                StatusCode::BAD_REQUEST,
+                ApiError::new(
+                    "invalid_base64",
+                    "健診ファイルの形式が正しくありません。",
+                    format!("files[{path:?}] is not base64"),
+                )
+                .with_field("files"),
+            )
+        })?;
+        files.insert(path, bytes);
+    }
+    let report =
+        medical::import_checkups(&*app.store, &scope, &actor, &files, service::now()).await?;
+    Ok((import_status(report.accepted), Json(report)))
+}
+
+/// A patient's 薬剤・診療・手術・特定健診 information (institution role), only for a patient
+/// this institution checked today and who consented to the category at the card reader within
+/// the last 24 hours. Every answer and every refusal is in the patient's access log.
+#[utoipa::path(
+    post,
+    path = "/v1/medical/{category}",
+    params(("category" = String, Path, description = "`medications`, `treatments`, `surgeries` or `checkups`")),
+    request_body = MedicalInformationRequest,
+    responses(
+        (status = 200, body = MedicalInformationResponse),
+        (status = 400, body = ApiError, description = "A field is malformed."),
+        (status = 403, body = ApiError, description = "Refused; `code` says why: not_checked_today, consent_missing, category_not_consented, consent_expired, institution_blocked, multiple_matches."),
+        (status = 404, body = ApiError, description = "qualification_not_found, or an unknown category."),
+        (status = 401, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn medical_information(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(category): Path<String>,
+    body: Bytes,
+) -> Result<Json<MedicalInformationResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let category = medical::category_of(&category).ok_or_else(|| {
+        AppError(
+            StatusCode::NOT_FOUND,
+            ApiError::new(
+                "invalid_category",
+                "情報の種類が正しくありません。",
+                format!(
+                    "category must be medications, treatments, surgeries or checkups, got {category:?}"
+                ),
+            ),
+        )
+    })?;
+    let request: MedicalInformationRequest = json_body(&body)?;
+    Ok(Json(
+        medical::information(
+            &*app.store,
+            &institution,
+            category,
+            &request,
+            service::now(),
+        )
+        .await?,
+    ))
+}
+
 /// The central's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -553,6 +729,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/link-reviews", get(link_reviews))
         .route("/v1/admin/link-reviews/dismiss", post(dismiss_link_review))
         .route("/v1/admin/access-log", get(access_log))
+        .route(
+            "/v1/admin/receipts",
+            post(import_receipts).layer(DefaultBodyLimit::max(MAX_MEDICAL_BYTES)),
+        )
+        .route(
+            "/v1/admin/masters",
+            post(import_masters).layer(DefaultBodyLimit::max(MAX_MEDICAL_BYTES)),
+        )
+        .route(
+            "/v1/checkups",
+            post(import_checkups).layer(DefaultBodyLimit::max(MAX_MEDICAL_BYTES)),
+        )
+        .route("/v1/medical/{category}", post(medical_information))
         .route("/v1/admin/store", get(store_status))
         .fallback(not_found)
         .layer(middleware::from_fn(trace))
@@ -576,7 +765,11 @@ pub fn router(state: AppState) -> Router {
         link_reviews,
         dismiss_link_review,
         access_log,
-        store_status
+        store_status,
+        import_receipts,
+        import_masters,
+        import_checkups,
+        medical_information
     ),
     components(schemas(
         ApiError,
@@ -599,7 +792,19 @@ pub fn router(state: AppState) -> Router {
         CardRegistrationRequest,
         CardRegistrationResponse,
         LinkReviewRecord,
-        DismissLinkReviewRequest
+        DismissLinkReviewRequest,
+        FileProblem,
+        ReceiptImportReport,
+        MasterImportReport,
+        CheckupPackageUpload,
+        CheckupImportReport,
+        MedicalInformationRequest,
+        MedicalInformationResponse,
+        PatientHeader,
+        MedicationRecord,
+        TreatmentInfo,
+        CheckupRecord,
+        CheckupItemInfo
     ))
 )]
 struct ApiDoc;

@@ -7,6 +7,7 @@
 pub mod cardcheck;
 pub mod cards;
 pub mod http;
+pub mod medical;
 pub mod pki;
 pub mod seed;
 pub mod server;
@@ -180,6 +181,9 @@ pub fn load_tls(data_dir: &Path) -> Result<tls::Tls> {
     tls::Tls::new(&ca, &identity)
 }
 
+/// How often the retention purge runs.
+pub const PURGE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A central bound to its port.
 pub struct Central {
     pub addr: SocketAddr,
@@ -262,7 +266,20 @@ impl Central {
                 }
             })
         });
+        // Retention: receipts and checkups older than 5 years go, at start and then daily.
+        let store = self.store.clone();
+        let purger = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PURGE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = medical::purge(&*store, service::now().jst_date()).await {
+                    tracing::warn!(error = %e, "retention purge failed; retrying at the next run");
+                }
+            }
+        });
         server::serve(router, self.tls, self.listener, shutdown).await;
+        purger.abort();
         if let Some(r) = refresher {
             r.abort();
         }

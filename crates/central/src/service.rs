@@ -32,7 +32,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn allows(&self, n: &InsurerNumber) -> bool {
+    pub(crate) fn allows(&self, n: &InsurerNumber) -> bool {
         match self {
             Self::Only(ns) => ns.contains(n),
             Self::Any => true,
@@ -209,7 +209,7 @@ pub async fn import_rows(
     at: Timestamp,
 ) -> Result<kakunin_store::ImportOutcome, ImportError> {
     let links = link_decisions(authority, &rows).await?;
-    Ok(store
+    let outcome = store
         .import_roster(RosterImport {
             actor: actor.to_string(),
             received_at: at,
@@ -217,7 +217,19 @@ pub async fn import_rows(
             qualifications: rows.into_iter().map(|r| r.qualification).collect(),
             links,
         })
-        .await?)
+        .await?;
+    // Receipts and checkups that arrived before their person's roster row are matched now.
+    if outcome.inserted + outcome.updated > 0 {
+        let matched = store.match_pending().await?;
+        if matched.receipts + matched.checkups > 0 {
+            tracing::info!(
+                receipts = matched.receipts,
+                checkups = matched.checkups,
+                "waiting medical records matched after a roster import"
+            );
+        }
+    }
+    Ok(outcome)
 }
 
 /// Why a check could not be answered.

@@ -6,6 +6,7 @@ mod bench;
 mod bench_card;
 mod card;
 mod demo;
+mod medical;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -46,6 +47,9 @@ enum Command {
     },
     /// Check eligibility by insurance numbers, or with a My Number card (`--card`).
     Check(CheckArgs),
+    /// A patient's medications, treatments, surgeries or checkups (institution; needs today's
+    /// check and the patient's consent).
+    Medical(medical::MedicalArgs),
     /// My Number cards: issue (virtual), inspect, revoke, present one over vpcd.
     Card {
         #[command(subcommand)]
@@ -182,6 +186,12 @@ enum ImportCommand {
         json: bool,
         file: PathBuf,
     },
+    /// Upload UKE receipt files (admin, the payer side); exit code 0 only when all are accepted.
+    Receipts(medical::ReceiptsArgs),
+    /// Upload official code masters (y_ALL, s_ALL, t_ALL CSV; admin).
+    Masters(medical::MastersArgs),
+    /// Upload a 特定健診 package folder (insurer or admin).
+    Checkups(medical::CheckupsArgs),
 }
 
 #[derive(Args)]
@@ -321,6 +331,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             });
+        }
+        Command::Import {
+            command: ImportCommand::Receipts(args),
+        } => {
+            init_tracing("warn");
+            return medical::import_receipts(args).await;
+        }
+        Command::Import {
+            command: ImportCommand::Masters(args),
+        } => {
+            init_tracing("warn");
+            return medical::import_masters(args).await;
+        }
+        Command::Import {
+            command: ImportCommand::Checkups(args),
+        } => {
+            init_tracing("warn");
+            return medical::import_checkups(args).await;
+        }
+        Command::Medical(args) => {
+            init_tracing("warn");
+            medical::show(args).await?;
         }
         Command::Check(args) if args.card.is_some() => {
             init_tracing("warn");

@@ -78,6 +78,21 @@ impl TreatmentKind {
             Self::Other => "other",
         }
     }
+    /// The kind of a [`code`](Self::code).
+    pub fn parse(code: &str) -> Option<Self> {
+        [
+            Self::Management,
+            Self::HomeCare,
+            Self::Procedure,
+            Self::Surgery,
+            Self::Anesthesia,
+            Self::Examination,
+            Self::Imaging,
+            Self::Other,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
     pub fn label(self) -> &'static str {
         match self {
             Self::Management => "医学管理",
