@@ -10,14 +10,23 @@
 //!
 //! Every name is assembled from common family and given names; no real person is described.
 //! The same [`SeedConfig`] always gives byte-identical files, on any platform.
+//!
+//! The [`medical`](receipts) side adds history for those people: UKE receipt files (医科 and
+//! 調剤), 特定健診 CDA packages and the synthetic drug and procedure masters they use, also
+//! deterministic (see [`receipts`], [`checkups`], [`masters`], [`bench_receipts`]).
 
 mod csv;
 mod data;
 mod gen;
 mod insurers;
+mod medical;
 mod rng;
 
 pub use csv::COLUMNS;
+pub use medical::{
+    bench_receipts, checkups, master_codes, masters, receipts, MedicalConfig, Patient, UkeOutput,
+    UNKNOWN_DRUG_CODE, UNKNOWN_PROCEDURE_CODE,
+};
 
 use kakunin_domain::{Date, InsurerKind, InsurerNumber, Validity};
 use std::fmt;
