@@ -11,7 +11,7 @@
 //! Every name is assembled from common family and given names; no real person is described.
 //! The same [`SeedConfig`] always gives byte-identical files, on any platform.
 //!
-//! The [`medical`](receipts) side adds history for those people: UKE receipt files (医科 and
+//! A second generator adds medical history for those people: UKE receipt files (医科 and
 //! 調剤), 特定健診 CDA packages and the synthetic drug and procedure masters they use, also
 //! deterministic (see [`receipts`], [`checkups`], [`masters`], [`bench_receipts`]).
 

@@ -237,9 +237,11 @@ pub fn bench_receipts(receipts: u64, rng_seed: u64) -> Vec<u8> {
     let names = bench_names();
     let mut r = MedicalReceipt::default();
     for i in 0..receipts {
-        let (family, given, kana) = &names[rng.below(names.len() as u64) as usize];
+        let female = rng.per_mille(520);
+        let list = &names[usize::from(female)];
+        let (family, given, kana) = &list[rng.below(list.len() as u64) as usize];
         let name = format!("{family}　{given}");
-        let sex = if rng.per_mille(500) { "1" } else { "2" };
+        let sex = if female { "2" } else { "1" };
         let birth = first
             .add_days(-rng.between(20 * 365, 85 * 365))
             .unwrap_or(first);
@@ -292,21 +294,26 @@ pub fn bench_receipts(receipts: u64, rng_seed: u64) -> Vec<u8> {
     w.finish().1
 }
 
-fn bench_names() -> Vec<(&'static str, &'static str, String)> {
-    let mut out = Vec::new();
-    for (family, family_reading, _) in crate::data::FAMILY_TOP.iter().take(30) {
-        for (given, given_reading) in crate::data::GIVEN_MALE[3]
-            .iter()
-            .chain(crate::data::GIVEN_FEMALE[3])
-            .take(20)
-        {
-            let kana =
-                kakunin_domain::text::half_width_kana(&format!("{family_reading} {given_reading}"))
-                    .unwrap_or_default();
-            out.push((*family, *given, kana));
+type BenchName = (&'static str, &'static str, String);
+
+/// Family × given names (men, women) with their half-width kana, for the benchmark file.
+fn bench_names() -> [Vec<BenchName>; 2] {
+    let combine = |given: &[(&'static str, &'static str)]| {
+        let mut out = Vec::new();
+        for (family, family_reading, _) in crate::data::FAMILY_TOP.iter().take(30) {
+            for (name, reading) in given.iter().take(12) {
+                let kana =
+                    kakunin_domain::text::half_width_kana(&format!("{family_reading} {reading}"))
+                        .unwrap_or_default();
+                out.push((*family, *name, kana));
+            }
         }
-    }
-    out
+        out
+    };
+    [
+        combine(crate::data::GIVEN_MALE[3]),
+        combine(crate::data::GIVEN_FEMALE[3]),
+    ]
 }
 
 /// The months of history: `first..=last`, and the first and last day.
