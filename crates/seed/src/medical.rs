@@ -124,7 +124,7 @@ pub fn receipts(config: &MedicalConfig, patients: &[Patient]) -> Vec<UkeOutput> 
         let Some(profile) = Profile::of(config, patient) else {
             continue;
         };
-        let history = History::generate(config, &window, patient, &profile);
+        let history = History::generate(&window, patient, &profile);
         let payer = payer(&patient.insurer_number);
         for ((inst, month), r) in &history.medical {
             let person = person(patient, month_start(*month));
@@ -330,6 +330,10 @@ impl Window {
         let mut m = this;
         for _ in 0..config.months {
             m = prev_month(m);
+            // Histories reach back at most to 1900 (dates start at 1868).
+            if m.0 < 1900 {
+                break;
+            }
             months.push(m);
         }
         months.reverse();
@@ -539,7 +543,7 @@ struct History {
 const DAY_1: Usage = catalog::ONCE_MORNING;
 
 impl History {
-    fn generate(config: &MedicalConfig, window: &Window, p: &Patient, profile: &Profile) -> Self {
+    fn generate(window: &Window, p: &Patient, profile: &Profile) -> Self {
         let mut h = Self {
             medical: BTreeMap::new(),
             pharmacy: BTreeMap::new(),
@@ -578,7 +582,6 @@ impl History {
                 h.episode(profile, age, date);
             }
         }
-        let _ = config;
         h
     }
 
