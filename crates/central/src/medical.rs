@@ -457,14 +457,18 @@ pub async fn import_checkups(
             ));
             continue;
         };
-        if let Ok(n) = InsurerNumber::parse(insurer) {
-            if !scope.allows(&n) {
-                report.errors.push(problem(
-                    "insurer_not_allowed",
-                    "この保険者の健診結果は登録できません",
-                ));
-                continue;
-            }
+        let allowed = match (InsurerNumber::parse(insurer), scope) {
+            (Ok(n), _) => scope.allows(&n),
+            // Operators may load what no roster can match yet; an insurer only its own.
+            (Err(_), Scope::Any) => true,
+            (Err(_), Scope::Only(_)) => false,
+        };
+        if !allowed {
+            report.errors.push(problem(
+                "insurer_not_allowed",
+                "この保険者の健診結果は登録できません",
+            ));
+            continue;
         }
         checkups.push(NewCheckup {
             key: patient_key(
