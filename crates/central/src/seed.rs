@@ -72,6 +72,8 @@ pub struct SeededCard {
     pub serial: String,
     /// 氏名 of the holder (for the demo's printout only).
     pub name: String,
+    /// The holder's qualification (for seeding their medical history and the demo).
+    pub qualification: kakunin_domain::Qualification,
 }
 
 /// Makes `count` seeded people card holders: registers them as residents of the authority (a
@@ -163,7 +165,10 @@ pub async fn seed_cards(
         .map(<[_]>::to_vec)
         .collect();
     let mut handles = Vec::new();
+    let quals: Vec<kakunin_domain::Qualification> =
+        rows.iter().map(|r| r.qualification.clone()).collect();
     for chunk in chunks {
+        let quals = quals.clone();
         let authority = authority.clone();
         let dir = cards_dir.to_path_buf();
         let pin = pin.to_string();
@@ -183,6 +188,7 @@ pub async fn seed_cards(
                             path,
                             serial: issued.serial,
                             name,
+                            qualification: quals[i].clone(),
                         },
                     ))
                 })
@@ -211,3 +217,110 @@ pub async fn seed_cards(
 
 /// The institution code recorded for seeded registrations (a Luhn-valid placeholder).
 pub const SEED_INSTITUTION: &str = "0110113719";
+
+/// What the medical seeder loaded.
+#[derive(Debug, Clone, Default)]
+pub struct MedicalSeedOutcome {
+    pub patients: u64,
+    pub files: u64,
+    pub receipts: u64,
+    pub matched: u64,
+    pub checkups: u64,
+}
+
+/// The generator's view of a qualification.
+pub fn patient_of(q: &kakunin_domain::Qualification) -> kakunin_seed::Patient {
+    kakunin_seed::Patient {
+        insurer_number: q.card.insurer.as_str().to_string(),
+        symbol: q.card.symbol.as_ref().map(|s| s.raw().to_string()),
+        number: q.card.number.raw().to_string(),
+        branch: q.card.branch.as_ref().map(|b| b.as_str().to_string()),
+        name: q.name.clone(),
+        name_kana: Some(q.name_kana.clone()),
+        sex: q.sex,
+        birthdate: q.birthdate,
+        copay_percent: q.copay_ratio.map_or(30, |r| r.percent()),
+    }
+}
+
+/// Gives medical history to `people` (every one of them) plus `sample` more people of the
+/// store: synthetic masters, then 5 years of UKE receipt files and a 特定健診 package, all
+/// through the same readers and imports as real files.
+pub async fn seed_medical(
+    store: Arc<dyn Store>,
+    people: &[kakunin_domain::Qualification],
+    sample: u32,
+    as_of: kakunin_domain::Date,
+    rng_seed: u64,
+) -> Result<MedicalSeedOutcome> {
+    use crate::medical;
+    use kakunin_store::MasterKind;
+    let mut patients: Vec<kakunin_seed::Patient> = people.iter().map(patient_of).collect();
+    if sample > 0 {
+        for query in store.sample_queries(sample).await? {
+            for found in store.find_qualifications(&query).await? {
+                patients.push(patient_of(&found.qualification));
+            }
+        }
+    }
+    patients.sort_by(|a, b| {
+        (&a.insurer_number, &a.number, &a.branch, a.birthdate).cmp(&(
+            &b.insurer_number,
+            &b.number,
+            &b.branch,
+            b.birthdate,
+        ))
+    });
+    patients.dedup();
+    let config = kakunin_seed::MedicalConfig {
+        rng_seed,
+        as_of,
+        months: 60,
+        share_percent: 100,
+    };
+    let at = service::now();
+    let (drugs, procedures) = kakunin_seed::masters();
+    for (kind, bytes) in [
+        (MasterKind::Drug, drugs),
+        (MasterKind::Procedure, procedures),
+    ] {
+        let r = medical::import_masters(&*store, "seed", kind, &bytes, at).await?;
+        if !r.accepted {
+            bail!("seed {} master was refused: {:?}", kind.code(), r.errors);
+        }
+    }
+    let generated = {
+        let (config, patients) = (config.clone(), patients.clone());
+        tokio::task::spawn_blocking(move || {
+            (
+                kakunin_seed::receipts(&config, &patients),
+                kakunin_seed::checkups(&config, &patients),
+            )
+        })
+        .await?
+    };
+    let (files, package) = generated;
+    let mut out = MedicalSeedOutcome {
+        patients: patients.len() as u64,
+        ..Default::default()
+    };
+    for f in &files {
+        let r = medical::import_receipts(&*store, "seed", &f.bytes, at).await?;
+        if !r.accepted {
+            bail!(
+                "seed receipt file {} was refused: {:?}",
+                f.file_name,
+                r.errors
+            );
+        }
+        out.files += 1;
+        out.receipts += r.receipts;
+        out.matched += r.matched;
+    }
+    let r = medical::import_checkups(&*store, &service::Scope::Any, "seed", &package, at).await?;
+    if !r.accepted {
+        bail!("seed checkups were refused: {:?}", r.errors);
+    }
+    out.checkups = r.documents;
+    Ok(out)
+}

@@ -25,8 +25,12 @@ pub struct DemoArgs {
     /// Virtual My Number cards issued to seeded people (DATA/cards/*.vcard, PIN 1234).
     #[arg(long, default_value_t = 5)]
     cards: usize,
-    /// Start, run the printed checks once (numbers, then a card), print the answers and stop
-    /// (for scripts and tests).
+    /// People given 5 years of receipts and checkups besides the card holders (who all get
+    /// some).
+    #[arg(long, default_value_t = 2_000)]
+    medical: u32,
+    /// Start, run the printed checks once (numbers, then a card with consent, then the card
+    /// holder's medications), print the answers and stop (for scripts and tests).
     #[arg(long)]
     smoke: bool,
 }
@@ -116,6 +120,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     })
     .await??;
     let cards_dir = data.join("cards");
+    let holder_path = data.join("demo-card-holder.json");
     let mut cards: Vec<PathBuf> = std::fs::read_dir(&cards_dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -129,18 +134,46 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             "マイナンバーカード（仮想）を{}枚発行しています…",
             args.cards
         );
-        cards = kakunin_central::seed::seed_cards(
+        let seeded = kakunin_central::seed::seed_cards(
             store.clone(),
             authority,
             &cards_dir,
             args.cards,
             DEMO_PIN,
         )
-        .await?
-        .into_iter()
-        .map(|c| c.path)
-        .collect();
+        .await?;
+        eprintln!("5年分のレセプトと特定健診を登録しています…");
+        let holders: Vec<_> = seeded.iter().map(|c| c.qualification.clone()).collect();
+        let out = kakunin_central::seed::seed_medical(
+            store.clone(),
+            &holders,
+            args.medical,
+            kakunin_central::service::now().jst_date(),
+            args.rng_seed,
+        )
+        .await?;
+        eprintln!(
+            "  {}人分: レセプト {} 件（{} ファイル）、特定健診 {} 件",
+            out.patients, out.receipts, out.files, out.checkups
+        );
+        if let Some(first) = seeded.first() {
+            let q = &first.qualification;
+            let holder = Suggested {
+                insurer_number: q.card.insurer.as_str().into(),
+                symbol: q.card.symbol.as_ref().map(|s| s.raw().to_string()),
+                number: q.card.number.raw().into(),
+                branch: q.card.branch.as_ref().map(|b| b.as_str().to_string()),
+                birthdate: q.birthdate.compact(),
+                name: q.name.clone(),
+                validity: "1".into(),
+            };
+            std::fs::write(&holder_path, serde_json::to_vec_pretty(&holder)?)?;
+        }
+        cards = seeded.into_iter().map(|c| c.path).collect();
     }
+    let holder: Option<Suggested> = std::fs::read(&holder_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let person = samples
         .iter()
         .find(|s| s.validity == "1")
@@ -166,20 +199,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let exe =
         std::env::current_exe().map_or_else(|_| "kakunin".into(), |p| p.display().to_string());
     let ca_path = data.join(kakunin_central::pki::CA_CERT);
-    let mut command = format!(
-        "{exe} check --server {url} --ca {} --identity {} --insurer {}",
+    let command = format!(
+        "{exe} check --server {url} --ca {} --identity {}{} --json",
         ca_path.display(),
         institution.display(),
-        person.insurer_number
+        person_args(&person)
     );
-    if let Some(s) = &person.symbol {
-        command.push_str(&format!(" --symbol {}", shell_word(s)));
-    }
-    command.push_str(&format!(" --number {}", shell_word(&person.number)));
-    if let Some(b) = &person.branch {
-        command.push_str(&format!(" --branch {b}"));
-    }
-    command.push_str(&format!(" --birthdate {} --json", person.birthdate));
 
     println!("kakunin demo");
     println!("  central (API):  {url}    health: {url}/health    OpenAPI: {url}/v1/openapi.json");
@@ -218,6 +243,26 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             card.display()
         );
         println!();
+        if let Some(h) = &holder {
+            println!(
+                "お薬・診療・健診の情報を見る（{}さん。先にカードで資格確認し、同意してください）:",
+                h.name
+            );
+            println!(
+                "  {exe} check --server {url} --ca {} --identity {} --card virtual:{} --pin {DEMO_PIN} --consent medications,treatments,surgeries,checkups",
+                ca_path.display(),
+                institution.display(),
+                card.display()
+            );
+            println!(
+                "  {exe} medical medications --server {url} --ca {} --identity {}{}",
+                ca_path.display(),
+                institution.display(),
+                person_args(h)
+            );
+            println!("  （medications の代わりに treatments、surgeries、checkups も指定できます）");
+            println!();
+        }
     }
     println!("止めるには Ctrl-C を押してください。");
 
@@ -241,10 +286,30 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         if let Some(card) = cards.first() {
             let spec = format!("virtual:{}", card.display());
-            let answer = crate::card::check_with_pin(&client, &spec, DEMO_PIN, false, &[])
+            let consents: Vec<String> = ["medications", "treatments", "surgeries", "checkups"]
+                .map(String::from)
+                .to_vec();
+            let answer = crate::card::check_with_pin(&client, &spec, DEMO_PIN, false, &consents)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", serde_json::to_string_pretty(&answer)?);
+            if let Some(h) = &holder {
+                let meds = client
+                    .medical_information(
+                        "medications",
+                        &kakunin_api::MedicalInformationRequest {
+                            insurer_number: h.insurer_number.clone(),
+                            symbol: h.symbol.clone(),
+                            number: h.number.clone(),
+                            branch: h.branch.clone(),
+                            birthdate: h.birthdate.clone(),
+                            start_date: None,
+                            end_date: None,
+                        },
+                    )
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&meds)?);
+            }
         }
         let _ = tx.send(());
         let _ = server.await;
@@ -252,6 +317,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         central.serve(crate::shutdown_signal()).await;
     }
     Ok(())
+}
+
+/// ` --insurer … --number … --birthdate …` for a person.
+fn person_args(p: &Suggested) -> String {
+    let mut out = format!(" --insurer {}", p.insurer_number);
+    if let Some(s) = &p.symbol {
+        out.push_str(&format!(" --symbol {}", shell_word(s)));
+    }
+    out.push_str(&format!(" --number {}", shell_word(&p.number)));
+    if let Some(b) = &p.branch {
+        out.push_str(&format!(" --branch {b}"));
+    }
+    out.push_str(&format!(" --birthdate {}", p.birthdate));
+    out
 }
 
 /// Quotes a value for a POSIX shell when it has anything but safe characters.

@@ -147,6 +147,10 @@ struct SeedArgs {
     /// The PIN of the seeded cards.
     #[arg(long, default_value = "1234")]
     pin: String,
+    /// Also give 5 years of receipts (UKE) and 特定健診 to this many sampled people and to every
+    /// seeded card holder, through the real file imports.
+    #[arg(long, default_value_t = 0)]
+    medical: u32,
 }
 
 #[derive(Args, Clone)]
@@ -492,6 +496,7 @@ async fn seed(args: &SeedArgs) -> Result<()> {
         "seeded {} people ({} qualifications, {} insurers) in {:.1} s: {} inserted, {} updated, {} unchanged",
         out.summary.people, out.summary.rows, out.summary.insurers, secs, out.inserted, out.updated, out.unchanged
     );
+    let mut holders = Vec::new();
     if args.cards > 0 {
         let started = std::time::Instant::now();
         let dir = args.data.join(kakunin_central::AUTHORITY_DIR);
@@ -499,7 +504,7 @@ async fn seed(args: &SeedArgs) -> Result<()> {
             tokio::task::spawn_blocking(move || kakunin_authority::Authority::open_or_init(&dir))
                 .await??;
         let cards = kakunin_central::seed::seed_cards(
-            store,
+            store.clone(),
             authority,
             &args.data.join("cards"),
             args.cards,
@@ -511,6 +516,27 @@ async fn seed(args: &SeedArgs) -> Result<()> {
             cards.len(),
             started.elapsed().as_secs_f64(),
             args.data.join("cards").display()
+        );
+        holders = cards.into_iter().map(|c| c.qualification).collect();
+    }
+    if args.medical > 0 {
+        let started = std::time::Instant::now();
+        let out = kakunin_central::seed::seed_medical(
+            store,
+            &holders,
+            args.medical,
+            as_of,
+            args.rng_seed,
+        )
+        .await?;
+        println!(
+            "seeded medical history of {} people in {:.1} s: {} receipts in {} UKE files ({} matched), {} checkups",
+            out.patients,
+            started.elapsed().as_secs_f64(),
+            out.receipts,
+            out.files,
+            out.matched,
+            out.checkups
         );
     }
     Ok(())
