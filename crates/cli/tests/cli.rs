@@ -126,6 +126,59 @@ fn command_line_contract() {
     assert_eq!(answer["results"][0]["copay_ratio"], "030");
     assert_eq!(answer["results"][0]["branch"], "01");
     assert_eq!(answer["processing_result"]["code"], "ok");
+
+    // Medical information: the admin imports masters and the UKE sample; the summary is JSON.
+    let admin = dir.path().join("admin.pem");
+    issue(d, "admin", "ops", admin.to_str().unwrap());
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../formats/tests/fixtures");
+    let mut args: Vec<&str> = vec!["import", "masters"];
+    args.extend(conn);
+    let y = format!("{fixtures}/masters/y_ALL00000000.csv");
+    let s_master = format!("{fixtures}/masters/s_ALL00000000.csv");
+    args.extend(["--identity", admin.to_str().unwrap(), &y, &s_master]);
+    assert!(ok(&args).contains("追加"));
+    let uke = format!("{fixtures}/uke/RECEIPTC_GAIRAI_SAMPLE.UKE");
+    let mut args: Vec<&str> = vec!["import", "receipts"];
+    args.extend(conn);
+    args.extend(["--identity", admin.to_str().unwrap(), "--json", &uke]);
+    let summary: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(summary["receipts"], 75);
+    assert_eq!(summary["matched"], 0);
+    assert_eq!(summary["unmatched"], 75);
+    assert_eq!(summary["unknown_records"], 0);
+    // A truncated file: refused, exit code 1, and the error says why.
+    let cut = dir.path().join("cut.UKE");
+    let bytes = std::fs::read(&uke).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let mut args: Vec<&str> = vec!["import", "receipts"];
+    args.extend(conn);
+    args.extend(["--identity", admin.to_str().unwrap(), cut.to_str().unwrap()]);
+    let out = kakunin(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing_trailer"));
+    // The clinic asks for the checked person's medications without their consent: refused.
+    let mut args: Vec<&str> = vec!["medical", "medications"];
+    args.extend(conn);
+    args.extend(["--identity", cli.to_str().unwrap()]);
+    args.extend([
+        "--insurer",
+        "06139992",
+        "--symbol",
+        "123",
+        "--number",
+        "4567",
+        "--branch",
+        "01",
+        "--birthdate",
+        "19820315",
+    ]);
+    let out = kakunin(&args);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("consent_missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -172,17 +225,26 @@ fn seed_then_demo_answers_valid() {
     ]);
     assert!(out.contains(" check --server https://127.0.0.1:"), "{out}");
     assert!(out.contains("--card virtual:"), "{out}");
-    // Two answers: by numbers (照会区分 2), then with a demo card (照会区分 1).
+    assert!(out.contains(" medical medications --server"), "{out}");
+    // Three answers: by numbers (照会区分 2), with a demo card and consent (照会区分 1), then
+    // the card holder's medications under that consent.
     let json = &out[out.find("\n{").expect("answer JSON")..];
     let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(json)
         .into_iter()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(answers.len(), 2, "{out}");
+    assert_eq!(answers.len(), 3, "{out}");
     for (answer, classification) in answers.iter().zip(["2", "1"]) {
         assert_eq!(answer["validity"], "1", "{out}");
         assert_eq!(answer["reference_classification"], classification);
     }
+    let meds = &answers[2];
+    assert_eq!(meds["category"], "medications");
+    assert_eq!(meds["consent"]["flag"], "1");
+    assert!(
+        !meds["medications"].as_array().unwrap().is_empty(),
+        "a seeded card holder has drug history: {meds}"
+    );
 }
 
 #[test]
