@@ -209,6 +209,12 @@ pub async fn import_rows(
     at: Timestamp,
 ) -> Result<kakunin_store::ImportOutcome, ImportError> {
     let links = link_decisions(authority, &rows).await?;
+    let insurers: Vec<String> = rows
+        .iter()
+        .map(|r| r.qualification.card.insurer.as_str().to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let outcome = store
         .import_roster(RosterImport {
             actor: actor.to_string(),
@@ -220,7 +226,7 @@ pub async fn import_rows(
         .await?;
     // Receipts and checkups that arrived before their person's roster row are matched now.
     if outcome.inserted + outcome.updated > 0 {
-        let matched = store.match_pending().await?;
+        let matched = store.match_pending(insurers).await?;
         if matched.receipts + matched.checkups > 0 {
             tracing::info!(
                 receipts = matched.receipts,

@@ -4,6 +4,7 @@
 mod authority;
 mod bench;
 mod bench_card;
+mod bench_medical;
 mod card;
 mod demo;
 mod medical;
@@ -248,6 +249,9 @@ enum BenchCommand {
     /// Card-based checks per second beside the number-based rate, and the raw RSA-2048
     /// verification rate, in one run.
     CardCheck(bench_card::CardBenchArgs),
+    /// UKE ingestion rate (reader alone, reader + store) on a generated file, and drug
+    /// information latency for a person with 5 years of history beside an eligibility check.
+    Medical(bench_medical::MedicalBenchArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -393,6 +397,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => {
             init_tracing("warn");
             demo::run(args).await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Medical(args),
+        } => {
+            init_tracing("warn");
+            bench_medical::run(args).await?;
         }
         Command::Bench {
             command: BenchCommand::Check(args),

@@ -647,11 +647,16 @@ pub async fn receipts_match_wait_and_purge(s: &dyn Store) {
     )]))
     .await
     .unwrap();
-    let m = s.match_pending().await.unwrap();
+    let other = s.match_pending(vec!["01130012".into()]).await.unwrap();
+    assert_eq!(
+        other.receipts, 0,
+        "only the named insurers' receipts are tried"
+    );
+    let m = s.match_pending(vec!["06139992".into()]).await.unwrap();
     assert_eq!(m.receipts, 1);
     assert_eq!(s.medical_counts().await.unwrap().unmatched_receipts, 1);
     assert_eq!(
-        s.match_pending().await.unwrap().receipts,
+        s.match_pending(vec![]).await.unwrap().receipts,
         0,
         "nothing left to match"
     );

@@ -368,8 +368,9 @@ pub trait Store: Send + Sync + 'static {
         import: CheckupImport,
     ) -> Result<CheckupImportOutcome, StoreError>;
 
-    /// Tries again to match unmatched receipts and checkups (after roster imports).
-    async fn match_pending(&self) -> Result<MatchOutcome, StoreError>;
+    /// Tries again to match the unmatched receipts and checkups billed to these insurer
+    /// numbers (after their roster imports; an empty list means every insurer).
+    async fn match_pending(&self, insurers: Vec<String>) -> Result<MatchOutcome, StoreError>;
 
     /// Matched receipts of these qualifications with a 診療年月 in the months of `from..=to`,
     /// newest month first, with their lines.

@@ -462,6 +462,11 @@ fn decode_lines(
             break; // the file ended with a line end
         }
         let mut seg = seg.strip_suffix(b"\r").unwrap_or(seg);
+        if seg.is_ascii() && i != last && !seg.trim_ascii().is_empty() {
+            // Most records are all ASCII: decoding is the identity and always canonical.
+            out.push((line, String::from_utf8_lossy(seg).into_owned()));
+            continue;
+        }
         let (mut text, mut bad) = decode(seg);
         if bad && i == last && seg.len() > 1 {
             // A file cut in the middle of a two-byte character.
@@ -542,13 +547,13 @@ pub fn parse(bytes: &[u8]) -> Result<UkeFile, UkeError> {
     let Some((line, text)) = lines.next() else {
         return Err(UkeError::Empty);
     };
-    let fields: Vec<String> = text.split(',').map(str::to_owned).collect();
+    let fields: Vec<&str> = text.split(',').collect();
     let mut ctx = Ctx {
         line,
         fields: &fields,
         problems: &mut problems,
     };
-    let (kind, header) = match fields[0].as_str() {
+    let (kind, header) = match fields[0] {
         "IR" => (FileKind::Medical, Header::Medical(Ir::parse(&mut ctx))),
         "YK" => (FileKind::Pharmacy, Header::Pharmacy(Yk::parse(&mut ctx))),
         other => {
@@ -574,7 +579,7 @@ pub fn parse(bytes: &[u8]) -> Result<UkeFile, UkeError> {
     let mut version_reported = false;
     for (line, text) in lines {
         file.records_total += 1;
-        let fields: Vec<String> = text.split(',').map(str::to_owned).collect();
+        let fields: Vec<&str> = text.split(',').collect();
         let mut ctx = Ctx {
             line,
             fields: &fields,

@@ -45,13 +45,15 @@ pub struct CommentPair {
 /// Reads fields by position and records problems; a missing field reads as empty.
 pub(crate) struct Ctx<'a> {
     pub(crate) line: usize,
-    pub(crate) fields: &'a [String],
+    pub(crate) fields: &'a [&'a str],
     pub(crate) problems: &'a mut Vec<UkeProblem>,
 }
 
 impl<'a> Ctx<'a> {
     fn id(&self) -> String {
-        self.fields.first().cloned().unwrap_or_default()
+        self.fields
+            .first()
+            .map_or_else(String::new, |s| (*s).to_owned())
     }
     fn problem(&mut self, index: Option<usize>, code: &'static str, message: String) {
         let record_id = self.id();
@@ -74,8 +76,12 @@ impl<'a> Ctx<'a> {
             );
         }
     }
+    /// The record's fields as kept in the typed record (for writing it back).
+    fn owned_fields(&self) -> Vec<String> {
+        self.fields.iter().map(|s| (*s).to_owned()).collect()
+    }
     fn raw(&self, i: usize) -> &'a str {
-        self.fields.get(i).map_or("", String::as_str)
+        self.fields.get(i).copied().unwrap_or("")
     }
     fn text(&self, i: usize) -> String {
         self.raw(i).to_owned()
@@ -258,7 +264,7 @@ impl Ir {
         c.required(7, "請求年月");
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             payer: c.text(1),
             prefecture: c.text(2),
             fee_table: c.text(3),
@@ -295,7 +301,7 @@ impl Yk {
         c.required(6, "請求年月");
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             payer: c.text(1),
             prefecture: c.text(2),
             fee_table: c.text(3),
@@ -364,7 +370,7 @@ impl Re {
         let medical = kind == FileKind::Medical;
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             receipt_number: c.uint(1, "レセプト番号"),
             receipt_type: c.text(2),
             month: c.year_month(3, "診療年月"),
@@ -422,7 +428,7 @@ impl Ho {
         c.required(1, "保険者番号");
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             insurer_number: c.raw(1).trim_start_matches(' ').to_owned(),
             symbol: c.opt(2),
             number: c.opt(3),
@@ -461,7 +467,7 @@ impl Ko {
         c.required(1, "公費負担者番号");
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             payer_number: c.text(1),
             recipient_number: c.opt(2),
             days: c.uint(4, "実日数"),
@@ -495,7 +501,7 @@ impl Sn {
         c.required(1, "負担者種別");
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             payer_kind: c.text(1),
             confirmation: c.text(2),
             insurer_number: c.opt(3).map(|s| s.trim_start_matches(' ').to_owned()),
@@ -525,7 +531,7 @@ impl DayFlags {
         c.expect_len(Self::LEN);
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             code: c.text(1),
             days: (1..=31u8)
                 .filter_map(|d| c.opt(usize::from(d) + 1).map(|v| (d, v)))
@@ -559,7 +565,7 @@ impl Sy {
         c.required(1, "傷病名コード");
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             code: c.text(1),
             start_date: c.date(2, "診療開始日"),
             outcome: c.text(3),
@@ -612,7 +618,7 @@ impl Item {
     fn empty(c: &Ctx<'_>) -> Self {
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             category: None,
             burden: None,
             code: String::new(),
@@ -726,7 +732,7 @@ impl Comment {
         };
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             category,
             burden,
             code,
@@ -750,7 +756,7 @@ impl Sj {
         c.expect_len(Self::LEN);
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             kind: c.text(1),
             text: c.opt(2),
         }
@@ -777,7 +783,7 @@ impl Sh {
         c.required(1, "RP番号");
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             rp_number: c.uint(1, "RP番号"),
             dosage_form: c.opt(2),
             usage_code: c.opt(3),
@@ -825,7 +831,7 @@ impl Cz {
         }
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             doctor_number: c.opt(1),
             prescribed_on: c.partial_date(2, "処方月日"),
             dispensed_on: c.partial_date(3, "調剤月日"),
@@ -868,7 +874,7 @@ impl Go {
         c.expect_len(Self::LEN);
         Self {
             line: c.line,
-            fields: c.fields.to_vec(),
+            fields: c.owned_fields(),
             total_claims: c.uint(1, "総件数"),
             total_points: c.u64(2, "総合計点数"),
             volume: c.text(3),
@@ -945,19 +951,19 @@ impl Record {
             "CZ" => Self::Cz(Cz::parse(c)),
             "MN" => Self::Mn(Mn {
                 line: c.line,
-                fields: c.fields.to_vec(),
+                fields: c.owned_fields(),
                 management_number: c.opt(1),
                 address: c.opt(2),
             }),
             "GO" => Self::Go(Go::parse(c)),
             _ if RAW_KNOWN_IDS.contains(&id) => Self::Raw {
                 line: c.line,
-                fields: c.fields.to_vec(),
+                fields: c.owned_fields(),
             },
             _ => Self::Unknown {
                 line: c.line,
                 id: id.to_owned(),
-                fields: c.fields.to_vec(),
+                fields: c.owned_fields(),
             },
         }
     }

@@ -400,7 +400,10 @@ pub(super) async fn import_checkups(
     })
 }
 
-pub(super) async fn match_pending(c: &mut Conn) -> Result<MatchOutcome, StoreError> {
+pub(super) async fn match_pending(
+    c: &mut Conn,
+    insurers: &[String],
+) -> Result<MatchOutcome, StoreError> {
     let tx = q!(c.transaction());
     let mut out = MatchOutcome::default();
     for (table, count) in [
@@ -410,9 +413,10 @@ pub(super) async fn match_pending(c: &mut Conn) -> Result<MatchOutcome, StoreErr
         let rows = q!(tx.query(
             &format!(
                 "SELECT id, insurer_number, symbol_key, number_key, branch, birthdate
-                 FROM {table} WHERE qualification_id IS NULL"
+                 FROM {table} WHERE qualification_id IS NULL
+                   AND (cardinality($1::text[]) = 0 OR insurer_number = ANY($1))"
             ),
-            &[]
+            &[&insurers]
         ));
         let mut pending = Vec::with_capacity(rows.len());
         for r in &rows {

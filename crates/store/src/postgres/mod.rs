@@ -877,8 +877,8 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn match_pending(&self) -> Result<MatchOutcome, StoreError> {
-        self.on_primary(async |c| medical::match_pending(c).await)
+    async fn match_pending(&self, insurers: Vec<String>) -> Result<MatchOutcome, StoreError> {
+        self.on_primary(async |c| medical::match_pending(c, &insurers).await)
             .await
     }
 

@@ -351,7 +351,10 @@ fn key_from(r: &rusqlite::Row<'_>, at: usize) -> Result<PatientKey, StoreError> 
     })
 }
 
-pub(super) fn match_pending(conn: &mut Connection) -> Result<MatchOutcome, StoreError> {
+pub(super) fn match_pending(
+    conn: &mut Connection,
+    insurers: &[String],
+) -> Result<MatchOutcome, StoreError> {
     let tx = conn.transaction()?;
     let mut out = MatchOutcome::default();
     for (table, count) in [
@@ -361,12 +364,20 @@ pub(super) fn match_pending(conn: &mut Connection) -> Result<MatchOutcome, Store
         let pending: Vec<(i64, PatientKey)> = {
             let mut st = tx.prepare(&format!(
                 "SELECT id, insurer_number, symbol_key, number_key, branch, birthdate
-                 FROM {table} WHERE qualification_id IS NULL"
+                 FROM {table} WHERE qualification_id IS NULL AND (?1 = 0 OR insurer_number = ?2)"
             ))?;
-            let mut rows = st.query([])?;
+            let every = [String::new()];
+            let scope: &[String] = if insurers.is_empty() {
+                &every
+            } else {
+                insurers
+            };
             let mut v = Vec::new();
-            while let Some(r) = rows.next()? {
-                v.push((req_int(r, 0, "id")?, key_from(r, 1)?));
+            for insurer in scope {
+                let mut rows = st.query(params![i64::from(!insurers.is_empty()), insurer])?;
+                while let Some(r) = rows.next()? {
+                    v.push((req_int(r, 0, "id")?, key_from(r, 1)?));
+                }
             }
             v
         };

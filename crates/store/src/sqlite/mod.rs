@@ -503,8 +503,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn match_pending(&self) -> Result<MatchOutcome, StoreError> {
-        self.write(medical::match_pending).await
+    async fn match_pending(&self, insurers: Vec<String>) -> Result<MatchOutcome, StoreError> {
+        self.write(move |c| medical::match_pending(c, &insurers))
+            .await
     }
 
     async fn receipts_for(
