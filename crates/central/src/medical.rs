@@ -181,7 +181,7 @@ pub async fn import_receipts(
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let file = match uke::parse(bytes) {
+    let mut file = match uke::parse(bytes) {
         Ok(f) => f,
         Err(e) => {
             report.errors.push(FileProblem {
@@ -224,9 +224,11 @@ pub async fn import_receipts(
             "レセプト（RE レコード）がありません".into(),
         ));
     }
+    let institution_name = file.header.institution_name().map(str::to_string);
     let mut receipts = Vec::with_capacity(file.receipts.len());
-    for r in &file.receipts {
-        match new_receipt(file.kind, r) {
+    // Each parsed receipt is dropped once converted: the file is not held twice.
+    for r in std::mem::take(&mut file.receipts) {
+        match new_receipt(file.kind, &r) {
             Some(n) => receipts.push(n),
             // The RE problem (診療年月) is in the errors already; say which receipt too.
             None => report.errors.push(FileProblem {
@@ -248,7 +250,7 @@ pub async fn import_receipts(
             source_sha256: sha256_hex(bytes),
             pharmacy: file.kind == FileKind::Pharmacy,
             institution_code: institution,
-            institution_name: file.header.institution_name().map(str::to_string),
+            institution_name,
             unknown_records: file.unknown_records as u64,
             receipts,
         })

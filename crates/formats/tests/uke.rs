@@ -273,7 +273,7 @@ fn chozai_fixture() {
     assert_eq!(r.birth_date(), Some(d("19700101")));
     assert_eq!(r.patient_name(), "ﾔｸﾀﾞ ｼﾞﾛｳ");
     assert_eq!(r.insurer_number(), Some("138057"));
-    assert_eq!(r.insurance().unwrap().fields[1], "  138057");
+    assert_eq!(&r.insurance().unwrap().fields[1], "  138057");
     assert_eq!(
         (r.symbol(), r.number(), r.branch()),
         (None, Some("1234567"), None)

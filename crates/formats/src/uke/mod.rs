@@ -23,8 +23,8 @@ mod records;
 
 pub use date::{parse_date, parse_partial_date, parse_year_month, PartialDate, YearMonth};
 pub use records::{
-    Comment, CommentPair, Cz, DayCount, DayFlags, Go, Ho, Ir, Item, Ko, Mn, PrescribingInstitution,
-    Quantity, Re, Record, Sh, Sj, Sn, Sy, Yk, RAW_KNOWN_IDS,
+    Comment, CommentPair, Cz, DayCount, DayFlags, Fields, Go, Ho, Ir, Item, Ko, Mn,
+    PrescribingInstitution, Quantity, Re, Record, Sh, Sj, Sn, Sy, Yk, RAW_KNOWN_IDS,
 };
 
 use kakunin_domain::{Date, Sex};
@@ -76,7 +76,7 @@ impl Header {
             Self::Pharmacy(r) => r.billing_month,
         }
     }
-    pub fn fields(&self) -> &[String] {
+    pub fn fields(&self) -> &Fields {
         match self {
             Self::Medical(r) => &r.fields,
             Self::Pharmacy(r) => &r.fields,
@@ -397,7 +397,7 @@ impl UkeFile {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut text = String::new();
         for r in self.records() {
-            text.push_str(&r.fields().join(","));
+            text.push_str(r.fields().as_line());
             text.push_str("\r\n");
         }
         let (bytes, _, _) = encoding_rs::SHIFT_JIS.encode(&text);
@@ -419,7 +419,7 @@ pub enum RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
-    pub fn fields(&self) -> &[String] {
+    pub fn fields(&self) -> &Fields {
         match self {
             Self::Header(h) => h.fields(),
             Self::Re(r) => &r.fields,
@@ -428,7 +428,7 @@ impl RecordRef<'_> {
         }
     }
     pub fn id(&self) -> &str {
-        self.fields().first().map_or("", String::as_str)
+        self.fields().first()
     }
 }
 

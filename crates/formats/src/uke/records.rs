@@ -42,6 +42,50 @@ pub struct CommentPair {
     pub text: String,
 }
 
+/// A record's fields exactly as written: the line's text, one allocation per record, split on
+/// commas when read (`fields[0]` is the record id).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fields(String);
+
+impl Fields {
+    /// The fields of a line of text (no line end).
+    pub fn new(line: impl Into<String>) -> Self {
+        Self(line.into())
+    }
+    /// The record as written, fields joined by commas.
+    pub fn as_line(&self) -> &str {
+        &self.0
+    }
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.0.split(',').nth(i)
+    }
+    /// The number of fields (an empty line has one, empty).
+    pub fn len(&self) -> usize {
+        self.0.bytes().filter(|&b| b == b',').count() + 1
+    }
+    /// Whether the line is empty (it then has one empty field).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> std::str::Split<'_, char> {
+        self.0.split(',')
+    }
+    /// The record id.
+    pub fn first(&self) -> &str {
+        self.iter().next().unwrap_or("")
+    }
+}
+
+impl std::ops::Index<usize> for Fields {
+    type Output = str;
+    fn index(&self, i: usize) -> &str {
+        match self.get(i) {
+            Some(f) => f,
+            None => panic!("field {i} of a {}-field record", self.len()),
+        }
+    }
+}
+
 /// Reads fields by position and records problems; a missing field reads as empty.
 pub(crate) struct Ctx<'a> {
     pub(crate) line: usize,
@@ -77,8 +121,8 @@ impl<'a> Ctx<'a> {
         }
     }
     /// The record's fields as kept in the typed record (for writing it back).
-    fn owned_fields(&self) -> Vec<String> {
-        self.fields.iter().map(|s| (*s).to_owned()).collect()
+    fn owned_fields(&self) -> Fields {
+        Fields(self.fields.join(","))
     }
     fn raw(&self, i: usize) -> &'a str {
         self.fields.get(i).copied().unwrap_or("")
@@ -241,7 +285,7 @@ impl<'a> Ctx<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ir {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// 審査支払機関: 1 社保 (支払基金), 2 国保連.
     pub payer: String,
     pub prefecture: String,
@@ -281,7 +325,7 @@ impl Ir {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Yk {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     pub payer: String,
     pub prefecture: String,
     pub fee_table: String,
@@ -329,7 +373,7 @@ pub struct PrescribingInstitution {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Re {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     pub receipt_number: Option<u32>,
     /// レセプト種別 (4 digits, 別表).
     pub receipt_type: String,
@@ -402,7 +446,7 @@ impl Re {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ho {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// 保険者番号 without the leading spaces that pad 6-digit 国保 numbers.
     pub insurer_number: String,
     /// 記号 (may be full-width, as written).
@@ -443,7 +487,7 @@ impl Ho {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ko {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// 公費負担者番号 (8).
     pub payer_number: String,
     /// 公費受給者番号 (7).
@@ -481,7 +525,7 @@ impl Ko {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sn {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// 負担者種別: 1 医療保険, 2–5 第1–第4公費.
     pub payer_kind: String,
     /// 確認区分 (2 digits; the code table was not found).
@@ -518,7 +562,7 @@ impl Sn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayFlags {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// JD: 負担者種別; MF: 窓口負担額区分.
     pub code: String,
     /// The non-empty day columns as (day, raw value).
@@ -544,7 +588,7 @@ impl DayFlags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sy {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// 傷病名コード (7; `0000999` = uncoded, then [`Sy::name`] holds the text).
     pub code: String,
     pub start_date: Option<Date>,
@@ -582,7 +626,7 @@ impl Sy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// 診療識別 (医科; only on the first record of a 点数・回数算定単位).
     pub category: Option<String>,
     /// 負担区分.
@@ -707,7 +751,7 @@ impl Item {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     pub category: Option<String>,
     pub burden: Option<String>,
     /// コメントコード (9; 81… free text, 82… fixed text, 83–85… with embedded values).
@@ -745,7 +789,7 @@ impl Comment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sj {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     pub kind: String,
     pub text: Option<String>,
 }
@@ -768,7 +812,7 @@ impl Sj {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sh {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     pub rp_number: Option<u32>,
     pub dosage_form: Option<String>,
     pub usage_code: Option<String>,
@@ -800,7 +844,7 @@ impl Sh {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cz {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     pub doctor_number: Option<String>,
     pub prescribed_on: Option<PartialDate>,
     pub dispensed_on: Option<PartialDate>,
@@ -851,7 +895,7 @@ impl Cz {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mn {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     pub management_number: Option<String>,
     pub address: Option<String>,
 }
@@ -860,7 +904,7 @@ pub struct Mn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Go {
     pub line: usize,
-    pub fields: Vec<String>,
+    pub fields: Fields,
     /// 総件数 (医保 and each 公費 claim counted separately).
     pub total_claims: Option<u32>,
     pub total_points: Option<u64>,
@@ -915,13 +959,13 @@ pub enum Record {
     /// A known record id whose layout we do not type (see [`RAW_KNOWN_IDS`]).
     Raw {
         line: usize,
-        fields: Vec<String>,
+        fields: Fields,
     },
     /// An id we do not know; kept and counted, never fatal.
     Unknown {
         line: usize,
         id: String,
-        fields: Vec<String>,
+        fields: Fields,
     },
 }
 
@@ -969,7 +1013,7 @@ impl Record {
     }
 
     /// The raw fields, the record id first.
-    pub fn fields(&self) -> &[String] {
+    pub fn fields(&self) -> &Fields {
         match self {
             Self::Ir(r) => &r.fields,
             Self::Yk(r) => &r.fields,
@@ -992,7 +1036,7 @@ impl Record {
 
     /// The record id (first field) as written.
     pub fn id(&self) -> &str {
-        self.fields().first().map_or("", String::as_str)
+        self.fields().first()
     }
 
     /// The 1-based line the record was read from.
