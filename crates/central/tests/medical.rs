@@ -433,3 +433,112 @@ fn retention_is_five_years() {
     assert_eq!(medical::retention_start(d("20261124")), d("20211124"));
     assert_eq!(medical::retention_start(d("20240229")), d("20190228"));
 }
+
+/// A seeded patient's receipts and checkups, generated as real files, read back through the
+/// imports and shown under consent in every category.
+#[tokio::test]
+async fn a_seeded_patients_history_is_shown_in_every_category() {
+    let (_d, s) = store();
+    let mut q = kakunin_store::contract::qualification("12", "345", Some("00"), "19600101");
+    q.name = "試験\u{3000}太郎".into();
+    q.sex = kakunin_domain::Sex::Male;
+    s.import_roster(RosterImport {
+        links: vec![Some(LinkDecision::Linked {
+            pseudonym: "person-1".into(),
+        })],
+        ..kakunin_store::contract::roster(vec![q.clone()])
+    })
+    .await
+    .unwrap();
+    let today = Date::parse("20261124").unwrap();
+    let at = Timestamp::from_unix_millis(1_795_480_200_000); // 2026-11-24 10:50 JST
+    assert_eq!(at.jst_date(), today);
+    // Enough people that every kind of care appears; the first is the registered one.
+    let mut people = vec![kakunin_central::seed::patient_of(&q)];
+    for i in 0..40u32 {
+        let mut other = people[0].clone();
+        other.number = format!("9{i:03}");
+        people.push(other);
+    }
+    let config = kakunin_seed::MedicalConfig {
+        rng_seed: 5,
+        as_of: today,
+        months: 60,
+        share_percent: 100,
+    };
+    let (drugs, procedures) = kakunin_seed::masters();
+    for (kind, bytes) in [
+        (MasterKind::Drug, drugs),
+        (MasterKind::Procedure, procedures),
+    ] {
+        assert!(
+            medical::import_masters(&*s, "seed", kind, &bytes, at)
+                .await
+                .unwrap()
+                .accepted
+        );
+    }
+    let mut matched = 0;
+    for f in kakunin_seed::receipts(&config, &people) {
+        let r = medical::import_receipts(&*s, "seed", &f.bytes, at)
+            .await
+            .unwrap();
+        assert!(r.accepted, "{}: {:?}", f.file_name, r.errors);
+        matched += r.matched;
+    }
+    assert!(matched > 0, "the registered patient's receipts match");
+    let package = kakunin_seed::checkups(&config, &people);
+    let r = medical::import_checkups(&*s, &Scope::Any, "seed", &package, at)
+        .await
+        .unwrap();
+    assert!(r.accepted, "{:?}", r.errors);
+    assert!(r.matched > 0, "the registered patient's checkups match");
+
+    let qid = s.find_by_person("person-1").await.unwrap()[0].id;
+    let p = Patient {
+        request: MedicalInformationRequest {
+            insurer_number: q.card.insurer.as_str().into(),
+            symbol: Some("12".into()),
+            number: "345".into(),
+            branch: Some("00".into()),
+            birthdate: "19600101".into(),
+            start_date: None,
+            end_date: None,
+        },
+        qualification_id: qid,
+    };
+    checked(&*s, &p, &here(), at).await;
+    for c in [
+        ConsentCategory::Medications,
+        ConsentCategory::Treatments,
+        ConsentCategory::Checkups,
+    ] {
+        // Refused without consent, shown with it.
+        let e = medical::information(&*s, &here(), c, &p.request, at)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            refused_code(e).as_str(),
+            "consent_missing" | "category_not_consented"
+        ));
+        consent(&*s, &here(), c, at).await;
+        let answer = medical::information(&*s, &here(), c, &p.request, at)
+            .await
+            .unwrap();
+        let shown = answer.medications.len() + answer.treatments.len() + answer.checkups.len();
+        assert!(shown > 0, "{c:?}: {answer:?}");
+        assert_eq!(answer.start_date, "20211124", "5 years by default");
+    }
+    let checkups = medical::information(&*s, &here(), ConsentCategory::Checkups, &p.request, at)
+        .await
+        .unwrap()
+        .checkups;
+    assert!(checkups
+        .iter()
+        .all(|c| c.items.iter().any(|i| i.value.is_some())));
+    // Retention: a purge 5 years on from the newest record leaves nothing of this person.
+    let later = Date::parse("20321231").unwrap();
+    medical::purge(&*s, later).await.unwrap();
+    assert_eq!(s.medical_counts().await.unwrap().receipts, 0);
+    assert_eq!(s.medical_counts().await.unwrap().checkups, 0);
+}
