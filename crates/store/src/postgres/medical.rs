@@ -48,8 +48,9 @@ pub(super) async fn import_masters(
     };
     // What is there now, for the codes of this file.
     let codes: Vec<&str> = imp.entries.iter().map(|e| e.code.as_str()).collect();
-    let mut existing: HashMap<(String, String), (Option<String>, String, Option<String>)> =
-        HashMap::new();
+    // (code, start) → (end, name, unit) as stored.
+    type Edition = (Option<String>, String, Option<String>);
+    let mut existing: HashMap<(String, String), Edition> = HashMap::new();
     for chunk in codes.chunks(CHUNK) {
         for r in q!(tx.query(
             "SELECT code, valid_from, valid_until, name, unit FROM master_entries
