@@ -529,6 +529,25 @@ async fn a_seeded_patients_history_is_shown_in_every_category() {
         assert!(shown > 0, "{c:?}: {answer:?}");
         assert_eq!(answer.start_date, "20211124", "5 years by default");
     }
+    // Surgeries are their own category: never among treatments, only under their consent.
+    let treatments =
+        medical::information(&*s, &here(), ConsentCategory::Treatments, &p.request, at)
+            .await
+            .unwrap()
+            .treatments;
+    assert!(treatments.iter().all(|t| t.kind != "surgery"));
+    let e = medical::information(&*s, &here(), ConsentCategory::Surgeries, &p.request, at)
+        .await
+        .unwrap_err();
+    assert_eq!(refused_code(e), "category_not_consented");
+    consent(&*s, &here(), ConsentCategory::Surgeries, at).await;
+    let surgeries = medical::information(&*s, &here(), ConsentCategory::Surgeries, &p.request, at)
+        .await
+        .unwrap()
+        .treatments;
+    assert!(surgeries
+        .iter()
+        .all(|t| t.kind == "surgery" && t.kind_label == "手術"));
     let checkups = medical::information(&*s, &here(), ConsentCategory::Checkups, &p.request, at)
         .await
         .unwrap()
