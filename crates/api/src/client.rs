@@ -262,6 +262,21 @@ impl CentralClient {
         Self::decode(r).await
     }
 
+    /// Consents given on the reader's screens after a card check.
+    pub async fn card_consents(
+        &self,
+        req: &crate::CardConsentRequest,
+    ) -> Result<crate::CardConsentResponse, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/card-consents", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
     /// 利用登録 of a card.
     pub async fn card_registration(
         &self,

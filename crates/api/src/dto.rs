@@ -164,6 +164,29 @@ pub struct ConsentFlag {
     pub available_until: Option<String>,
 }
 
+/// `POST /v1/card-consents`: the consents a patient gave on the reader's screens (④ 診療・薬剤,
+/// 特定健診 from age 40; ⑥ 限度額) after the card check, proven again with the card over a
+/// fresh nonce (the check answer's `next_nonce`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardConsentRequest {
+    pub certificate: String,
+    pub nonce: String,
+    pub proof: CardProof,
+    /// `medications`, `treatments`, `surgeries`, `checkups`, `limit`; each valid 24 hours.
+    pub consents: Vec<String>,
+}
+
+/// The answer to `POST /v1/card-consents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardConsentResponse {
+    /// Every category's flag after this registration.
+    pub consents: Vec<ConsentFlag>,
+    /// A nonce for the next card request of this institution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_nonce: Option<CardNonce>,
+}
+
 /// `POST /v1/card-registrations`: 利用登録 (PIN proof only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

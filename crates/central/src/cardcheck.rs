@@ -6,9 +6,9 @@
 use crate::cards::{self, CardCertificate, CardTrust, CheckedNonce, Nonces, Refusal};
 use crate::pki::Role;
 use kakunin_api::{
-    consent_flag, processing_result, qualification_result, ApiError, CardCheckRequest, CardNonce,
-    CardProof, CardRegistrationRequest, CardRegistrationResponse, CertificateNotice,
-    EligibilityCheckResponse,
+    consent_flag, processing_result, qualification_result, ApiError, CardCheckRequest,
+    CardConsentRequest, CardConsentResponse, CardNonce, CardProof, CardRegistrationRequest,
+    CardRegistrationResponse, CertificateNotice, EligibilityCheckResponse,
 };
 use kakunin_authority::AuthorityApi;
 use kakunin_domain::{
@@ -443,18 +443,7 @@ pub async fn card_check(
             ))
         }
     };
-    let mut given = Vec::with_capacity(request.consents.len());
-    for code in &request.consents {
-        let category = ConsentCategory::parse(code).ok_or_else(|| {
-            invalid(
-                "invalid_consent_category",
-                "同意の種類が正しくありません。",
-                "consents must be medications, treatments, surgeries, checkups or limit",
-                "consents",
-            )
-        })?;
-        given.push(category);
-    }
+    let given = consent_categories(&request.consents)?;
     let (nonce, proven, pseudonym) = authenticate(
         store,
         cards,
@@ -492,14 +481,7 @@ pub async fn card_check(
         .filter(|c| birthdate.is_none_or(|b| c.offered_to(b, on)))
         .map(|&c| Consent::given(&pseudonym, institution, c, at))
         .collect();
-    let state = |category: ConsentCategory| {
-        let latest = consents
-            .iter()
-            .chain(&earlier)
-            .filter(|c| c.category == category)
-            .max_by_key(|c| c.given_at);
-        ConsentState::of(latest, at)
-    };
+    let state = |category| consent_state(&consents, &earlier, category, at);
     let limit_consent = limit_consent || state(ConsentCategory::Limit).is_valid();
     let results: Vec<_> = answered
         .iter()
@@ -567,6 +549,110 @@ async fn owner_ids(
         .await
         .map(|f| f.iter().map(|f| f.id).collect())
         .unwrap_or_default()
+}
+
+/// Where a category's consent stands, counting the consents just given.
+fn consent_state(
+    given: &[Consent],
+    earlier: &[Consent],
+    category: ConsentCategory,
+    at: Timestamp,
+) -> ConsentState {
+    let latest = given
+        .iter()
+        .chain(earlier)
+        .filter(|c| c.category == category)
+        .max_by_key(|c| c.given_at);
+    ConsentState::of(latest, at)
+}
+
+/// The categories of a request's `consents`.
+fn consent_categories(codes: &[String]) -> Result<Vec<ConsentCategory>, CardError> {
+    codes
+        .iter()
+        .map(|code| {
+            ConsentCategory::parse(code).ok_or_else(|| {
+                invalid(
+                    "invalid_consent_category",
+                    "同意の種類が正しくありません。",
+                    "consents must be medications, treatments, surgeries, checkups or limit",
+                    "consents",
+                )
+            })
+        })
+        .collect()
+}
+
+/// Consents given on the reader's screens after the check (画面④⑥), proven again with the card
+/// (PIN signature or the terminal's attestation) over a fresh nonce. Recorded for this
+/// institution, 24 hours; 特定健診 only from age 40. One access-log entry, which spends the
+/// nonce, so a double submission records nothing twice.
+pub async fn give_consents(
+    store: &dyn Store,
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    request: &CardConsentRequest,
+    at: Timestamp,
+) -> Result<CardConsentResponse, CardError> {
+    let purpose = AccessPurpose::ConsentRegistration;
+    let given = consent_categories(&request.consents)?;
+    let (nonce, _proven, pseudonym) = authenticate(
+        store,
+        cards,
+        institution,
+        purpose,
+        (&request.certificate, &request.nonce, &request.proof),
+        false,
+        at,
+    )
+    .await?;
+    let (found, earlier) = store.person_with_consents(&pseudonym, institution).await?;
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    if !cards.is_registered(store, &pseudonym).await? {
+        let r = Refusal {
+            detail: "the person has not registered the card for insurance use (利用登録)".into(),
+            ..REGISTRATION_REQUIRED
+        };
+        return Err(audit_refusal(
+            store,
+            institution,
+            purpose,
+            at,
+            Some(&nonce),
+            ids,
+            CardError::Refused(r),
+        )
+        .await);
+    }
+    let on = at.jst_date();
+    let (_, answered) = card_validity(&found, on);
+    let birthdate = answered.first().map(|f| f.qualification.birthdate);
+    let consents: Vec<Consent> = given
+        .iter()
+        .filter(|c| birthdate.is_none_or(|b| c.offered_to(b, on)))
+        .map(|&c| Consent::given(&pseudonym, institution, c, at))
+        .collect();
+    let entry = AccessLogEntry {
+        at,
+        institution: institution.clone(),
+        purpose,
+        qualification_ids: ids.clone(),
+        result: AccessResult::Registered,
+        processing_code: "consents_registered".into(),
+        information: None,
+    };
+    spend(store, &nonce, entry, ids).await?;
+    if !consents.is_empty() {
+        store.record_consents(consents.clone()).await?;
+    }
+    let flags = ConsentCategory::ALL
+        .into_iter()
+        .map(|category| consent_flag(category, consent_state(&consents, &earlier, category, at)))
+        .collect();
+    Ok(CardConsentResponse {
+        consents: flags,
+        next_nonce: Some(issue_nonce(cards, institution, at)),
+    })
 }
 
 /// 利用登録: the person proves they hold the card (PIN) and registers it for insurance use.

@@ -13,14 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kakunin_api::{
-    access_record, AccessLogRecord, ApiError, CardCheckRequest, CardNonce, CardProof,
-    CardRegistrationRequest, CardRegistrationResponse, CertificateNotice, CheckupImportReport,
-    CheckupItemInfo, CheckupPackageUpload, CheckupRecord, ConsentFlag, DismissLinkReviewRequest,
-    ElderlyCertificateInfo, EligibilityCheckRequest, EligibilityCheckResponse, FileProblem, Health,
-    LimitCertificateInfo, LinkReviewRecord, MasterImportReport, MedicalInformationRequest,
-    MedicalInformationResponse, MedicationRecord, PatientHeader, ProcessingResult,
-    QualificationResult, ReceiptImportReport, RosterImportReport, RosterLineError,
-    SpecificDiseaseCertificateInfo, StoreNodeInfo, StoreStatusInfo, TreatmentInfo,
+    access_record, AccessLogRecord, ApiError, CardCheckRequest, CardConsentRequest,
+    CardConsentResponse, CardNonce, CardProof, CardRegistrationRequest, CardRegistrationResponse,
+    CertificateNotice, CheckupImportReport, CheckupItemInfo, CheckupPackageUpload, CheckupRecord,
+    ConsentFlag, DismissLinkReviewRequest, ElderlyCertificateInfo, EligibilityCheckRequest,
+    EligibilityCheckResponse, FileProblem, Health, LimitCertificateInfo, LinkReviewRecord,
+    MasterImportReport, MedicalInformationRequest, MedicalInformationResponse, MedicationRecord,
+    PatientHeader, ProcessingResult, QualificationResult, ReceiptImportReport, RosterImportReport,
+    RosterLineError, SpecificDiseaseCertificateInfo, StoreNodeInfo, StoreStatusInfo, TreatmentInfo,
 };
 use kakunin_domain::InstitutionCode;
 use kakunin_store::MasterKind;
@@ -556,6 +556,39 @@ async fn trace(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Consents given on the reader's screens after a card check (④ 診療・薬剤, 特定健診 from 40;
+/// ⑥ 限度額), proven again with the card over a fresh nonce (institution role).
+#[utoipa::path(
+    post,
+    path = "/v1/card-consents",
+    request_body = CardConsentRequest,
+    responses(
+        (status = 200, body = CardConsentResponse),
+        (status = 400, body = ApiError),
+        (status = 403, body = ApiError, description = "Refused like a card check (nonce, certificate, proof, registration_required)."),
+        (status = 409, body = ApiError, description = "nonce_used: a double submission; nothing was recorded twice."),
+        (status = 401, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn card_consents(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<CardConsentResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let request: CardConsentRequest = json_body(&body)?;
+    Ok(Json(
+        cardcheck::give_consents(
+            &*app.store,
+            app.cards()?,
+            &institution,
+            &request,
+            service::now(),
+        )
+        .await?,
+    ))
+}
+
 fn import_status(accepted: bool) -> StatusCode {
     if accepted {
         StatusCode::OK
@@ -726,6 +759,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/card-checks/nonce", post(card_nonce))
         .route("/v1/card-checks", post(card_check))
         .route("/v1/card-registrations", post(card_registration))
+        .route("/v1/card-consents", post(card_consents))
         .route("/v1/admin/link-reviews", get(link_reviews))
         .route("/v1/admin/link-reviews/dismiss", post(dismiss_link_review))
         .route("/v1/admin/access-log", get(access_log))
@@ -761,6 +795,7 @@ pub fn router(state: AppState) -> Router {
         card_nonce,
         card_check,
         card_registration,
+        card_consents,
         import_roster,
         link_reviews,
         dismiss_link_review,
@@ -791,6 +826,8 @@ pub fn router(state: AppState) -> Router {
         ConsentFlag,
         CardRegistrationRequest,
         CardRegistrationResponse,
+        CardConsentRequest,
+        CardConsentResponse,
         LinkReviewRecord,
         DismissLinkReviewRequest,
         FileProblem,

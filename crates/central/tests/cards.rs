@@ -894,3 +894,94 @@ async fn consents_given_at_the_reader_are_recorded_per_institution() {
     };
     assert_eq!((code.as_str(), status), ("invalid_consent_category", 400));
 }
+
+/// The kiosk's order: check first (the answer gives the age and a next nonce), then the consent
+/// screens, then the consents with a fresh card proof. A double submission records nothing
+/// twice; 特定健診 stays closed under 40.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_after_the_check_with_the_next_nonce() {
+    let w = world().await;
+    w.import(format!(
+        "{HEADER}\n{}\n{}\n",
+        row(1, "10", Some(1), "20200401", ""),
+        row(3, "30", Some(3), "20200401", "")
+    ))
+    .await;
+    let client = w.client(&w.institution);
+    let consent = |card: PathBuf, nonce: String, consents: Vec<&'static str>| {
+        let client = client.clone();
+        async move {
+            let (cert, sig) = sign(&card, "1234", &nonce).unwrap();
+            client
+                .card_consents(&kakunin_api::CardConsentRequest {
+                    certificate: b64(&cert),
+                    nonce,
+                    proof: CardProof::Pin {
+                        signature: b64(&sig),
+                    },
+                    consents: consents.into_iter().map(String::from).collect(),
+                })
+                .await
+        }
+    };
+    let flag = |flags: &[kakunin_api::ConsentFlag], category: &str| {
+        flags
+            .iter()
+            .find(|f| f.category == category)
+            .map(|f| f.flag.clone())
+            .unwrap()
+    };
+    for (i, age_40_plus) in [(1, true), (3, false)] {
+        let card = w.issue_card(i, None);
+        w.register(&card).await;
+        let nonce = client.card_nonce().await.unwrap().nonce;
+        let (cert, sig) = sign(&card, "1234", &nonce).unwrap();
+        let checked = client
+            .card_check(&CardCheckRequest {
+                certificate: b64(&cert),
+                nonce,
+                proof: CardProof::Pin {
+                    signature: b64(&sig),
+                },
+                limit_application_certificate_related_cons_flg: None,
+                consents: vec![],
+            })
+            .await
+            .unwrap();
+        assert_eq!(flag(&checked.consents, "medications"), "0");
+        let next = checked.next_nonce.unwrap().nonce;
+        let given = consent(
+            card.clone(),
+            next.clone(),
+            vec!["medications", "treatments", "checkups"],
+        )
+        .await
+        .unwrap();
+        assert_eq!(flag(&given.consents, "medications"), "1");
+        assert_eq!(flag(&given.consents, "treatments"), "1");
+        assert_eq!(
+            flag(&given.consents, "checkups"),
+            if age_40_plus { "1" } else { "0" }
+        );
+        // The same submission again: refused as a replay, nothing recorded twice.
+        let again = consent(card.clone(), next, vec!["surgeries"])
+            .await
+            .unwrap_err();
+        assert_eq!(code(again), ("nonce_used".to_string(), 409));
+        // ⑥ 限度額 with the answer's next nonce.
+        let limit = consent(card, given.next_nonce.unwrap().nonce, vec!["limit"])
+            .await
+            .unwrap();
+        assert_eq!(flag(&limit.consents, "limit"), "1");
+        assert_eq!(flag(&limit.consents, "surgeries"), "0");
+    }
+    let log = w.store.recent_access(100).await.unwrap();
+    let registrations = log
+        .iter()
+        .filter(|a| a.entry.purpose == kakunin_domain::AccessPurpose::ConsentRegistration)
+        .count();
+    assert_eq!(
+        registrations, 6,
+        "2 people × (consents, replay refused, 限度額)"
+    );
+}

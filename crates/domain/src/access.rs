@@ -16,6 +16,8 @@ pub enum AccessPurpose {
     CardRegistration,
     /// Viewing 薬剤・診療・手術・特定健診 information (the entry's `information` says which).
     MedicalInformation,
+    /// Consents given on the reader's screens after a card check (画面④⑥).
+    ConsentRegistration,
 }
 
 impl AccessPurpose {
@@ -25,6 +27,7 @@ impl AccessPurpose {
             Self::EligibilityByCard => "eligibility_by_card",
             Self::CardRegistration => "card_registration",
             Self::MedicalInformation => "medical_information",
+            Self::ConsentRegistration => "consent_registration",
         }
     }
     pub fn label(self) -> &'static str {
@@ -33,6 +36,7 @@ impl AccessPurpose {
             Self::EligibilityByCard => "資格確認（マイナンバーカード）",
             Self::CardRegistration => "マイナ保険証の利用登録",
             Self::MedicalInformation => "診療・薬剤・健診情報の閲覧",
+            Self::ConsentRegistration => "閲覧同意の登録",
         }
     }
     pub fn parse(code: &str) -> Option<Self> {
@@ -41,6 +45,7 @@ impl AccessPurpose {
             Self::EligibilityByCard,
             Self::CardRegistration,
             Self::MedicalInformation,
+            Self::ConsentRegistration,
         ]
         .into_iter()
         .find(|p| p.code() == code)
