@@ -145,6 +145,7 @@ pub struct Kiosk {
     screen: Screen,
     seq: u64,
     face_available: bool,
+    visual_available: bool,
     pin: String,
     tries_left: Option<u8>,
     name: String,
@@ -155,18 +156,21 @@ pub struct Kiosk {
 }
 
 impl Default for Kiosk {
+    /// PIN only: no face matcher, no device key for staff 目視確認.
     fn default() -> Self {
-        Self::new(false)
+        Self::new(false, false)
     }
 }
 
 impl Kiosk {
-    /// A kiosk waiting for a card; `face_available` when a face matcher is configured.
-    pub fn new(face_available: bool) -> Self {
+    /// A kiosk waiting for a card; `face_available` when a face matcher is configured,
+    /// `visual_available` when staff 目視確認 can be attested (the terminal has a device key).
+    pub fn new(face_available: bool, visual_available: bool) -> Self {
         Self {
             screen: Screen::WaitingForCard,
             seq: 0,
             face_available,
+            visual_available,
             pin: String::new(),
             tries_left: None,
             name: String::new(),
@@ -344,7 +348,7 @@ impl Kiosk {
                 self.tries_left = Some(tries_left);
                 self.show(Screen::ChooseMethod {
                     face: self.face_available,
-                    visual: !self.face_available,
+                    visual: self.visual_available,
                 });
             }
             Outcome::CardUnreadable => self.show(Screen::CardError),
@@ -427,7 +431,7 @@ mod tests {
 
     #[test]
     fn pin_path_with_every_consent_and_the_limit() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         to_check(&mut k);
         k.outcome(Outcome::Checked {
             name: "番号　一郎".into(),
@@ -470,7 +474,7 @@ mod tests {
 
     #[test]
     fn under_40_never_sees_the_checkup_question() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         to_check(&mut k);
         k.outcome(Outcome::Checked {
             name: "若者".into(),
@@ -486,7 +490,7 @@ mod tests {
 
     #[test]
     fn refusing_everything_records_nothing() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         to_check(&mut k);
         k.outcome(Outcome::Checked {
             name: "拒否".into(),
@@ -512,7 +516,7 @@ mod tests {
 
     #[test]
     fn wrong_pin_shows_tries_left_then_locks() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         to_check(&mut k);
         k.outcome(Outcome::WrongPin { tries_left: 2 });
         assert_eq!(
@@ -532,7 +536,7 @@ mod tests {
 
     #[test]
     fn the_pin_pad_masks_corrects_and_ignores_mashing() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         k.card_inserted();
         k.outcome(Outcome::CardRead { tries_left: 3 });
         press(&mut k, Action::Choose(Method::Pin));
@@ -565,7 +569,7 @@ mod tests {
 
     #[test]
     fn double_taps_record_once() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         to_check(&mut k);
         k.outcome(Outcome::Checked {
             name: "二度押し".into(),
@@ -584,7 +588,7 @@ mod tests {
 
     #[test]
     fn removing_the_card_cancels_at_any_step_and_late_results_are_ignored() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         to_check(&mut k);
         k.card_removed();
         assert_eq!(k.screen(), &Screen::WaitingForCard);
@@ -598,7 +602,7 @@ mod tests {
 
     #[test]
     fn a_card_with_few_tries_left_warns_and_a_locked_one_stops() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         k.card_inserted();
         k.outcome(Outcome::CardRead { tries_left: 2 });
         press(&mut k, Action::Choose(Method::Pin));
@@ -610,7 +614,7 @@ mod tests {
                 wrong: false
             }
         );
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         k.card_inserted();
         k.outcome(Outcome::CardRead { tries_left: 0 });
         assert_eq!(k.screen(), &Screen::Locked);
@@ -629,7 +633,7 @@ mod tests {
             (Outcome::RegistrationRequired, Screen::RegistrationPrompt),
             (Outcome::CentralFailed, Screen::CentralUnavailable),
         ] {
-            let mut k = Kiosk::new(false);
+            let mut k = Kiosk::new(false, true);
             k.card_inserted();
             k.outcome(outcome);
             assert_eq!(k.screen(), &screen);
@@ -638,7 +642,7 @@ mod tests {
 
     #[test]
     fn visual_check_waits_for_staff() {
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         k.card_inserted();
         k.outcome(Outcome::CardRead { tries_left: 3 });
         assert_eq!(
@@ -656,7 +660,7 @@ mod tests {
         });
         assert_eq!(k.screen(), &Screen::ConsentMedical);
         // Face is not offered, so choosing it does nothing.
-        let mut k = Kiosk::new(false);
+        let mut k = Kiosk::new(false, true);
         k.card_inserted();
         k.outcome(Outcome::CardRead { tries_left: 3 });
         assert_eq!(press(&mut k, Action::Choose(Method::Face)), vec![]);

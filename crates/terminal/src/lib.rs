@@ -7,3 +7,4 @@
 //! one effect that verifies it on the card, and never appears on a screen.
 
 pub mod kiosk;
+pub mod visit;

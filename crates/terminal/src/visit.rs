@@ -1,0 +1,464 @@
+//! The terminal's driver: it owns the card reader and the kiosk, carries out the kiosk's effects
+//! (card I/O on a blocking thread, central calls over mTLS) and publishes every kiosk screen and
+//! every reception to the pages.
+//!
+//! Invariants: one visit at a time; the card session stays open for the visit (the PIN verified
+//! at ③ lets the card sign the consents of ④ and ⑥ without asking again) and is dropped when
+//! the card leaves; receptions are kept in memory for today only and never written to disk here.
+
+use crate::kiosk::{Action, CertificateProblem, Effect, Kiosk, Outcome};
+use base64::Engine;
+use kakunin_api::client::{CentralClient, ClientError};
+use kakunin_api::{
+    card_challenge, CardCheckRequest, CardConsentRequest, CardProof, EligibilityCheckResponse,
+};
+use kakunin_card::{open_card, Card, Jpki, JpkiError};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// How often the reader is polled for a card placed or removed.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Where cards come from.
+#[derive(Debug, Clone)]
+pub enum Reader {
+    /// Virtual cards: files in `dir`, "inserted" one at a time from the console or the CLI.
+    Virtual { dir: PathBuf },
+    /// A PC/SC reader (`pcsc` or `pcsc:NAME`).
+    Pcsc { spec: String },
+}
+
+/// One check at reception, as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reception {
+    pub id: u64,
+    /// RFC 3339, JST.
+    pub at: String,
+    /// `kiosk` or `console`.
+    pub source: &'static str,
+    /// `pin`, `visual` or `numbers`.
+    pub method: &'static str,
+    pub answer: EligibilityCheckResponse,
+}
+
+/// The card of the current visit.
+struct Session {
+    card: Box<dyn Card>,
+    certificate: Vec<u8>,
+    /// The next nonce the central gave (each answer carries one).
+    next_nonce: Option<String>,
+}
+
+/// The terminal: reader, kiosk, receptions, and the pages' event streams.
+pub struct Terminal {
+    client: CentralClient,
+    reader: Reader,
+    kiosk: Mutex<Kiosk>,
+    session: Arc<Mutex<Option<Session>>>,
+    /// The virtual card placed on the reader (file name in the reader's directory).
+    inserted: Mutex<Option<String>>,
+    receptions: Mutex<Vec<Reception>>,
+    kiosk_events: broadcast::Sender<String>,
+    reception_events: broadcast::Sender<String>,
+}
+
+/// Kiosk state as the page reads it: `{"seq": n, "screen": …}`.
+pub fn kiosk_json(k: &Kiosk) -> String {
+    let mut v = serde_json::to_value(k.screen()).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("seq".into(), k.seq().into());
+    }
+    v.to_string()
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The card proof over a nonce, on an open session: re-select the JPKI AP (the PIN stays
+/// verified within a session) and sign.
+fn sign(card: &mut dyn Card, pin: Option<&str>, nonce: &str) -> Result<Vec<u8>, JpkiError> {
+    let mut jpki = Jpki::open(card)?;
+    if let Some(pin) = pin {
+        if jpki.auth_pin_tries_left()? == 0 {
+            return Err(JpkiError::PinLocked);
+        }
+        jpki.verify_auth_pin(pin)?;
+    }
+    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
+    jpki.sign_sha256(&hash)
+}
+
+/// What a card error means on the kiosk.
+fn card_outcome(e: &JpkiError) -> Outcome {
+    match e {
+        JpkiError::WrongPin { tries_left } => Outcome::WrongPin {
+            tries_left: *tries_left,
+        },
+        JpkiError::PinLocked => Outcome::PinLocked,
+        _ => Outcome::CardUnreadable,
+    }
+}
+
+/// What a central refusal means on the kiosk.
+fn central_outcome(e: &ClientError) -> Outcome {
+    match e {
+        ClientError::Api(api, _) => match api.code.as_str() {
+            "certificate_expired" => Outcome::Certificate(CertificateProblem::Expired),
+            "certificate_revoked" | "certificate_unknown_issuer" | "certificate_malformed" => {
+                Outcome::Certificate(CertificateProblem::Revoked)
+            }
+            "certificate_suspended" => Outcome::Certificate(CertificateProblem::Suspended),
+            "registration_required" => Outcome::RegistrationRequired,
+            _ => Outcome::CentralFailed,
+        },
+        _ => Outcome::CentralFailed,
+    }
+}
+
+impl Terminal {
+    pub fn new(client: CentralClient, reader: Reader) -> Arc<Self> {
+        let (kiosk_events, _) = broadcast::channel(64);
+        let (reception_events, _) = broadcast::channel(64);
+        Arc::new(Self {
+            client,
+            reader,
+            kiosk: Mutex::new(Kiosk::default()),
+            session: Arc::new(Mutex::new(None)),
+            inserted: Mutex::new(None),
+            receptions: Mutex::new(Vec::new()),
+            kiosk_events,
+            reception_events,
+        })
+    }
+
+    pub fn client(&self) -> &CentralClient {
+        &self.client
+    }
+
+    pub fn kiosk_state(&self) -> String {
+        kiosk_json(&self.kiosk.lock().expect("kiosk lock"))
+    }
+
+    pub fn subscribe_kiosk(&self) -> broadcast::Receiver<String> {
+        self.kiosk_events.subscribe()
+    }
+
+    pub fn subscribe_receptions(&self) -> broadcast::Receiver<String> {
+        self.reception_events.subscribe()
+    }
+
+    pub fn receptions(&self) -> Vec<Reception> {
+        let mut r = self.receptions.lock().expect("receptions lock").clone();
+        r.reverse();
+        r
+    }
+
+    /// Adds a reception and pushes it to the consoles.
+    pub fn record(
+        &self,
+        source: &'static str,
+        method: &'static str,
+        answer: EligibilityCheckResponse,
+    ) -> Reception {
+        let mut all = self.receptions.lock().expect("receptions lock");
+        let r = Reception {
+            id: all.len() as u64 + 1,
+            at: kakunin_domain::Timestamp::from_unix_millis(now_ms()).jst_rfc3339(),
+            source,
+            method,
+            answer,
+        };
+        all.push(r.clone());
+        let _ = self
+            .reception_events
+            .send(serde_json::to_string(&r).unwrap_or_default());
+        r
+    }
+
+    /// The virtual cards that can be placed on the reader, and the one on it.
+    pub fn virtual_cards(&self) -> Option<(Vec<String>, Option<String>)> {
+        let Reader::Virtual { dir } = &self.reader else {
+            return None;
+        };
+        let mut cards: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| n.ends_with(".vcard"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        cards.sort();
+        let inserted = self.inserted.lock().expect("inserted lock").clone();
+        Some((cards, inserted))
+    }
+
+    /// Places a virtual card on the reader (`None` takes it off). `false` for an unknown card
+    /// or a PC/SC reader.
+    pub fn place_virtual(&self, card: Option<&str>) -> bool {
+        let Some((cards, _)) = self.virtual_cards() else {
+            return false;
+        };
+        if let Some(c) = card {
+            if !cards.iter().any(|n| n == c) {
+                return false;
+            }
+        }
+        *self.inserted.lock().expect("inserted lock") = card.map(str::to_string);
+        true
+    }
+
+    fn card_spec(&self) -> Option<String> {
+        match &self.reader {
+            Reader::Virtual { dir } => self
+                .inserted
+                .lock()
+                .expect("inserted lock")
+                .as_ref()
+                .map(|n| format!("virtual:{}", dir.join(n).display())),
+            Reader::Pcsc { spec } => Some(spec.clone()),
+        }
+    }
+
+    fn publish(&self, k: &Kiosk) {
+        let _ = self.kiosk_events.send(kiosk_json(k));
+    }
+
+    /// A patient's or staff's action on kiosk screen `seq`.
+    pub async fn act(self: &Arc<Self>, seq: u64, action: Action) {
+        let effects = {
+            let mut k = self.kiosk.lock().expect("kiosk lock");
+            let before = k.seq();
+            let effects = k.act(seq, action);
+            if k.seq() != before {
+                self.publish(&k);
+            }
+            effects
+        };
+        self.run(effects).await;
+    }
+
+    fn outcome(&self, outcome: Outcome) -> Vec<Effect> {
+        let mut k = self.kiosk.lock().expect("kiosk lock");
+        let before = k.seq();
+        let effects = k.outcome(outcome);
+        if k.seq() != before {
+            self.publish(&k);
+        }
+        effects
+    }
+
+    /// Carries out effects, feeding their outcomes back, until none are left.
+    async fn run(self: &Arc<Self>, mut effects: Vec<Effect>) {
+        while let Some(effect) = effects.pop() {
+            let outcome = match effect {
+                Effect::ReadCard => self.read_card().await,
+                Effect::VerifyPinAndCheck { pin } => self.check_with_pin(pin).await,
+                Effect::SaveConsents { categories } => self.save_consents(categories).await,
+                // Staff 目視確認 and its attestation need a terminal device key: not offered
+                // yet, so the kiosk never asks for them.
+                Effect::AskStaff | Effect::CheckVisual => None,
+                Effect::Forget => {
+                    *self.session.lock().expect("session lock") = None;
+                    None
+                }
+            };
+            if let Some(o) = outcome {
+                effects.extend(self.outcome(o));
+            }
+        }
+    }
+
+    /// Opens the card on the reader and reads its certificate and PIN tries.
+    async fn read_card(&self) -> Option<Outcome> {
+        let spec = self.card_spec()?;
+        let session = self.session.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<u8, JpkiError> {
+            let mut card = open_card(&spec).map_err(JpkiError::Card)?;
+            let (certificate, tries) = {
+                let mut jpki = Jpki::open(&mut *card)?;
+                (jpki.read_auth_certificate()?, jpki.auth_pin_tries_left()?)
+            };
+            *session.lock().expect("session lock") = Some(Session {
+                card,
+                certificate,
+                next_nonce: None,
+            });
+            Ok(tries)
+        })
+        .await;
+        Some(match read {
+            Ok(Ok(tries_left)) => Outcome::CardRead { tries_left },
+            Ok(Err(e)) => card_outcome(&e),
+            Err(_) => Outcome::CardUnreadable,
+        })
+    }
+
+    /// A fresh nonce: the one the last answer gave, else a new one from the central.
+    async fn nonce(&self) -> Result<String, ClientError> {
+        let held = self
+            .session
+            .lock()
+            .expect("session lock")
+            .as_mut()
+            .and_then(|s| s.next_nonce.take());
+        match held {
+            Some(n) => Ok(n),
+            None => Ok(self.client.card_nonce().await?.nonce),
+        }
+    }
+
+    /// The card's certificate and its signature over `nonce` (verifying `pin` first).
+    async fn prove(&self, pin: Option<String>, nonce: &str) -> Result<(String, String), Outcome> {
+        let session = self.session.clone();
+        let nonce = nonce.to_string();
+        let signed = tokio::task::spawn_blocking(move || {
+            let mut guard = session.lock().expect("session lock");
+            let s = guard
+                .as_mut()
+                .ok_or(JpkiError::Malformed("no card".into()))?;
+            let signature = sign(&mut *s.card, pin.as_deref(), &nonce)?;
+            Ok::<_, JpkiError>((b64(&s.certificate), b64(&signature)))
+        })
+        .await;
+        match signed {
+            Ok(Ok(pair)) => Ok(pair),
+            Ok(Err(e)) => Err(card_outcome(&e)),
+            Err(_) => Err(Outcome::CardUnreadable),
+        }
+    }
+
+    async fn check_with_pin(&self, pin: String) -> Option<Outcome> {
+        let nonce = match self.nonce().await {
+            Ok(n) => n,
+            Err(e) => return Some(central_outcome(&e)),
+        };
+        let (certificate, signature) = match self.prove(Some(pin), &nonce).await {
+            Ok(p) => p,
+            Err(o) => return Some(o),
+        };
+        let answer = self
+            .client
+            .card_check(&CardCheckRequest {
+                certificate,
+                nonce,
+                proof: CardProof::Pin { signature },
+                limit_application_certificate_related_cons_flg: None,
+                consents: vec![],
+            })
+            .await;
+        Some(match answer {
+            Ok(a) => {
+                self.keep_nonce(a.next_nonce.as_ref().map(|n| n.nonce.clone()));
+                let first = a.results.first();
+                let name = first.map(|r| r.name.clone()).unwrap_or_default();
+                let today = kakunin_domain::Timestamp::from_unix_millis(now_ms()).jst_date();
+                let age_40_plus = first
+                    .and_then(|r| kakunin_domain::Date::parse(&r.birthdate).ok())
+                    .is_some_and(|b| b.age_on(today) >= 40);
+                self.record("kiosk", "pin", a);
+                Outcome::Checked { name, age_40_plus }
+            }
+            Err(e) => central_outcome(&e),
+        })
+    }
+
+    fn keep_nonce(&self, nonce: Option<String>) {
+        if let Some(s) = self.session.lock().expect("session lock").as_mut() {
+            s.next_nonce = nonce;
+        }
+    }
+
+    async fn save_consents(&self, categories: Vec<&'static str>) -> Option<Outcome> {
+        let nonce = match self.nonce().await {
+            Ok(n) => n,
+            Err(e) => return Some(central_outcome(&e)),
+        };
+        let (certificate, signature) = match self.prove(None, &nonce).await {
+            Ok(p) => p,
+            Err(o) => return Some(o),
+        };
+        let answer = self
+            .client
+            .card_consents(&CardConsentRequest {
+                certificate,
+                nonce,
+                proof: CardProof::Pin { signature },
+                consents: categories.iter().map(|c| c.to_string()).collect(),
+            })
+            .await;
+        Some(match answer {
+            Ok(a) => {
+                self.keep_nonce(a.next_nonce.map(|n| n.nonce));
+                self.update_consents(&a.consents);
+                Outcome::ConsentsSaved
+            }
+            Err(e) => central_outcome(&e),
+        })
+    }
+
+    /// The latest kiosk reception gets the consents just given, and the consoles see it.
+    fn update_consents(&self, flags: &[kakunin_api::ConsentFlag]) {
+        let mut all = self.receptions.lock().expect("receptions lock");
+        if let Some(r) = all.iter_mut().rev().find(|r| r.source == "kiosk") {
+            r.answer.consents = flags.to_vec();
+            let _ = self
+                .reception_events
+                .send(serde_json::to_string(&*r).unwrap_or_default());
+        }
+    }
+
+    /// Watches the reader: a card placed starts a visit, a card gone ends it. Runs forever.
+    pub async fn watch(self: Arc<Self>) {
+        let mut present = false;
+        loop {
+            let now = self.card_present().await;
+            if now != present {
+                present = now;
+                let effects = {
+                    let mut k = self.kiosk.lock().expect("kiosk lock");
+                    let effects = if now {
+                        k.card_inserted()
+                    } else {
+                        k.card_removed()
+                    };
+                    self.publish(&k);
+                    effects
+                };
+                self.run(effects).await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Whether a card is on the reader: for virtual cards, whether one is placed; for PC/SC,
+    /// whether the open session still answers (or a new one opens).
+    async fn card_present(&self) -> bool {
+        match &self.reader {
+            Reader::Virtual { .. } => self.inserted.lock().expect("inserted lock").is_some(),
+            Reader::Pcsc { spec } => {
+                let spec = spec.clone();
+                let session = self.session.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut guard = session.lock().expect("session lock");
+                    match guard.as_mut() {
+                        Some(s) => Jpki::open(&mut *s.card).is_ok(),
+                        None => open_card(&spec).is_ok(),
+                    }
+                })
+                .await
+                .unwrap_or(false)
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
