@@ -1,0 +1,1100 @@
+// Reception console of the clinic terminal.
+//
+// - a live table of today's receptions (GET /console/receptions + SSE /console/events);
+// - the check by insurance numbers (POST /console/check);
+// - the medical information view (POST /console/medical/{category});
+// - 目視確認 for the kiosk (GET /console/kiosk + SSE /kiosk/events, POST /console/visual/*);
+// - the virtual card reader of demo setups (GET/POST /console/cards...).
+//
+// Personal data only ever travels in POST bodies and lives in memory, never in URLs or
+// browser storage.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v === null || v === undefined || v === false) continue;
+        if (k === 'class') el.className = v;
+        else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+        else el.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false || c === '') continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  const DASH = '—';
+
+  // ---------------------------------------------------------------- formatting
+
+  const WEEKDAYS = ['日', '月', '火', '水', '木', '金', '土'];
+
+  // Japanese eras, newest first: [name, first day yyyyMMdd, first year].
+  const ERAS = [
+    ['令和', '20190501', 2019],
+    ['平成', '19890108', 1989],
+    ['昭和', '19261225', 1926],
+    ['大正', '19120730', 1912],
+    ['明治', '18681023', 1868],
+  ];
+
+  // Today in Japan as yyyyMMdd, whatever the PC's time zone.
+  function todayJst() {
+    const parts = new Intl.DateTimeFormat('en-CA', {
+      timeZone: 'Asia/Tokyo',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    }).formatToParts(new Date());
+    const get = (t) => parts.find((p) => p.type === t)?.value ?? '';
+    return `${get('year')}${get('month')}${get('day')}`;
+  }
+
+  function isDate8(s) {
+    return typeof s === 'string' && /^\d{8}$/.test(s);
+  }
+
+  // "19800101" → "1980/01/01".
+  function fmtDate8(s) {
+    if (!isDate8(s)) return s || DASH;
+    return `${s.slice(0, 4)}/${s.slice(4, 6)}/${s.slice(6, 8)}`;
+  }
+
+  // "202611" → "2026/11".
+  function fmtMonth6(s) {
+    if (typeof s !== 'string' || !/^\d{6}/.test(s)) return s || DASH;
+    return `${s.slice(0, 4)}/${s.slice(4, 6)}`;
+  }
+
+  // "20261224235959" → "2026/12/24 23:59".
+  function fmtDateTime14(s) {
+    if (typeof s !== 'string' || !/^\d{12}/.test(s)) return s || DASH;
+    return `${fmtDate8(s.slice(0, 8))} ${s.slice(8, 10)}:${s.slice(10, 12)}`;
+  }
+
+  function eraLabel(d8) {
+    if (!isDate8(d8)) return '';
+    for (const [name, from, first] of ERAS) {
+      if (d8 >= from) {
+        const y = Number(d8.slice(0, 4)) - first + 1;
+        return `${name}${y === 1 ? '元' : y}年`;
+      }
+    }
+    return '';
+  }
+
+  function ageOn(birth8, on8) {
+    if (!isDate8(birth8) || !isDate8(on8)) return null;
+    let age = Number(on8.slice(0, 4)) - Number(birth8.slice(0, 4));
+    if (on8.slice(4) < birth8.slice(4)) age -= 1;
+    return age >= 0 ? age : null;
+  }
+
+  // "2026-11-24T09:01:02+09:00" → "09:01:02" (the server's wall clock, already JST).
+  function timeOf(at) {
+    const m = typeof at === 'string' ? /T(\d{2}:\d{2}(?::\d{2})?)/.exec(at) : null;
+    return m ? m[1] : at || DASH;
+  }
+
+  // "030" → "3割", "015" → "1.5割".
+  function copayLabel(ratio) {
+    if (typeof ratio !== 'string' || !/^\d+$/.test(ratio)) return ratio || DASH;
+    const n = Number(ratio) / 10;
+    return `${Number.isInteger(n) ? n : n.toFixed(1)}割`;
+  }
+
+  // Half-width katakana (as the central sends names) → full-width, for reading.
+  function readable(s) {
+    return typeof s === 'string' ? s.normalize('NFKC') : '';
+  }
+
+  function validityClass(v) {
+    if (v === '1') return 'c-v-ok';
+    if (v === '2' || v === '3') return 'c-v-bad';
+    if (v === '4' || v === '5') return 'c-v-warn';
+    return 'c-v-info';
+  }
+
+  const CONSENT_LABELS = {
+    medications: '薬剤',
+    treatments: '診療',
+    surgeries: '手術',
+    checkups: '健診',
+    limit: '限度額',
+  };
+  const CONSENT_ORDER = ['medications', 'treatments', 'surgeries', 'checkups', 'limit'];
+  const MEDICAL_CATEGORIES = ['medications', 'treatments', 'surgeries', 'checkups'];
+
+  const METHOD_LABELS = { pin: '暗証番号', visual: '目視', face: '顔認証', numbers: '番号入力' };
+  const SOURCE_LABELS = { kiosk: '受付機', console: '受付' };
+
+  const CARE_KIND_LABELS = { pharmacy: '調剤', outpatient: '外来', inpatient: '入院', dental: '歯科' };
+
+  // ---------------------------------------------------------------- requests
+
+  const NETWORK_ERROR = {
+    code: 'network',
+    message: '端末のサーバに接続できません。',
+    detail: '',
+  };
+
+  // Sends a request and returns {ok, status, data, error}. Never throws.
+  async function request(method, url, body, { central = false } = {}) {
+    const init = { method, cache: 'no-store', headers: {} };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(url, init);
+    } catch {
+      return { ok: false, status: 0, data: null, error: NETWORK_ERROR };
+    }
+    let text = '';
+    try {
+      text = await res.text();
+    } catch {
+      // body lost: treat as empty
+    }
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (res.ok) {
+      if (central) hideBanner('central');
+      return { ok: true, status: res.status, data, error: null };
+    }
+    const error =
+      data && typeof data === 'object' && typeof data.message === 'string'
+        ? data
+        : { code: `http_${res.status}`, message: `エラーが発生しました（${res.status}）。`, detail: text.slice(0, 200) };
+    if (res.status === 503 && error.code === 'central_unavailable') showCentralBanner();
+    return { ok: false, status: res.status, data, error };
+  }
+
+  // An EventSource that also recovers from a closed connection (e.g. the server restarted
+  // behind a proxy answering 502), and reports its status.
+  function stream(url, onData, onStatus) {
+    let es = null;
+    let wasDown = false;
+    const open = () => {
+      es = new EventSource(url);
+      es.onopen = () => {
+        onStatus?.(true, wasDown);
+        wasDown = false;
+      };
+      es.onmessage = (ev) => {
+        let data;
+        try {
+          data = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        onData(data);
+      };
+      es.onerror = () => {
+        wasDown = true;
+        onStatus?.(false, false);
+        if (es.readyState === EventSource.CLOSED) {
+          es.close();
+          setTimeout(open, 5000);
+        }
+      };
+    };
+    if ('EventSource' in window) open();
+    return () => es?.close();
+  }
+
+  // ---------------------------------------------------------------- banners
+
+  const banners = $('banners');
+
+  function showBanner(id, message) {
+    let el = banners.querySelector(`[data-banner="${id}"]`);
+    if (!el) {
+      el = h(
+        'div',
+        { class: 'c-banner', role: 'alert', 'data-banner': id },
+        h('span', { class: 'c-banner-text' }),
+        h('button', { type: 'button', class: 'c-btn c-small', onclick: () => hideBanner(id) }, '閉じる'),
+      );
+      banners.append(el);
+    }
+    el.querySelector('.c-banner-text').textContent = message;
+  }
+
+  function hideBanner(id) {
+    banners.querySelector(`[data-banner="${id}"]`)?.remove();
+  }
+
+  function showCentralBanner() {
+    showBanner(
+      'central',
+      '中央サーバに接続できません。しばらく待って再試行するか、保険証・資格確認書で確認してください。',
+    );
+  }
+
+  // ---------------------------------------------------------------- clock
+
+  function tickClock() {
+    const now = new Date();
+    const fmt = new Intl.DateTimeFormat('ja-JP', {
+      timeZone: 'Asia/Tokyo',
+      month: 'numeric',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    });
+    const parts = Object.fromEntries(fmt.formatToParts(now).map((p) => [p.type, p.value]));
+    const t = todayJst();
+    const wd = WEEKDAYS[new Date(Date.UTC(+t.slice(0, 4), +t.slice(4, 6) - 1, +t.slice(6, 8))).getUTCDay()];
+    const clock = $('clock');
+    clock.textContent = `${parts.month}月${parts.day}日（${wd}） ${parts.hour}:${parts.minute}`;
+    clock.dateTime = now.toISOString();
+  }
+
+  // ---------------------------------------------------------------- receptions table
+
+  const tbody = $('reception-rows');
+  const receptions = new Map(); // id → Reception
+  const rowsById = new Map(); // id → <tr>
+  let loaded = false;
+
+  function consentsOf(r) {
+    const list = r && r.answer && Array.isArray(r.answer.consents) ? r.answer.consents : [];
+    return list.filter((c) => c && c.flag === '1');
+  }
+
+  function hasMedicalConsent(r) {
+    return consentsOf(r).some((c) => MEDICAL_CATEGORIES.includes(c.category));
+  }
+
+  function firstResult(r) {
+    const results = r && r.answer && Array.isArray(r.answer.results) ? r.answer.results : [];
+    return results[0] || null;
+  }
+
+  // The contract names it `limit`; the central's schema `limit_certificate`. Accept both.
+  function limitOf(q) {
+    return (q && (q.limit_certificate || q.limit)) || null;
+  }
+
+  // Newer first: `at` (same offset everywhere, so text order is time order), then id.
+  function isNewer(a, b) {
+    if (a.at !== b.at) return String(a.at) > String(b.at);
+    return Number(a.id) > Number(b.id);
+  }
+
+  function buildRow(r) {
+    const ans = r.answer || {};
+    const results = Array.isArray(ans.results) ? ans.results : [];
+    const q = results[0] || null;
+    const today = todayJst();
+
+    const tr = h('tr', { 'data-reception-id': r.id, class: r.kiosk_waiting_for_staff ? 'is-waiting' : null });
+
+    // 時刻
+    tr.append(h('td', { class: 'c-nowrap c-num' }, timeOf(r.at)));
+
+    // 確認 (method / where)
+    tr.append(
+      h(
+        'td',
+        { class: 'c-nowrap' },
+        METHOD_LABELS[r.method] || r.method || DASH,
+        h('span', { class: 'c-sub' }, SOURCE_LABELS[r.source] || r.source || ''),
+      ),
+    );
+
+    // 氏名（カナ）
+    if (q) {
+      const more = results.length > 1 ? `ほか${results.length - 1}名（複数該当）` : '';
+      tr.append(
+        h(
+          'td',
+          null,
+          h('span', { class: 'c-name' }, q.name || DASH),
+          h('span', { class: 'c-sub' }, readable(q.name_kana)),
+          more ? h('span', { class: 'c-sub' }, more) : null,
+        ),
+      );
+    } else {
+      tr.append(h('td', null, DASH));
+    }
+
+    // 生年月日
+    if (q) {
+      const age = ageOn(q.birthdate, today);
+      tr.append(
+        h(
+          'td',
+          { class: 'c-nowrap c-num' },
+          fmtDate8(q.birthdate),
+          h('span', { class: 'c-sub' }, [eraLabel(q.birthdate), age !== null ? `${age}歳` : ''].filter(Boolean).join(' ')),
+        ),
+      );
+    } else {
+      tr.append(h('td', null, DASH));
+    }
+
+    // 資格有効性
+    tr.append(
+      h(
+        'td',
+        { class: 'c-nowrap' },
+        h('span', { class: `c-badge ${validityClass(ans.validity)}` }, ans.validity_label || ans.validity || DASH),
+      ),
+    );
+
+    // 保険者名
+    if (q) {
+      tr.append(
+        h(
+          'td',
+          null,
+          q.insurer_name || DASH,
+          h(
+            'span',
+            { class: 'c-sub c-num' },
+            [q.insurer_number, q.relationship === '1' ? '本人' : q.relationship === '2' ? '家族' : '']
+              .filter(Boolean)
+              .join(' '),
+          ),
+        ),
+      );
+    } else {
+      tr.append(h('td', null, DASH));
+    }
+
+    // 負担割合
+    if (q) {
+      tr.append(
+        h(
+          'td',
+          { class: 'c-nowrap' },
+          copayLabel(q.copay_ratio),
+          q.preschool === '1' ? h('span', { class: 'c-sub' }, '未就学') : null,
+        ),
+      );
+    } else {
+      tr.append(h('td', null, DASH));
+    }
+
+    // 限度額
+    const lim = limitOf(q);
+    if (lim) {
+      const code = [lim.classification, lim.bracket].filter(Boolean).join('/');
+      tr.append(
+        h(
+          'td',
+          { class: 'c-nowrap' },
+          lim.bracket_label || code || DASH,
+          lim.bracket_label && code ? h('span', { class: 'c-sub c-num' }, code) : null,
+        ),
+      );
+    } else {
+      tr.append(h('td', null, DASH));
+    }
+
+    // 注意: certificate notice, staff needed, central errors
+    const notes = [];
+    if (r.kiosk_waiting_for_staff) notes.push(h('span', { class: 'c-badge c-v-warn' }, '目視確認待ち'));
+    if (ans.certificate_notice && ans.certificate_notice.message) {
+      const n = ans.certificate_notice;
+      notes.push(
+        h(
+          'span',
+          {
+            class: 'c-badge c-v-warn c-wrap',
+            title: n.not_after ? `電子証明書の有効期限: ${fmtDate8(n.not_after)}` : null,
+          },
+          `⚠ ${n.message}`,
+        ),
+      );
+    }
+    if (ans.processing_result && ans.processing_result.status === '2' && ans.processing_result.message) {
+      notes.push(h('span', { class: 'c-badge c-v-bad c-wrap' }, ans.processing_result.message));
+    }
+    tr.append(h('td', null, notes.length ? h('div', { class: 'c-chips' }, notes) : ''));
+
+    // 同意
+    const consents = consentsOf(r);
+    const byCat = new Map(consents.map((c) => [c.category, c]));
+    const chips = CONSENT_ORDER.filter((c) => byCat.has(c)).map((c) => {
+      const until = byCat.get(c).available_until;
+      return h(
+        'span',
+        { class: 'c-chip', title: until ? `有効期限: ${fmtDateTime14(until)}` : null },
+        CONSENT_LABELS[c],
+      );
+    });
+    tr.append(h('td', null, chips.length ? h('div', { class: 'c-chips' }, chips) : ''));
+
+    // 情報を見る
+    tr.append(
+      h(
+        'td',
+        { class: 'c-nowrap' },
+        q && hasMedicalConsent(r)
+          ? h(
+              'button',
+              { type: 'button', class: 'c-btn c-small', 'data-action': 'medical-open', 'data-reception-id': r.id },
+              '情報を見る',
+            )
+          : null,
+      ),
+    );
+    return tr;
+  }
+
+  function flash(tr) {
+    tr.classList.remove('is-new');
+    // Restart the animation on an updated row.
+    void tr.offsetWidth;
+    tr.classList.add('is-new');
+    tr.addEventListener('animationend', () => tr.classList.remove('is-new'), { once: true });
+  }
+
+  function upsert(r, highlight) {
+    if (!r || typeof r !== 'object' || r.id === undefined || r.id === null) return;
+    const old = rowsById.get(r.id);
+    receptions.set(r.id, r);
+    const tr = buildRow(r);
+    if (old) {
+      old.replaceWith(tr);
+    } else {
+      tbody.querySelector('.c-empty')?.remove();
+      let before = null;
+      for (const row of tbody.rows) {
+        const other = receptions.get(Number(row.dataset.receptionId)) || receptions.get(row.dataset.receptionId);
+        if (other && isNewer(r, other)) {
+          before = row;
+          break;
+        }
+      }
+      tbody.insertBefore(tr, before);
+    }
+    rowsById.set(r.id, tr);
+    if (highlight) flash(tr);
+    updateCount();
+    updateVisualWho();
+    if (r.kiosk_waiting_for_staff) refreshKiosk();
+  }
+
+  function updateCount() {
+    $('count').textContent = `${receptions.size}件`;
+    if (receptions.size === 0 && loaded && !tbody.querySelector('.c-empty')) {
+      tbody.replaceChildren(h('tr', { class: 'c-empty' }, h('td', { colspan: 11 }, '本日の受付はまだありません。')));
+    }
+  }
+
+  async function loadReceptions() {
+    const res = await request('GET', '/console/receptions');
+    if (!res.ok || !Array.isArray(res.data)) {
+      if (!loaded) {
+        tbody.replaceChildren(
+          h('tr', { class: 'c-empty' }, h('td', { colspan: 11 }, `受付一覧を読み込めません。${res.error ? res.error.message : ''}`)),
+        );
+      }
+      return;
+    }
+    const first = !loaded;
+    loaded = true;
+    tbody.querySelector('.c-empty')?.remove();
+    // Oldest first so that each insertion lands on top. On the first load nothing flashes;
+    // after a reconnection only what changed meanwhile does.
+    const list = [...res.data].reverse();
+    for (const r of list) {
+      const known = receptions.get(r.id);
+      if (!known) upsert(r, !first);
+      else if (JSON.stringify(known) !== JSON.stringify(r)) upsert(r, !first);
+    }
+    updateCount();
+  }
+
+  tbody.addEventListener('click', (e) => {
+    const btn = e.target instanceof Element ? e.target.closest('button[data-action="medical-open"]') : null;
+    if (!btn) return;
+    const id = btn.dataset.receptionId;
+    const r = receptions.get(Number(id)) ?? receptions.get(id);
+    if (r) openMedical(r);
+  });
+
+  function setConn(up) {
+    const el = $('conn');
+    el.textContent = up ? '接続中' : '再接続中…';
+    el.classList.toggle('is-down', !up);
+  }
+
+  // ---------------------------------------------------------------- 目視確認 (kiosk)
+
+  const KIOSK_LABELS = {
+    waiting_for_card: 'カード待ち',
+    working: '処理中',
+    choose_method: '本人確認方法の選択中',
+    pin: '暗証番号の入力中',
+    waiting_for_staff: '目視確認待ち',
+    consent_medical: '同意の選択中',
+    consent_checkups: '同意の選択中',
+    done: '確認完了',
+    consent_limit: '限度額情報の選択中',
+    finished: '完了',
+    locked: '⚠ 暗証番号ロック',
+    card_error: '⚠ カードを読み取れません',
+    certificate_invalid: '⚠ 電子証明書が無効',
+    registration_prompt: '⚠ 保険証利用登録なし',
+    central_unavailable: '⚠ 資格確認ができません',
+    cancelled: '中止',
+  };
+
+  const visualPanel = $('visual-panel');
+  const visualButtons = visualPanel.querySelectorAll('button[data-action]');
+  let kiosk = null;
+  let visualTimer = 0;
+  const baseTitle = document.title;
+
+  function applyKiosk(s) {
+    if (!s || typeof s !== 'object' || typeof s.screen !== 'string') return;
+    const changed = !kiosk || kiosk.seq !== s.seq || kiosk.screen !== s.screen;
+    kiosk = s;
+    $('kiosk-status').textContent = `受付機: ${KIOSK_LABELS[s.screen] || s.screen}`;
+    const waiting = s.screen === 'waiting_for_staff';
+    const wasHidden = visualPanel.hidden;
+    visualPanel.hidden = !waiting;
+    document.title = waiting ? `【目視確認】${baseTitle}` : baseTitle;
+    if (changed) {
+      clearTimeout(visualTimer);
+      for (const b of visualButtons) b.disabled = false;
+    }
+    updateVisualWho();
+    // No focus change here: staff may be typing in the form, and a stray Enter must never
+    // confirm an identity. The panel and the window title draw attention instead.
+    if (waiting && wasHidden) visualPanel.scrollIntoView({ block: 'nearest' });
+    if (changed && (s.screen === 'waiting_for_card' || s.screen === 'cancelled' || s.screen === 'working')) {
+      refreshCards();
+    }
+  }
+
+  function updateVisualWho() {
+    const who = $('visual-who');
+    let pending = null;
+    for (const r of receptions.values()) {
+      if (r.kiosk_waiting_for_staff && (!pending || isNewer(r, pending))) pending = r;
+    }
+    const q = pending ? firstResult(pending) : null;
+    who.textContent = q ? `${q.name}（${readable(q.name_kana)}） ${fmtDate8(q.birthdate)}生` : '';
+  }
+
+  async function refreshKiosk() {
+    const res = await request('GET', '/console/kiosk');
+    if (res.ok) applyKiosk(res.data);
+  }
+
+  async function visualAnswer(action) {
+    if (!kiosk || kiosk.screen !== 'waiting_for_staff') return;
+    for (const b of visualButtons) b.disabled = true;
+    const url = action === 'visual-confirm' ? '/console/visual/confirm' : '/console/visual/reject';
+    const res = await request('POST', url, { seq: kiosk.seq });
+    if (!res.ok) {
+      showBanner('visual', `目視確認を送れませんでした。${res.error.message}`);
+      for (const b of visualButtons) b.disabled = false;
+      return;
+    }
+    hideBanner('visual');
+    // The kiosk's next screen re-enables the buttons; re-read it if no event comes.
+    clearTimeout(visualTimer);
+    visualTimer = setTimeout(async () => {
+      await refreshKiosk();
+      for (const b of visualButtons) b.disabled = false;
+    }, 3000);
+  }
+
+  for (const b of visualButtons) b.addEventListener('click', () => visualAnswer(b.dataset.action));
+
+  // ---------------------------------------------------------------- number check form
+
+  const form = $('check-form');
+  const submitBtn = $('check-submit');
+  const FIELDS = ['insurer_number', 'symbol', 'number', 'branch', 'birthdate'];
+  const touched = new Set();
+  let submitting = false;
+  let serverErrors = {}; // field → message from the last ApiError
+
+  // Full-width ASCII (０-９, Ａ-Ｚ, －…) and the ideographic space → half-width.
+  function toHalfWidth(s) {
+    return s.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)).replace(/\u3000/g, ' ');
+  }
+
+  // Accepts 19800101, 1980/1/1, 1980-01-01, 1980年1月1日.
+  function normalizeBirthdate(raw) {
+    const s = toHalfWidth(raw).trim();
+    const parts = s.split(/[\/\-.\s年月日]+/).filter(Boolean);
+    if (parts.length === 3 && /^\d{4}$/.test(parts[0]) && /^\d{1,2}$/.test(parts[1]) && /^\d{1,2}$/.test(parts[2])) {
+      return `${parts[0]}${parts[1].padStart(2, '0')}${parts[2].padStart(2, '0')}`;
+    }
+    return s.replace(/\s+/g, '');
+  }
+
+  function isRealDate(d8) {
+    const y = Number(d8.slice(0, 4));
+    const m = Number(d8.slice(4, 6));
+    const d = Number(d8.slice(6, 8));
+    const dt = new Date(Date.UTC(y, m - 1, d));
+    return dt.getUTCFullYear() === y && dt.getUTCMonth() === m - 1 && dt.getUTCDate() === d;
+  }
+
+  // 保険者番号 (8 digits) 検証番号: weights 2,1,2,… from the right of the first seven digits,
+  // summing the digits of the products. Only a warning: the central has the last word.
+  function insurerCheckDigitOk(n) {
+    const body = n.slice(0, -1);
+    let sum = 0;
+    for (let i = 0; i < body.length; i++) {
+      const w = i % 2 === 0 ? 2 : 1;
+      const p = Number(body[body.length - 1 - i]) * w;
+      sum += Math.floor(p / 10) + (p % 10);
+    }
+    return (10 - (sum % 10)) % 10 === Number(n[n.length - 1]);
+  }
+
+  function readForm() {
+    const raw = (name) => form.elements[name].value;
+    return {
+      insurer_number: toHalfWidth(raw('insurer_number')).replace(/[\s\-]/g, ''),
+      symbol: toHalfWidth(raw('symbol')).trim(),
+      number: toHalfWidth(raw('number')).trim(),
+      branch: toHalfWidth(raw('branch')).replace(/\s/g, ''),
+      birthdate: normalizeBirthdate(raw('birthdate')),
+      limit: form.elements.limit.checked,
+    };
+  }
+
+  function validate(v) {
+    const errors = {};
+    if (!/^(\d{6}|\d{8})$/.test(v.insurer_number)) errors.insurer_number = '保険者番号は6桁または8桁の数字です。';
+    if (!v.number) errors.number = '番号を入力してください。';
+    if (v.branch && !/^\d{2}$/.test(v.branch)) errors.branch = '枝番は2桁の数字です。';
+    if (!/^\d{8}$/.test(v.birthdate)) errors.birthdate = '生年月日は8桁の数字です（例: 19800101）。';
+    else if (!isRealDate(v.birthdate) || v.birthdate < '18680101') errors.birthdate = '存在しない日付です。';
+    else if (v.birthdate > todayJst()) errors.birthdate = '未来の日付です。';
+    return errors;
+  }
+
+  function refreshForm() {
+    const v = readForm();
+    const errors = validate(v);
+    for (const f of FIELDS) {
+      const msg = serverErrors[f] || (touched.has(f) ? errors[f] : '') || '';
+      $(`e-${f}`).textContent = msg;
+      form.elements[f].setAttribute('aria-invalid', msg ? 'true' : 'false');
+    }
+    // Hints: the birth date read back, a doubtful 検証番号.
+    const hint = $('h-birthdate');
+    if (!errors.birthdate) {
+      const age = ageOn(v.birthdate, todayJst());
+      const [y, m, d] = [v.birthdate.slice(0, 4), +v.birthdate.slice(4, 6), +v.birthdate.slice(6, 8)];
+      hint.textContent = `${y}年${m}月${d}日（${eraLabel(v.birthdate)}）${age !== null ? ` ${age}歳` : ''}`;
+    } else {
+      hint.textContent = '';
+    }
+    if (
+      touched.has('insurer_number') &&
+      v.insurer_number.length === 8 &&
+      !errors.insurer_number &&
+      !serverErrors.insurer_number &&
+      !insurerCheckDigitOk(v.insurer_number)
+    ) {
+      $('e-insurer_number').textContent = '検証番号が一致しません。番号をご確認ください。';
+    }
+    submitBtn.disabled = submitting || Object.keys(errors).length > 0;
+    return { v, errors };
+  }
+
+  form.addEventListener('input', (e) => {
+    const name = e.target && e.target.name;
+    if (name && serverErrors[name]) delete serverErrors[name];
+    if (name && FIELDS.includes(name) && e.target.value !== '') {
+      // Judge a field as soon as it is long enough to be complete.
+      const v = readForm();
+      if (name === 'insurer_number' && v.insurer_number.length >= 8) touched.add(name);
+      if (name === 'birthdate' && v.birthdate.length >= 8) touched.add(name);
+      if (name === 'branch' && v.branch.length >= 2) touched.add(name);
+    }
+    refreshForm();
+  });
+
+  // On leaving a field: judge it and show the converted (half-width) value.
+  form.addEventListener(
+    'blur',
+    (e) => {
+      const el = e.target;
+      if (!el || !FIELDS.includes(el.name)) return;
+      if (el.value !== '') touched.add(el.name);
+      const v = readForm();
+      if (el.name === 'birthdate') {
+        if (/^\d{8}$/.test(v.birthdate)) el.value = v.birthdate;
+      } else if (el.value !== v[el.name]) {
+        el.value = v[el.name];
+      }
+      refreshForm();
+    },
+    true,
+  );
+
+  function clearForm() {
+    form.reset();
+    touched.clear();
+    serverErrors = {};
+    refreshForm();
+  }
+
+  $('check-clear').addEventListener('click', () => {
+    clearForm();
+    $('check-status').textContent = '';
+    form.elements.insurer_number.focus();
+  });
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    for (const f of FIELDS) touched.add(f);
+    const { v, errors } = refreshForm();
+    if (submitting || Object.keys(errors).length) return;
+    const body = { insurer_number: v.insurer_number, number: v.number, birthdate: v.birthdate };
+    if (v.symbol) body.symbol = v.symbol;
+    if (v.branch) body.branch = v.branch;
+    if (v.limit) body.limit_application_certificate_related_cons_flg = '1';
+
+    const status = $('check-status');
+    submitting = true;
+    refreshForm();
+    status.textContent = '確認中…';
+    status.className = 'c-form-status';
+    const res = await request('POST', '/console/check', body, { central: true });
+    submitting = false;
+    if (res.ok && res.data) {
+      upsert(res.data, true);
+      const ans = res.data.answer || {};
+      const q = firstResult(res.data);
+      status.textContent = `確認しました: ${q ? `${q.name} ` : ''}${ans.validity_label || ''}`;
+      status.className = 'c-form-status';
+      clearForm();
+      form.elements.insurer_number.focus();
+      return;
+    }
+    const err = res.error || NETWORK_ERROR;
+    if (err.field && FIELDS.includes(err.field)) {
+      serverErrors = { [err.field]: err.message };
+      status.textContent = '';
+      refreshForm();
+      form.elements[err.field].focus();
+    } else {
+      status.textContent = err.message;
+      status.className = 'c-form-status c-err';
+      refreshForm();
+    }
+  });
+
+  // ---------------------------------------------------------------- medical view
+
+  const dialog = $('medical');
+  const panel = $('medical-panel');
+  const tabs = [...dialog.querySelectorAll('[role="tab"]')];
+  let med = null; // {person, header, consented: Set, cache: Map, tab, token}
+
+  function personOf(q) {
+    const p = { insurer_number: q.insurer_number, number: q.number, birthdate: q.birthdate };
+    if (q.symbol) p.symbol = q.symbol;
+    if (q.branch) p.branch = q.branch;
+    return p;
+  }
+
+  function openMedical(r) {
+    const q = firstResult(r);
+    if (!q) return;
+    const consented = new Set(consentsOf(r).map((c) => c.category));
+    med = { person: personOf(q), consented, cache: new Map(), tab: null, token: 0 };
+    $('medical-who').textContent = `${q.name}（${readable(q.name_kana)}） ${fmtDate8(q.birthdate)}生`;
+    for (const t of tabs) {
+      const cat = t.dataset.tab;
+      t.querySelector('.c-tab-mark')?.remove();
+      if (!consented.has(cat)) t.append(h('span', { class: 'c-tab-mark' }, '同意なし'));
+    }
+    const first = MEDICAL_CATEGORIES.find((c) => consented.has(c)) || 'medications';
+    if (typeof dialog.showModal === 'function') dialog.showModal();
+    else dialog.setAttribute('open', '');
+    selectTab(first, true);
+  }
+
+  function closeMedical() {
+    if (dialog.open) dialog.close();
+  }
+
+  dialog.addEventListener('close', () => {
+    // Forget the person's data as soon as the view closes.
+    med = null;
+    panel.replaceChildren();
+    $('medical-who').textContent = '';
+  });
+  $('medical-close').addEventListener('click', closeMedical);
+  dialog.addEventListener('click', (e) => {
+    // A click on the backdrop closes the dialog.
+    if (e.target === dialog) closeMedical();
+  });
+
+  for (const t of tabs) {
+    t.addEventListener('click', () => selectTab(t.dataset.tab, false));
+    t.addEventListener('keydown', (e) => {
+      const i = tabs.indexOf(t);
+      let j = -1;
+      if (e.key === 'ArrowRight') j = (i + 1) % tabs.length;
+      else if (e.key === 'ArrowLeft') j = (i - 1 + tabs.length) % tabs.length;
+      else if (e.key === 'Home') j = 0;
+      else if (e.key === 'End') j = tabs.length - 1;
+      if (j < 0) return;
+      e.preventDefault();
+      selectTab(tabs[j].dataset.tab, false);
+      tabs[j].focus();
+    });
+  }
+
+  async function selectTab(cat, focus) {
+    if (!med) return;
+    med.tab = cat;
+    for (const t of tabs) {
+      const on = t.dataset.tab === cat;
+      t.setAttribute('aria-selected', on ? 'true' : 'false');
+      t.tabIndex = on ? 0 : -1;
+      if (on) panel.setAttribute('aria-labelledby', t.id);
+    }
+    if (focus) tabs.find((t) => t.dataset.tab === cat)?.focus();
+    const cached = med.cache.get(cat);
+    if (cached) {
+      renderMedical(cat, cached);
+      return;
+    }
+    panel.replaceChildren(h('div', { class: 'c-loading' }, '読み込み中…'));
+    const token = ++med.token;
+    const mine = med;
+    const res = await request('POST', `/console/medical/${cat}`, med.person, { central: true });
+    if (med !== mine || med.tab !== cat || med.token !== token) return; // closed or switched
+    const result = res.ok && res.data ? { data: res.data } : { error: res.error || NETWORK_ERROR };
+    if (res.ok || (res.status >= 400 && res.status < 500)) med.cache.set(cat, result);
+    renderMedical(cat, result);
+  }
+
+  function renderMedical(cat, result) {
+    if (result.error) {
+      panel.replaceChildren(
+        h(
+          'div',
+          { class: 'c-med-error', role: 'alert' },
+          result.error.message,
+          result.error.code ? h('small', null, result.error.code) : null,
+        ),
+      );
+      return;
+    }
+    const d = result.data;
+    const meta = h('div', { class: 'c-med-meta' });
+    if (d.patient) {
+      meta.append(
+        h('span', null, `${d.patient.name}（${readable(d.patient.name_kana)}） ${fmtDate8(d.patient.birthdate)}生`),
+      );
+    }
+    if (d.category_label) meta.append(h('strong', null, d.category_label));
+    if (d.start_date || d.end_date) meta.append(h('span', null, `期間: ${fmtDate8(d.start_date)} 〜 ${fmtDate8(d.end_date)}`));
+    if (d.consent) {
+      if (d.consent.consented_at) meta.append(h('span', null, `同意日時: ${fmtDateTime14(d.consent.consented_at)}`));
+      meta.append(
+        h('strong', null, `同意の有効期限: ${d.consent.available_until ? fmtDateTime14(d.consent.available_until) : DASH}`),
+      );
+    }
+    let body;
+    if (cat === 'medications') body = medicationsTable(Array.isArray(d.medications) ? d.medications : []);
+    else if (cat === 'checkups') body = checkupBlocks(Array.isArray(d.checkups) ? d.checkups : []);
+    else {
+      const list = Array.isArray(d[cat]) ? d[cat] : Array.isArray(d.treatments) ? d.treatments : [];
+      body = treatmentsTable(list);
+    }
+    panel.replaceChildren(meta, body);
+  }
+
+  function none() {
+    return h('div', { class: 'c-none' }, '該当する情報はありません。');
+  }
+
+  function table(headers, rows) {
+    return h(
+      'table',
+      { class: 'c-med-table' },
+      h('thead', null, h('tr', null, headers.map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, rows),
+    );
+  }
+
+  // Sort key of a medication: its day, or its month.
+  function medDay(m) {
+    return isDate8(m.dispensed_on) ? m.dispensed_on : `${m.month || ''}00`;
+  }
+
+  function medicationsTable(list) {
+    if (!list.length) return none();
+    const sorted = [...list].sort((a, b) => (medDay(a) < medDay(b) ? 1 : medDay(a) > medDay(b) ? -1 : 0));
+    const rows = sorted.map((m) => {
+      const dose = [m.quantity, m.unit].filter((x) => x !== null && x !== undefined && x !== '').join('');
+      return h(
+        'tr',
+        null,
+        h(
+          'td',
+          { class: 'c-nowrap c-num' },
+          isDate8(m.dispensed_on) ? fmtDate8(m.dispensed_on) : `${fmtMonth6(m.month)}（月）`,
+        ),
+        h(
+          'td',
+          null,
+          m.institution_name || m.institution_code || DASH,
+          h('span', { class: 'c-sub' }, CARE_KIND_LABELS[m.care_kind] || ''),
+        ),
+        h('td', { class: m.known === false ? 'c-unknown' : null }, m.drug_name || m.drug_code || DASH),
+        h('td', { class: 'c-nowrap c-num' }, dose || DASH),
+        h('td', { class: 'c-nowrap c-num' }, m.days_or_times ?? DASH),
+      );
+    });
+    return table(['調剤日', '医療機関・薬局', '薬剤名', '用量', '日数・回数'], rows);
+  }
+
+  function lastDate(t) {
+    const ds = Array.isArray(t.dates) ? t.dates.filter(isDate8) : [];
+    return ds.length ? ds.reduce((a, b) => (a > b ? a : b)) : `${t.month || ''}00`;
+  }
+
+  function treatmentsTable(list) {
+    if (!list.length) return none();
+    const sorted = [...list].sort((a, b) => (lastDate(a) < lastDate(b) ? 1 : lastDate(a) > lastDate(b) ? -1 : 0));
+    const rows = sorted.map((t) => {
+      const ds = (Array.isArray(t.dates) ? t.dates.filter(isDate8) : []).sort().reverse();
+      return h(
+        'tr',
+        null,
+        h('td', { class: 'c-num' }, ds.length ? ds.map(fmtDate8).join(', ') : `${fmtMonth6(t.month)}（月）`),
+        h('td', null, t.institution_name || t.institution_code || DASH),
+        h('td', { class: 'c-nowrap' }, t.kind_label || t.kind || DASH),
+        h('td', { class: t.known === false ? 'c-unknown' : null }, t.name || t.code || DASH),
+        h('td', { class: 'c-nowrap c-num' }, t.count ?? DASH),
+      );
+    });
+    return table(['日付', '医療機関', '区分', '名称', '回数'], rows);
+  }
+
+  function checkupBlocks(list) {
+    if (!list.length) return none();
+    const sorted = [...list].sort((a, b) => (String(a.date) < String(b.date) ? 1 : String(a.date) > String(b.date) ? -1 : 0));
+    const wrap = h('div');
+    for (const c of sorted) {
+      const items = Array.isArray(c.items) ? c.items : [];
+      const rows = items.map((it) => {
+        const flag = typeof it.interpretation === 'string' ? it.interpretation.toUpperCase() : '';
+        const cls = flag === 'H' ? 'c-flag-h' : flag === 'L' ? 'c-flag-l' : null;
+        return h(
+          'tr',
+          null,
+          h('td', null, it.name || it.code || DASH),
+          h('td', { class: `c-num ${cls || ''}`.trim() }, it.value ?? DASH, flag && flag !== 'N' ? ` (${flag})` : ''),
+          h('td', null, it.unit || ''),
+        );
+      });
+      wrap.append(
+        h(
+          'section',
+          { class: 'c-checkup' },
+          h('h3', null, `実施日 ${fmtDate8(c.date)}`, h('span', { class: 'c-sub' }, c.institution_name || c.institution_id || '')),
+          rows.length ? table(['項目', '結果', '単位'], rows) : none(),
+        ),
+      );
+    }
+    return wrap;
+  }
+
+  // ---------------------------------------------------------------- virtual card reader
+
+  const readerPanel = $('reader-panel');
+  const readerSelect = $('reader-select');
+  const readerStatus = $('reader-status');
+  let cardsBusy = false;
+  let loadedCards = false;
+
+  async function refreshCards() {
+    const res = await request('GET', '/console/cards');
+    if (res.status === 404 || (!res.ok && !loadedCards)) {
+      // A real PC/SC reader (or no reader): nothing to simulate.
+      readerPanel.hidden = true;
+      return;
+    }
+    if (!res.ok || !res.data) return;
+    loadedCards = true;
+    readerPanel.hidden = false;
+    const cards = Array.isArray(res.data.cards) ? res.data.cards : [];
+    const inserted = res.data.inserted ?? null;
+    const keep = readerSelect.value;
+    readerSelect.replaceChildren(...cards.map((c) => h('option', { value: c }, c)));
+    if (inserted && cards.includes(inserted)) readerSelect.value = inserted;
+    else if (keep && cards.includes(keep)) readerSelect.value = keep;
+    readerStatus.textContent = inserted ? `挿入中: ${inserted}` : 'カードは入っていません。';
+    $('reader-insert').disabled = cardsBusy || cards.length === 0;
+    $('reader-remove').disabled = cardsBusy || !inserted;
+  }
+  async function cardAction(action) {
+    if (cardsBusy) return;
+    cardsBusy = true;
+    $('reader-insert').disabled = true;
+    $('reader-remove').disabled = true;
+    const res =
+      action === 'card-insert'
+        ? await request('POST', '/console/cards/insert', { card: readerSelect.value })
+        : await request('POST', '/console/cards/remove', {});
+    cardsBusy = false;
+    await refreshCards();
+    if (!res.ok) readerStatus.textContent = res.error.message;
+  }
+
+  $('reader-insert').addEventListener('click', () => cardAction('card-insert'));
+  $('reader-remove').addEventListener('click', () => cardAction('card-remove'));
+
+  // ---------------------------------------------------------------- start
+
+  tickClock();
+  setInterval(tickClock, 15000);
+  refreshForm();
+
+  loadReceptions();
+  stream(
+    '/console/events',
+    (r) => upsert(r, true),
+    (up, recovered) => {
+      setConn(up);
+      if (up && recovered) loadReceptions(); // catch up on what was missed
+    },
+  );
+
+  refreshKiosk();
+  stream('/kiosk/events', applyKiosk, (up, recovered) => {
+    if (up && recovered) refreshKiosk();
+  });
+
+  refreshCards();
+})();
