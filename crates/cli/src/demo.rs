@@ -25,6 +25,9 @@ pub struct DemoArgs {
     /// Virtual My Number cards issued to seeded people (DATA/cards/*.vcard, PIN 1234).
     #[arg(long, default_value_t = 5)]
     cards: usize,
+    /// Address of the clinic terminal's kiosk and staff console (a free port if taken).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    terminal_listen: SocketAddr,
     /// People given 5 years of receipts and checkups besides the card holders (who all get
     /// some).
     #[arg(long, default_value_t = 2_000)]
@@ -196,6 +199,31 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     .with_cards(services, std::time::Duration::from_secs(5));
     let url = central.url();
+    let reader = kakunin_terminal::visit::Reader::Virtual {
+        dir: cards_dir.clone(),
+    };
+    let (terminal, terminal_listener) = match crate::terminal::start(
+        &url,
+        &data.join(kakunin_central::pki::CA_CERT),
+        &institution,
+        reader.clone(),
+        args.terminal_listen,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(_) => {
+            crate::terminal::start(
+                &url,
+                &data.join(kakunin_central::pki::CA_CERT),
+                &institution,
+                reader,
+                SocketAddr::new(args.terminal_listen.ip(), 0),
+            )
+            .await?
+        }
+    };
+    let terminal_url = format!("http://{}", terminal_listener.local_addr()?);
     let exe =
         std::env::current_exe().map_or_else(|_| "kakunin".into(), |p| p.display().to_string());
     let ca_path = data.join(kakunin_central::pki::CA_CERT);
@@ -208,6 +236,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     println!("kakunin demo");
     println!("  central (API):  {url}    health: {url}/health    OpenAPI: {url}/v1/openapi.json");
+    println!("  受付端末（患者用、カードリーダーの画面）: {terminal_url}/kiosk");
+    println!(
+        "  受付スタッフ画面: {terminal_url}/console  （仮想カードの挿入・取り出しもここから）"
+    );
     println!("  data directory: {}", data.display());
     println!(
         "  certificates:   CA {}  医療機関 {}  運用者 {}",
@@ -266,6 +298,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     println!("止めるには Ctrl-C を押してください。");
 
+    let (terminal_stop, terminal_stopped) = tokio::sync::oneshot::channel::<()>();
+    let terminal_server = tokio::spawn(kakunin_terminal::http::serve(
+        terminal.clone(),
+        terminal_listener,
+        async {
+            let _ = terminal_stopped.await;
+        },
+    ));
     if args.smoke {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(central.serve(async {
@@ -311,11 +351,87 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&meds)?);
             }
         }
+        if let Some(card) = cards.get(1).and_then(|c| c.file_name()) {
+            kiosk_smoke(&terminal, &card.to_string_lossy()).await?;
+        }
         let _ = tx.send(());
         let _ = server.await;
     } else {
         central.serve(crate::shutdown_signal()).await;
     }
+    let _ = terminal_stop.send(());
+    let _ = terminal_server.await;
+    Ok(())
+}
+
+/// The kiosk state's screen name and sequence number.
+fn screen_of(t: &kakunin_terminal::visit::Terminal) -> (String, u64) {
+    let v: serde_json::Value = serde_json::from_str(&t.kiosk_state()).unwrap_or_default();
+    (
+        v["screen"].as_str().unwrap_or_default().to_string(),
+        v["seq"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// Waits (at most 10 s) for the kiosk to show `screen`; returns its sequence number.
+async fn wait_for(t: &kakunin_terminal::visit::Terminal, screen: &str) -> Result<u64> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (now, seq) = screen_of(t);
+        if now == screen {
+            return Ok(seq);
+        }
+        if std::time::Instant::now() > until {
+            anyhow::bail!("the kiosk shows {now}, not {screen}: {}", t.kiosk_state());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The kiosk's PIN path with every consent, as a patient would go through it: prints the
+/// time from placing the card to the completion screen (the patient's typing excluded) and
+/// the reception the staff console shows.
+async fn kiosk_smoke(
+    t: &std::sync::Arc<kakunin_terminal::visit::Terminal>,
+    card: &str,
+) -> Result<()> {
+    use kakunin_terminal::kiosk::{Action, Method};
+    let mut machine = std::time::Duration::ZERO;
+    let started = std::time::Instant::now();
+    anyhow::ensure!(t.place_virtual(Some(card)), "no demo card {card}");
+    let seq = wait_for(t, "choose_method").await?;
+    machine += started.elapsed();
+    t.act(seq, Action::Choose(Method::Pin)).await;
+    for (i, d) in DEMO_PIN.bytes().enumerate() {
+        let seq = screen_of(t).1;
+        let started = std::time::Instant::now();
+        t.act(seq, Action::Digit(d - b'0')).await;
+        if i + 1 == DEMO_PIN.len() {
+            let seq = wait_for(t, "consent_medical").await?;
+            machine += started.elapsed();
+            let started = std::time::Instant::now();
+            t.act(seq, Action::Answer(true)).await;
+            if screen_of(t).0 == "consent_checkups" {
+                let seq = screen_of(t).1;
+                t.act(seq, Action::Answer(true)).await;
+            }
+            let seq = wait_for(t, "done").await?;
+            machine += started.elapsed();
+            t.act(seq, Action::WantLimit).await;
+            let seq = wait_for(t, "consent_limit").await?;
+            t.act(seq, Action::Answer(true)).await;
+            wait_for(t, "finished").await?;
+        }
+    }
+    println!("{}", t.kiosk_state());
+    let receptions = t.receptions();
+    println!("{}", serde_json::to_string_pretty(&receptions.first())?);
+    eprintln!(
+        "kiosk: card placed → 確認完了 in {} ms (PIN path, typing excluded)",
+        machine.as_millis()
+    );
+    t.place_virtual(None);
+    wait_for(t, "waiting_for_card").await?;
     Ok(())
 }
 

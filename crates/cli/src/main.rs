@@ -8,6 +8,7 @@ mod bench_medical;
 mod card;
 mod demo;
 mod medical;
+mod terminal;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: card::CardCommand,
     },
+    /// Run the clinic terminal: the patient kiosk and the staff console on loopback.
+    Terminal(terminal::TerminalArgs),
     /// Run the authority (the J-LIS stand-in) on its own: CA, CRL, match service.
     Authority(authority::AuthorityArgs),
     /// Everything on one machine: CA, certificates, 10,000 people, the central.
@@ -357,6 +360,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             init_tracing("warn");
             return medical::import_checkups(args).await;
+        }
+        Command::Terminal(args) => {
+            init_tracing("info");
+            terminal::run(args).await?;
         }
         Command::Medical(args) => {
             init_tracing("warn");

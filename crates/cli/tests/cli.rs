@@ -233,7 +233,7 @@ fn seed_then_demo_answers_valid() {
         .into_iter()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(answers.len(), 3, "{out}");
+    assert_eq!(answers.len(), 5, "{out}");
     for (answer, classification) in answers.iter().zip(["2", "1"]) {
         assert_eq!(answer["validity"], "1", "{out}");
         assert_eq!(answer["reference_classification"], classification);
@@ -245,6 +245,25 @@ fn seed_then_demo_answers_valid() {
         !meds["medications"].as_array().unwrap().is_empty(),
         "a seeded card holder has drug history: {meds}"
     );
+    // The kiosk went through ①–⑥ with another demo card: the last screen, and the reception
+    // the staff console shows, with the consents just given.
+    assert_eq!(answers[3]["screen"], "finished", "{out}");
+    let reception = &answers[4];
+    assert_eq!(reception["source"], "kiosk");
+    assert_eq!(reception["method"], "pin");
+    assert_eq!(reception["answer"]["validity"], "1");
+    let flag = |category: &str| {
+        reception["answer"]["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["category"] == category)
+            .map(|c| c["flag"].clone())
+            .unwrap()
+    };
+    assert_eq!(flag("medications"), "1");
+    assert_eq!(flag("limit"), "1");
+    assert!(out.contains("/kiosk"), "{out}");
 }
 
 #[test]

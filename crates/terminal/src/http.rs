@@ -1,0 +1,298 @@
+//! The terminal's pages and their JSON: the kiosk (`/kiosk`) and the staff console
+//! (`/console`), served on loopback. Screens and receptions are pushed with Server-Sent Events.
+//!
+//! Invariant: no personal data in a URL (checks and information requests are POST bodies); the
+//! console relays to the central with the institution's certificate, so the central's rules
+//! (consent, today's check, the access log) apply to everything the console shows.
+
+use crate::kiosk::{Action, Method};
+use crate::visit::Terminal;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream};
+use kakunin_api::client::ClientError;
+use kakunin_api::{ApiError, EligibilityCheckRequest, MedicalInformationRequest};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+const KIOSK_HTML: &str = include_str!("../assets/kiosk.html");
+const CONSOLE_HTML: &str = include_str!("../assets/console.html");
+const KIOSK_JS: &str = include_str!("../assets/kiosk.js");
+const CONSOLE_JS: &str = include_str!("../assets/console.js");
+const STYLE_CSS: &str = include_str!("../assets/style.css");
+
+type App = State<Arc<Terminal>>;
+
+/// The terminal's routes.
+pub fn router(terminal: Arc<Terminal>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/kiosk") }),
+        )
+        .route("/kiosk", get(|| async { html(KIOSK_HTML) }))
+        .route("/console", get(|| async { html(CONSOLE_HTML) }))
+        .route("/assets/{file}", get(asset))
+        .route("/kiosk/state", get(kiosk_state))
+        .route("/kiosk/events", get(kiosk_events))
+        .route("/kiosk/action", post(kiosk_action))
+        .route("/console/kiosk", get(kiosk_state))
+        .route("/console/receptions", get(receptions))
+        .route("/console/events", get(reception_events))
+        .route("/console/check", post(check))
+        .route("/console/medical/{category}", post(medical))
+        .route("/console/visual/confirm", post(visual_confirm))
+        .route("/console/visual/reject", post(visual_reject))
+        .route("/console/cards", get(cards))
+        .route("/console/cards/insert", post(insert_card))
+        .route("/console/cards/remove", post(remove_card))
+        .with_state(terminal)
+}
+
+fn html(body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "kiosk.js" => (KIOSK_JS, "text/javascript; charset=utf-8"),
+        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
+        "style.css" => (STYLE_CSS, "text/css; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+fn json_text(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn kiosk_state(State(t): App) -> Response {
+    json_text(t.kiosk_state())
+}
+
+/// An SSE stream of a broadcast channel, starting with `first` when given.
+fn events(
+    first: Option<String>,
+    rx: broadcast::Receiver<String>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let head = stream::iter(first.map(|f| Ok(Event::default().data(f))));
+    let tail = stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(data) => return Some((Ok(Event::default().data(data)), rx)),
+                // A slow page missed some: it gets the next ones (the kiosk state is whole).
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(head, tail)).keep_alive(KeepAlive::default())
+}
+
+async fn kiosk_events(State(t): App) -> impl IntoResponse {
+    let rx = t.subscribe_kiosk();
+    events(Some(t.kiosk_state()), rx)
+}
+
+async fn reception_events(State(t): App) -> impl IntoResponse {
+    events(None, t.subscribe_receptions())
+}
+
+#[derive(Deserialize)]
+struct KioskAction {
+    seq: u64,
+    action: String,
+    method: Option<String>,
+    digit: Option<u8>,
+    yes: Option<bool>,
+}
+
+fn bad_request(code: &str, message: &str, detail: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(ApiError::new(code, message, detail)),
+    )
+        .into_response()
+}
+
+async fn kiosk_action(State(t): App, body: Bytes) -> Response {
+    let Ok(a) = serde_json::from_slice::<KioskAction>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "操作の形式が正しくありません。",
+            "expected {seq, action, …}",
+        );
+    };
+    let action = match (a.action.as_str(), a.method.as_deref(), a.digit, a.yes) {
+        ("choose", Some("pin"), _, _) => Action::Choose(Method::Pin),
+        ("choose", Some("face"), _, _) => Action::Choose(Method::Face),
+        ("choose", Some("visual"), _, _) => Action::Choose(Method::Visual),
+        ("quit", _, _, _) => Action::Quit,
+        ("digit", _, Some(d), _) if d <= 9 => Action::Digit(d),
+        ("backspace", _, _, _) => Action::Backspace,
+        ("answer", _, _, Some(yes)) => Action::Answer(yes),
+        ("want_limit", _, _, _) => Action::WantLimit,
+        _ => {
+            return bad_request(
+                "invalid_action",
+                "操作が正しくありません。",
+                "unknown kiosk action",
+            )
+        }
+    };
+    // The card and central work runs in the background; the page follows the events.
+    tokio::spawn(async move { t.act(a.seq, action).await });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn visual_confirm(State(t): App) -> Response {
+    let seq = current_seq(&t);
+    tokio::spawn(async move { t.act(seq, Action::StaffConfirmed).await });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn visual_reject(State(t): App) -> Response {
+    let seq = current_seq(&t);
+    tokio::spawn(async move { t.act(seq, Action::StaffRejected).await });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn current_seq(t: &Terminal) -> u64 {
+    serde_json::from_str::<serde_json::Value>(&t.kiosk_state())
+        .ok()
+        .and_then(|v| v["seq"].as_u64())
+        .unwrap_or(0)
+}
+
+async fn receptions(State(t): App) -> Response {
+    Json(t.receptions()).into_response()
+}
+
+/// A central error as the console shows it: the central's own answer, or 503
+/// `central_unavailable` when it could not be reached.
+fn central_error(e: ClientError) -> Response {
+    match e {
+        ClientError::Api(api, status) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            Json(api),
+        )
+            .into_response(),
+        other => {
+            tracing::warn!(error = %other, "central unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(ApiError::new(
+                    "central_unavailable",
+                    "中央サーバに接続できません。しばらく待って再試行するか、保険証・資格確認書で確認してください。",
+                    "the central could not be reached",
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn check(State(t): App, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<EligibilityCheckRequest>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "入力の形式が正しくありません。",
+            "expected an EligibilityCheckRequest",
+        );
+    };
+    match t.client().check(&req).await {
+        Ok(answer) => Json(t.record("console", "numbers", answer)).into_response(),
+        Err(e) => central_error(e),
+    }
+}
+
+async fn medical(State(t): App, Path(category): Path<String>, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<MedicalInformationRequest>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "入力の形式が正しくありません。",
+            "expected a MedicalInformationRequest",
+        );
+    };
+    match t.client().medical_information(&category, &req).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => central_error(e),
+    }
+}
+
+async fn cards(State(t): App) -> Response {
+    match t.virtual_cards() {
+        Some((cards, inserted)) => {
+            Json(serde_json::json!({ "cards": cards, "inserted": inserted })).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Insert {
+    card: String,
+}
+
+async fn insert_card(State(t): App, body: Bytes) -> Response {
+    let Ok(i) = serde_json::from_slice::<Insert>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "カードの指定が正しくありません。",
+            "expected {card}",
+        );
+    };
+    if t.place_virtual(Some(&i.card)) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        bad_request(
+            "unknown_card",
+            "そのカードはありません。",
+            "no such virtual card",
+        )
+    }
+}
+
+async fn remove_card(State(t): App) -> Response {
+    if t.place_virtual(None) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// Serves the pages on `listener` until `shutdown`, with the reader watched meanwhile.
+pub async fn serve(
+    terminal: Arc<Terminal>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let watcher = tokio::spawn(terminal.clone().watch());
+    let result = axum::serve(listener, router(terminal))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    watcher.abort();
+    result
+}
