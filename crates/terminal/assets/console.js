@@ -327,7 +327,7 @@
       tr.append(
         h(
           'td',
-          null,
+          { class: 'c-person' },
           h('span', { class: 'c-name' }, q.name || DASH),
           h('span', { class: 'c-sub' }, readable(q.name_kana)),
           more ? h('span', { class: 'c-sub' }, more) : null,
@@ -430,7 +430,7 @@
     if (ans.processing_result && ans.processing_result.status === '2' && ans.processing_result.message) {
       notes.push(h('span', { class: 'c-badge c-v-bad c-wrap' }, ans.processing_result.message));
     }
-    tr.append(h('td', null, notes.length ? h('div', { class: 'c-chips' }, notes) : ''));
+    tr.append(h('td', { class: 'c-notes' }, notes.length ? h('div', { class: 'c-chips' }, notes) : ''));
 
     // 同意
     const consents = consentsOf(r);
