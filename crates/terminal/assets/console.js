@@ -69,10 +69,10 @@
     return `${s.slice(0, 4)}/${s.slice(4, 6)}/${s.slice(6, 8)}`;
   }
 
-  // "202611" → "2026/11".
+  // "202611" → "2026年11月" (a month, when the day is not known).
   function fmtMonth6(s) {
     if (typeof s !== 'string' || !/^\d{6}/.test(s)) return s || DASH;
-    return `${s.slice(0, 4)}/${s.slice(4, 6)}`;
+    return `${s.slice(0, 4)}年${Number(s.slice(4, 6))}月`;
   }
 
   // "20261224235959" → "2026/12/24 23:59".
@@ -191,9 +191,11 @@
   function stream(url, onData, onStatus) {
     let es = null;
     let wasDown = false;
+    let retryMs = 5000;
     const open = () => {
       es = new EventSource(url);
       es.onopen = () => {
+        retryMs = 5000;
         onStatus?.(true, wasDown);
         wasDown = false;
       };
@@ -210,8 +212,10 @@
         wasDown = true;
         onStatus?.(false, false);
         if (es.readyState === EventSource.CLOSED) {
+          // The browser gave up (e.g. an error status): retry with a growing delay.
           es.close();
-          setTimeout(open, 5000);
+          setTimeout(open, retryMs);
+          retryMs = Math.min(retryMs * 2, 60000);
         }
       };
     };
@@ -828,10 +832,14 @@
     const consented = new Set(consentsOf(r).map((c) => c.category));
     med = { person: personOf(q), consented, cache: new Map(), tab: null, token: 0 };
     $('medical-who').textContent = `${q.name}（${readable(q.name_kana)}） ${fmtDate8(q.birthdate)}生`;
+    const all = Array.isArray(r.answer && r.answer.consents) ? r.answer.consents : [];
+    const expired = new Set(all.filter((c) => c && c.flag === '2').map((c) => c.category));
     for (const t of tabs) {
       const cat = t.dataset.tab;
       t.querySelector('.c-tab-mark')?.remove();
-      if (!consented.has(cat)) t.append(h('span', { class: 'c-tab-mark' }, '同意なし'));
+      if (!consented.has(cat)) {
+        t.append(h('span', { class: 'c-tab-mark' }, expired.has(cat) ? '同意期限切れ' : '同意なし'));
+      }
     }
     const first = MEDICAL_CATEGORIES.find((c) => consented.has(c)) || 'medications';
     if (typeof dialog.showModal === 'function') dialog.showModal();
@@ -962,7 +970,7 @@
         h(
           'td',
           { class: 'c-nowrap c-num' },
-          isDate8(m.dispensed_on) ? fmtDate8(m.dispensed_on) : `${fmtMonth6(m.month)}（月）`,
+          isDate8(m.dispensed_on) ? fmtDate8(m.dispensed_on) : fmtMonth6(m.month),
         ),
         h(
           'td',
@@ -991,7 +999,7 @@
       return h(
         'tr',
         null,
-        h('td', { class: 'c-num' }, ds.length ? ds.map(fmtDate8).join(', ') : `${fmtMonth6(t.month)}（月）`),
+        h('td', { class: 'c-num' }, ds.length ? ds.map(fmtDate8).join(', ') : fmtMonth6(t.month)),
         h('td', null, t.institution_name || t.institution_code || DASH),
         h('td', { class: 'c-nowrap' }, t.kind_label || t.kind || DASH),
         h('td', { class: t.known === false ? 'c-unknown' : null }, t.name || t.code || DASH),

@@ -298,10 +298,12 @@
     return JSON.stringify(rest);
   }
 
-  function apply(state, fromStream) {
+  // `trusted`: the state is known to be the server's latest (from the ordered stream, or
+  // read right after a reconnection, when the server may have restarted its seq).
+  function apply(state, trusted) {
     if (!state || typeof state !== 'object' || typeof state.screen !== 'string') return;
     // A polled answer may arrive after a newer streamed one: keep the newest.
-    if (!fromStream && current && typeof state.seq === 'number' && state.seq < current.seq) {
+    if (!trusted && current && typeof state.seq === 'number' && state.seq < current.seq) {
       unlock();
       return;
     }
@@ -493,11 +495,11 @@
 
   // ---------------------------------------------------------------- server state
 
-  async function refresh() {
+  async function refresh(trusted = false) {
     try {
       const res = await fetch('/kiosk/state', { cache: 'no-store' });
       if (!res.ok) return;
-      apply(await res.json(), false);
+      apply(await res.json(), trusted);
     } catch {
       // Keep the last screen; the stream reconnects by itself.
     }
@@ -521,7 +523,7 @@
     };
     es.onopen = () => {
       // After a reconnection, catch up on anything missed.
-      if (hadError) refresh();
+      if (hadError) refresh(true);
       hadError = false;
     };
     es.onerror = () => {
