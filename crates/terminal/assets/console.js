@@ -908,7 +908,7 @@
     if (result.error) {
       panel.replaceChildren(
         h(
-          'div',
+          'p',
           { class: 'c-med-error', role: 'alert' },
           result.error.message,
           result.error.code ? h('small', null, result.error.code) : null,
@@ -942,7 +942,7 @@
   }
 
   function none() {
-    return h('div', { class: 'c-none' }, '該当する情報はありません。');
+    return h('p', { class: 'c-none' }, '該当する情報はありません。');
   }
 
   function table(headers, rows) {

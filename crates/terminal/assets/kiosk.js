@@ -11,7 +11,8 @@
   // After a tap, buttons stay disabled until the next state; if none comes (the server
   // ignored the action), re-read the state after this long.
   const ACTION_TIMEOUT_MS = 2500;
-  // Keys typed ahead on the PIN screen while a digit is in flight.
+  // PIN taps and keys made while the previous one is in flight are queued, not dropped
+  // (a PIN may well repeat a digit: 1122).
   const MAX_QUEUED_KEYS = 8;
 
   const root = document.getElementById('screen');
@@ -22,7 +23,7 @@
   let busy = false; // an action was sent for `current` and no new state came yet
   let busyTimer = 0;
   let focusedBeforeLock = null; // data-action of the button focused when a tap was sent
-  const keyQueue = []; // pending PIN key actions (typed faster than round trips)
+  const keyQueue = []; // pending PIN pad actions (tapped or typed faster than round trips)
 
   // ---------------------------------------------------------------- DOM helpers
 
@@ -386,7 +387,11 @@
     busy = true;
     // Remember the focused button before disabling it drops the focus.
     focusedBeforeLock = focusedButtonAction();
-    for (const b of root.querySelectorAll('button')) b.disabled = true;
+    // The PIN pad stays live: its taps are queued and sent one per screen update.
+    // Every other screen's buttons are disabled until the next state.
+    if (!current || current.screen !== 'pin') {
+      for (const b of root.querySelectorAll('button')) b.disabled = true;
+    }
     clearTimeout(busyTimer);
     busyTimer = setTimeout(() => {
       // No new state arrived: the server ignored the tap or the stream is down.
@@ -434,9 +439,14 @@
     const btn = root.querySelector(`[data-action="${action}"]`);
     if (!btn) return;
     if (busy) {
-      // Typed ahead on the PIN pad: send once the current digit is acknowledged.
-      if (current.screen === 'pin' && /^(digit-\d|backspace)$/.test(action) && keyQueue.length < MAX_QUEUED_KEYS) {
-        keyQueue.push(action);
+      // Ahead on the PIN pad: send once the previous action is acknowledged.
+      if (current.screen === 'pin') {
+        if (action === 'quit') {
+          keyQueue.length = 0;
+          keyQueue.push(action);
+        } else if (/^(digit-\d|backspace)$/.test(action) && keyQueue.length < MAX_QUEUED_KEYS) {
+          keyQueue.push(action);
+        }
       }
       return;
     }
@@ -458,8 +468,7 @@
   root.addEventListener('click', (e) => {
     const btn = e.target instanceof Element ? e.target.closest('button[data-action]') : null;
     if (!btn || btn.disabled || !root.contains(btn)) return;
-    if (busy) return;
-    send(btn.dataset.action);
+    press(btn.dataset.action);
   });
 
   document.addEventListener('keydown', (e) => {
