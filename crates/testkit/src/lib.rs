@@ -4,6 +4,7 @@
 //! downloaded; when one is missing, [`external_missing`] prints a visible skip message, or fails
 //! under `KAKUNIN_REQUIRE_EXTERNAL=1`.
 
+pub mod browser;
 pub mod pcsc;
 pub mod pg;
 
