@@ -71,12 +71,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&ids)?;
     let institution = ids.join("institution.pem");
     let admin = ids.join("admin.pem");
+    // The reception terminal's device key: it attests staff 目視確認 on the kiosk.
+    let device = ids.join("terminal.pem");
     for (path, role) in [
         (
             &institution,
             Role::parse("institution", &institution_code())?,
         ),
         (&admin, Role::parse("admin", "demo-operator")?),
+        (&device, Role::parse("terminal", &institution_code())?),
     ] {
         if !path.exists() {
             kakunin_central::pki::write_private(path, &ca.issue(&role)?)?;
@@ -206,6 +209,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         &url,
         &data.join(kakunin_central::pki::CA_CERT),
         &institution,
+        Some(&device),
         reader.clone(),
         args.terminal_listen,
     )
@@ -217,6 +221,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 &url,
                 &data.join(kakunin_central::pki::CA_CERT),
                 &institution,
+                Some(&device),
                 reader,
                 SocketAddr::new(args.terminal_listen.ip(), 0),
             )

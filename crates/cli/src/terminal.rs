@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kakunin_api::client::CentralClient;
-use kakunin_terminal::visit::{Reader, Terminal};
+use kakunin_terminal::visit::{DeviceKey, Reader, Terminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +30,10 @@ pub struct TerminalArgs {
     /// `pcsc` / `pcsc:READER`.
     #[arg(long, default_value = "pcsc")]
     reader: String,
+    /// The terminal's device key (`kakunin ca issue --role terminal --id <医療機関コード>`):
+    /// enables staff 目視確認 on the kiosk, attested with it.
+    #[arg(long, env = "KAKUNIN_DEVICE_KEY")]
+    device_key: Option<PathBuf>,
     /// Where the kiosk and the console are served (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -59,11 +63,19 @@ pub(crate) async fn start(
     central: &str,
     ca: &Path,
     identity: &Path,
+    device_key: Option<&Path>,
     reader: Reader,
     listen: SocketAddr,
 ) -> Result<(Arc<Terminal>, tokio::net::TcpListener)> {
     let client = CentralClient::from_files(central, ca, Some(identity))?;
-    let terminal = Terminal::new(client, reader);
+    let device = match device_key {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(DeviceKey::from_pem(&pem).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        None => None,
+    };
+    let terminal = Terminal::new(client, reader, device);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -76,6 +88,7 @@ pub async fn run(args: TerminalArgs) -> Result<()> {
         &args.central,
         &args.ca,
         &args.identity,
+        args.device_key.as_deref(),
         reader(&args.reader)?,
         args.listen,
     )

@@ -208,6 +208,35 @@ fn kiosk_and_console_in_chromium() {
         seen_checkups.0, seen_checkups.1
     );
 
+    // Staff 目視確認: the kiosk waits, the console confirms, the terminal attests the check.
+    insert(&b, "000001.vcard");
+    screen(&b, "choose_method");
+    b.click("[data-action=\"choose-visual\"]");
+    screen(&b, "waiting_for_staff");
+    shot("03-waiting_for_staff");
+    b.execute(
+        "return fetch('/console/visual/confirm', {method: 'POST'}).then(r => r.status)",
+        serde_json::json!([]),
+    );
+    screen(&b, "consent_medical");
+    b.click("[data-action=\"no\"]");
+    let next = b.wait_for(
+        "[data-screen=\"consent_checkups\"], [data-screen=\"done\"]",
+        15,
+    );
+    if b.find("[data-screen=\"consent_checkups\"]") == Some(next) {
+        b.click("[data-action=\"no\"]");
+    }
+    screen(&b, "done");
+    let v = b.execute(
+        "return fetch('/console/receptions').then(r => r.json())",
+        serde_json::json!([]),
+    );
+    assert_eq!(v[0]["method"], "visual", "{v}");
+    assert_eq!(v[0]["answer"]["validity"], "1");
+    remove(&b);
+    screen(&b, "waiting_for_card");
+
     // A card pulled at the PIN pad: back to ① and nothing recorded.
     insert(&b, "000001.vcard");
     screen(&b, "choose_method");

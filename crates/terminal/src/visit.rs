@@ -50,12 +50,60 @@ struct Session {
     certificate: Vec<u8>,
     /// The next nonce the central gave (each answer carries one).
     next_nonce: Option<String>,
+    /// Staff confirmed the holder (目視確認): later proofs are the terminal's attestations,
+    /// since the card's PIN was never verified.
+    visual: bool,
+}
+
+/// The terminal's device key (a `terminal` certificate of the kakunin CA for this
+/// institution): it attests checks the terminal did itself (目視確認 by staff).
+pub struct DeviceKey {
+    certificate: Vec<u8>,
+    key: ring::signature::EcdsaKeyPair,
+}
+
+impl DeviceKey {
+    /// From a PEM with the certificate and its PKCS#8 P-256 key (what `kakunin ca issue --role
+    /// terminal` writes).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
+        use rustls_pki_types::pem::PemObject;
+        let certificate = rustls_pki_types::CertificateDer::from_pem_slice(pem)
+            .map_err(|e| format!("no certificate in the device key file: {e}"))?
+            .to_vec();
+        let key = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem)
+            .map_err(|e| format!("no PKCS#8 key in the device key file: {e}"))?;
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            key.secret_pkcs8_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|e| format!("the device key is not ECDSA P-256: {e}"))?;
+        Ok(Self { certificate, key })
+    }
+
+    /// The proof that staff checked the holder of `card_certificate`, over `nonce`.
+    fn attest_visual(&self, nonce: &str, card_certificate: &[u8]) -> Option<CardProof> {
+        let hash: String = Sha256::digest(card_certificate)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let message = kakunin_api::attestation_message("visual", nonce, &hash);
+        let signature = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), &message)
+            .ok()?;
+        Some(CardProof::Visual {
+            device_certificate: b64(&self.certificate),
+            signature: b64(signature.as_ref()),
+        })
+    }
 }
 
 /// The terminal: reader, kiosk, receptions, and the pages' event streams.
 pub struct Terminal {
     client: CentralClient,
     reader: Reader,
+    device: Option<DeviceKey>,
     kiosk: Mutex<Kiosk>,
     session: Arc<Mutex<Option<Session>>>,
     /// The virtual card placed on the reader (file name in the reader's directory).
@@ -120,13 +168,16 @@ fn central_outcome(e: &ClientError) -> Outcome {
 }
 
 impl Terminal {
-    pub fn new(client: CentralClient, reader: Reader) -> Arc<Self> {
+    /// A terminal; with a device key, staff 目視確認 is offered on the kiosk.
+    pub fn new(client: CentralClient, reader: Reader, device: Option<DeviceKey>) -> Arc<Self> {
         let (kiosk_events, _) = broadcast::channel(64);
         let (reception_events, _) = broadcast::channel(64);
+        let kiosk = Kiosk::new(false, device.is_some());
         Arc::new(Self {
             client,
             reader,
-            kiosk: Mutex::new(Kiosk::default()),
+            device,
+            kiosk: Mutex::new(kiosk),
             session: Arc::new(Mutex::new(None)),
             inserted: Mutex::new(None),
             receptions: Mutex::new(Vec::new()),
@@ -259,9 +310,9 @@ impl Terminal {
                 Effect::ReadCard => self.read_card().await,
                 Effect::VerifyPinAndCheck { pin } => self.check_with_pin(pin).await,
                 Effect::SaveConsents { categories } => self.save_consents(categories).await,
-                // Staff 目視確認 and its attestation need a terminal device key: not offered
-                // yet, so the kiosk never asks for them.
-                Effect::AskStaff | Effect::CheckVisual => None,
+                // The console sees the kiosk waiting for staff through the kiosk events.
+                Effect::AskStaff => None,
+                Effect::CheckVisual => self.check_visual().await,
                 Effect::Forget => {
                     *self.session.lock().expect("session lock") = None;
                     None
@@ -287,6 +338,7 @@ impl Terminal {
                 card,
                 certificate,
                 next_nonce: None,
+                visual: false,
             });
             Ok(tries)
         })
@@ -351,7 +403,16 @@ impl Terminal {
                 consents: vec![],
             })
             .await;
-        Some(match answer {
+        Some(self.checked(answer, "pin"))
+    }
+
+    /// The kiosk's outcome of a check answer; an answer becomes a reception.
+    fn checked(
+        &self,
+        answer: Result<EligibilityCheckResponse, ClientError>,
+        method: &'static str,
+    ) -> Outcome {
+        match answer {
             Ok(a) => {
                 self.keep_nonce(a.next_nonce.as_ref().map(|n| n.nonce.clone()));
                 let first = a.results.first();
@@ -360,11 +421,46 @@ impl Terminal {
                 let age_40_plus = first
                     .and_then(|r| kakunin_domain::Date::parse(&r.birthdate).ok())
                     .is_some_and(|b| b.age_on(today) >= 40);
-                self.record("kiosk", "pin", a);
+                self.record("kiosk", method, a);
                 Outcome::Checked { name, age_40_plus }
             }
             Err(e) => central_outcome(&e),
-        })
+        }
+    }
+
+    /// The card's certificate, and whether the visit was confirmed by staff.
+    fn session_certificate(&self) -> Option<(Vec<u8>, bool)> {
+        self.session
+            .lock()
+            .expect("session lock")
+            .as_ref()
+            .map(|s| (s.certificate.clone(), s.visual))
+    }
+
+    /// The check after staff compared the holder with the card's photo (目視確認): the
+    /// terminal's device key attests it.
+    async fn check_visual(&self) -> Option<Outcome> {
+        let device = self.device.as_ref()?;
+        let (certificate, _) = self.session_certificate()?;
+        let nonce = match self.nonce().await {
+            Ok(n) => n,
+            Err(e) => return Some(central_outcome(&e)),
+        };
+        let proof = device.attest_visual(&nonce, &certificate)?;
+        if let Some(s) = self.session.lock().expect("session lock").as_mut() {
+            s.visual = true;
+        }
+        let answer = self
+            .client
+            .card_check(&CardCheckRequest {
+                certificate: b64(&certificate),
+                nonce,
+                proof,
+                limit_application_certificate_related_cons_flg: None,
+                consents: vec![],
+            })
+            .await;
+        Some(self.checked(answer, "visual"))
     }
 
     fn keep_nonce(&self, nonce: Option<String>) {
@@ -378,16 +474,26 @@ impl Terminal {
             Ok(n) => n,
             Err(e) => return Some(central_outcome(&e)),
         };
-        let (certificate, signature) = match self.prove(None, &nonce).await {
-            Ok(p) => p,
-            Err(o) => return Some(o),
+        // After a 目視確認 the PIN was never verified: the terminal attests again.
+        let (certificate, proof) = match self.session_certificate() {
+            Some((cert, true)) => {
+                let proof = self
+                    .device
+                    .as_ref()
+                    .and_then(|d| d.attest_visual(&nonce, &cert))?;
+                (b64(&cert), proof)
+            }
+            _ => match self.prove(None, &nonce).await {
+                Ok((certificate, signature)) => (certificate, CardProof::Pin { signature }),
+                Err(o) => return Some(o),
+            },
         };
         let answer = self
             .client
             .card_consents(&CardConsentRequest {
                 certificate,
                 nonce,
-                proof: CardProof::Pin { signature },
+                proof,
                 consents: categories.iter().map(|c| c.to_string()).collect(),
             })
             .await;

@@ -17,6 +17,7 @@ fn terminal(dir: &std::path::Path) -> std::sync::Arc<Terminal> {
         Reader::Virtual {
             dir: dir.to_path_buf(),
         },
+        None,
     )
 }
 
