@@ -26,6 +26,8 @@ pub enum ClientError {
 pub struct CentralClient {
     base: String,
     http: reqwest::Client,
+    /// Per-request limit, when set ([`CentralClient::with_timeout`]).
+    timeout: Option<Duration>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
@@ -63,7 +65,30 @@ impl CentralClient {
         Ok(Self {
             base: server.trim_end_matches('/').to_string(),
             http,
+            timeout: None,
         })
+    }
+
+    /// Gives up on each request after `timeout` (a reception cannot wait as long as an import).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn post(&self, url: String) -> reqwest::RequestBuilder {
+        let b = self.http.post(url);
+        match self.timeout {
+            Some(t) => b.timeout(t),
+            None => b,
+        }
+    }
+
+    fn get(&self, url: String) -> reqwest::RequestBuilder {
+        let b = self.http.get(url);
+        match self.timeout {
+            Some(t) => b.timeout(t),
+            None => b,
+        }
     }
 
     pub fn from_files(
@@ -110,7 +135,6 @@ impl CentralClient {
 
     pub async fn health(&self) -> Result<Health, ClientError> {
         let r = self
-            .http
             .get(format!("{}/health", self.base))
             .send()
             .await
@@ -123,7 +147,6 @@ impl CentralClient {
         req: &EligibilityCheckRequest,
     ) -> Result<EligibilityCheckResponse, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/eligibility/check", self.base))
             .json(req)
             .send()
@@ -144,7 +167,6 @@ impl CentralClient {
             if partial { "?mode=partial" } else { "" }
         );
         let r = self
-            .http
             .post(url)
             .header("content-type", "text/csv")
             .body(csv)
@@ -178,7 +200,6 @@ impl CentralClient {
         uke: Vec<u8>,
     ) -> Result<crate::ReceiptImportReport, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/admin/receipts", self.base))
             .header("content-type", "application/octet-stream")
             .body(uke)
@@ -195,7 +216,6 @@ impl CentralClient {
         csv: Vec<u8>,
     ) -> Result<crate::MasterImportReport, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/admin/masters?kind={kind}", self.base))
             .header("content-type", "text/csv")
             .body(csv)
@@ -211,7 +231,6 @@ impl CentralClient {
         package: &crate::CheckupPackageUpload,
     ) -> Result<crate::CheckupImportReport, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/checkups", self.base))
             .json(package)
             .send()
@@ -227,7 +246,6 @@ impl CentralClient {
         req: &crate::MedicalInformationRequest,
     ) -> Result<crate::MedicalInformationResponse, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/medical/{category}", self.base))
             .json(req)
             .send()
@@ -239,7 +257,6 @@ impl CentralClient {
     /// A single-use nonce for a card check or registration.
     pub async fn card_nonce(&self) -> Result<crate::CardNonce, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/card-checks/nonce", self.base))
             .send()
             .await
@@ -253,7 +270,6 @@ impl CentralClient {
         req: &crate::CardCheckRequest,
     ) -> Result<EligibilityCheckResponse, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/card-checks", self.base))
             .json(req)
             .send()
@@ -268,7 +284,6 @@ impl CentralClient {
         req: &crate::CardConsentRequest,
     ) -> Result<crate::CardConsentResponse, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/card-consents", self.base))
             .json(req)
             .send()
@@ -283,7 +298,6 @@ impl CentralClient {
         req: &crate::CardRegistrationRequest,
     ) -> Result<crate::CardRegistrationResponse, ClientError> {
         let r = self
-            .http
             .post(format!("{}/v1/card-registrations", self.base))
             .json(req)
             .send()
@@ -299,7 +313,6 @@ impl CentralClient {
     ) -> Result<Vec<crate::LinkReviewRecord>, ClientError> {
         let status = if open_only { "open" } else { "all" };
         let r = self
-            .http
             .get(format!(
                 "{}/v1/admin/link-reviews?status={status}",
                 self.base
@@ -312,7 +325,6 @@ impl CentralClient {
 
     pub async fn access_log(&self, limit: u32) -> Result<Vec<AccessLogRecord>, ClientError> {
         let r = self
-            .http
             .get(format!("{}/v1/admin/access-log?limit={limit}", self.base))
             .send()
             .await
@@ -322,7 +334,6 @@ impl CentralClient {
 
     pub async fn store_status(&self) -> Result<StoreStatusInfo, ClientError> {
         let r = self
-            .http
             .get(format!("{}/v1/admin/store", self.base))
             .send()
             .await

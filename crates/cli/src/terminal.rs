@@ -67,7 +67,9 @@ pub(crate) async fn start(
     reader: Reader,
     listen: SocketAddr,
 ) -> Result<(Arc<Terminal>, tokio::net::TcpListener)> {
-    let client = CentralClient::from_files(central, ca, Some(identity))?;
+    // A patient at the reader cannot wait long: after 10 s the kiosk says so and staff take over.
+    let client = CentralClient::from_files(central, ca, Some(identity))?
+        .with_timeout(std::time::Duration::from_secs(10));
     let device = match device_key {
         Some(path) => {
             let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;

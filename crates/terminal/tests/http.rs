@@ -120,3 +120,34 @@ async fn pages_state_cards_and_an_unreachable_central() {
     let (s, _) = call(&t, "GET", "/console/receptions", "").await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// A card that is not a My Number card: the kiosk says it cannot read it; taking it off goes
+/// back to ①.
+#[tokio::test]
+async fn a_card_that_is_not_a_my_number_card() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bogus.vcard"), b"not a card").unwrap();
+    let t = terminal(dir.path());
+    let watcher = tokio::spawn(t.clone().watch());
+    let screen = |t: &Terminal| -> String {
+        let v: serde_json::Value = serde_json::from_str(&t.kiosk_state()).unwrap();
+        v["screen"].as_str().unwrap().to_string()
+    };
+    let wait = |want: &'static str| {
+        let t = t.clone();
+        async move {
+            for _ in 0..200 {
+                if screen(&t) == want {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("the kiosk shows {}, not {want}", screen(&t));
+        }
+    };
+    assert!(t.place_virtual(Some("bogus.vcard")));
+    wait("card_error").await;
+    assert!(t.place_virtual(None));
+    wait("waiting_for_card").await;
+    watcher.abort();
+}
