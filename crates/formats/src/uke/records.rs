@@ -134,107 +134,64 @@ impl<'a> Ctx<'a> {
         let s = self.raw(i);
         (!s.is_empty()).then(|| s.to_owned())
     }
-    fn uint(&mut self, i: usize, name: &str) -> Option<u32> {
+    /// Reads field `i` with `parse`; a non-empty value that does not parse is reported under
+    /// `code` with the message `describe(value)`.
+    fn parsed<T>(
+        &mut self,
+        i: usize,
+        parse: impl FnOnce(&str) -> Option<T>,
+        code: &'static str,
+        describe: impl FnOnce(&str) -> String,
+    ) -> Option<T> {
         let s = self.raw(i);
         if s.is_empty() {
             return None;
         }
-        match s
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse().ok())
-        {
-            Some(Some(n)) => Some(n),
-            _ => {
-                self.problem(
-                    Some(i),
-                    "not_a_number",
-                    format!("{name}「{s}」が数字ではありません"),
-                );
-                None
-            }
+        let v = parse(s);
+        if v.is_none() {
+            self.problem(Some(i), code, describe(s));
         }
+        v
+    }
+    /// Digits only (no sign, no spaces).
+    fn digits<T: std::str::FromStr>(&mut self, i: usize, name: &str) -> Option<T> {
+        self.parsed(
+            i,
+            |s| {
+                s.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| s.parse().ok())
+                    .flatten()
+            },
+            "not_a_number",
+            |s| format!("{name}「{s}」が数字ではありません"),
+        )
+    }
+    fn uint(&mut self, i: usize, name: &str) -> Option<u32> {
+        self.digits(i, name)
     }
     fn u64(&mut self, i: usize, name: &str) -> Option<u64> {
-        let s = self.raw(i);
-        if s.is_empty() {
-            return None;
-        }
-        match s
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse().ok())
-        {
-            Some(Some(n)) => Some(n),
-            _ => {
-                self.problem(
-                    Some(i),
-                    "not_a_number",
-                    format!("{name}「{s}」が数字ではありません"),
-                );
-                None
-            }
-        }
+        self.digits(i, name)
     }
     fn quantity(&mut self, i: usize, name: &str) -> Option<Quantity> {
-        let s = self.raw(i);
-        if s.is_empty() {
-            return None;
-        }
-        let q = Quantity::parse(s);
-        if q.is_none() {
-            self.problem(
-                Some(i),
-                "not_a_number",
-                format!("{name}「{s}」が数値ではありません"),
-            );
-        }
-        q
+        self.parsed(i, Quantity::parse, "not_a_number", |s| {
+            format!("{name}「{s}」が数値ではありません")
+        })
     }
     fn date(&mut self, i: usize, name: &str) -> Option<Date> {
-        let s = self.raw(i);
-        if s.is_empty() {
-            return None;
-        }
-        let d = parse_date(s);
-        if d.is_none() {
-            self.problem(
-                Some(i),
-                "invalid_date",
-                format!("{name}「{s}」は正しい日付ではありません（YYYYMMDD または GYYMMDD）"),
-            );
-        }
-        d
+        self.parsed(i, parse_date, "invalid_date", |s| {
+            format!("{name}「{s}」は正しい日付ではありません（YYYYMMDD または GYYMMDD）")
+        })
     }
     fn partial_date(&mut self, i: usize, name: &str) -> Option<PartialDate> {
-        let s = self.raw(i);
-        if s.is_empty() {
-            return None;
-        }
-        let d = parse_partial_date(s);
-        if d.is_none() {
-            self.problem(
-                Some(i),
-                "invalid_date",
-                format!("{name}「{s}」は正しい日付ではありません（MMDD、YYYYMMDD または GYYMMDD）"),
-            );
-        }
-        d
+        self.parsed(i, parse_partial_date, "invalid_date", |s| {
+            format!("{name}「{s}」は正しい日付ではありません（MMDD、YYYYMMDD または GYYMMDD）")
+        })
     }
     fn year_month(&mut self, i: usize, name: &str) -> Option<YearMonth> {
-        let s = self.raw(i);
-        if s.is_empty() {
-            return None;
-        }
-        let m = parse_year_month(s);
-        if m.is_none() {
-            self.problem(
-                Some(i),
-                "invalid_year_month",
-                format!("{name}「{s}」は正しい年月ではありません（YYYYMM または GYYMM）"),
-            );
-        }
-        m
+        self.parsed(i, parse_year_month, "invalid_year_month", |s| {
+            format!("{name}「{s}」は正しい年月ではありません（YYYYMM または GYYMM）")
+        })
     }
     fn required(&mut self, i: usize, name: &str) {
         // A field past the end is already reported as too_few_fields.
