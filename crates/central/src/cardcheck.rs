@@ -444,43 +444,25 @@ pub async fn card_check(
         }
     };
     let given = consent_categories(&request.consents)?;
-    let (nonce, proven, pseudonym) = authenticate(
+    let RegisteredPerson {
+        nonce,
+        proven,
+        pseudonym,
+        found,
+        earlier,
+        ids,
+    } = registered_person(
         store,
         cards,
         institution,
         purpose,
         (&request.certificate, &request.nonce, &request.proof),
-        false,
         at,
     )
     .await?;
-    let (found, earlier) = store.person_with_consents(&pseudonym, institution).await?;
-    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
-    if !cards.is_registered(store, &pseudonym).await? {
-        let r = Refusal {
-            detail: "the person has not registered the card for insurance use (利用登録)".into(),
-            ..REGISTRATION_REQUIRED
-        };
-        return Err(audit_refusal(
-            store,
-            institution,
-            purpose,
-            at,
-            Some(&nonce),
-            ids,
-            CardError::Refused(r),
-        )
-        .await);
-    }
     let on = at.jst_date();
     let (validity, answered) = card_validity(&found, on);
-    // Consents just given, for categories the reader offers this person (特定健診 from 40).
-    let birthdate = answered.first().map(|f| f.qualification.birthdate);
-    let consents: Vec<Consent> = given
-        .iter()
-        .filter(|c| birthdate.is_none_or(|b| c.offered_to(b, on)))
-        .map(|&c| Consent::given(&pseudonym, institution, c, at))
-        .collect();
+    let consents = offered(&given, &answered, &pseudonym, institution, at);
     let state = |category| consent_state(&consents, &earlier, category, at);
     let limit_consent = limit_consent || state(ConsentCategory::Limit).is_valid();
     let results: Vec<_> = answered
@@ -551,6 +533,75 @@ async fn owner_ids(
         .unwrap_or_default()
 }
 
+/// A card holder proven and registered for insurance use, with their qualifications and
+/// earlier consents to this institution.
+struct RegisteredPerson {
+    nonce: CheckedNonce,
+    proven: Proven,
+    pseudonym: String,
+    found: Vec<StoredQualification>,
+    earlier: Vec<Consent>,
+    ids: Vec<i64>,
+}
+
+/// [`authenticate`] (any proof), then the person's records; a card not registered for
+/// insurance use (利用登録) is refused and audited.
+async fn registered_person(
+    store: &dyn Store,
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    purpose: AccessPurpose,
+    presented: (&str, &str, &CardProof),
+    at: Timestamp,
+) -> Result<RegisteredPerson, CardError> {
+    let (nonce, proven, pseudonym) =
+        authenticate(store, cards, institution, purpose, presented, false, at).await?;
+    let (found, earlier) = store.person_with_consents(&pseudonym, institution).await?;
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    if !cards.is_registered(store, &pseudonym).await? {
+        let r = Refusal {
+            detail: "the person has not registered the card for insurance use (利用登録)".into(),
+            ..REGISTRATION_REQUIRED
+        };
+        return Err(audit_refusal(
+            store,
+            institution,
+            purpose,
+            at,
+            Some(&nonce),
+            ids,
+            CardError::Refused(r),
+        )
+        .await);
+    }
+    Ok(RegisteredPerson {
+        nonce,
+        proven,
+        pseudonym,
+        found,
+        earlier,
+        ids,
+    })
+}
+
+/// The consents just given, for the categories the reader offers this person (特定健診 from
+/// 40, by the answered qualification's birth date).
+fn offered(
+    given: &[ConsentCategory],
+    answered: &[&StoredQualification],
+    pseudonym: &str,
+    institution: &InstitutionCode,
+    at: Timestamp,
+) -> Vec<Consent> {
+    let on = at.jst_date();
+    let birthdate = answered.first().map(|f| f.qualification.birthdate);
+    given
+        .iter()
+        .filter(|c| birthdate.is_none_or(|b| c.offered_to(b, on)))
+        .map(|&c| Consent::given(pseudonym, institution, c, at))
+        .collect()
+}
+
 /// Where a category's consent stands, counting the consents just given.
 fn consent_state(
     given: &[Consent],
@@ -596,42 +647,24 @@ pub async fn give_consents(
 ) -> Result<CardConsentResponse, CardError> {
     let purpose = AccessPurpose::ConsentRegistration;
     let given = consent_categories(&request.consents)?;
-    let (nonce, _proven, pseudonym) = authenticate(
+    let RegisteredPerson {
+        nonce,
+        pseudonym,
+        found,
+        earlier,
+        ids,
+        ..
+    } = registered_person(
         store,
         cards,
         institution,
         purpose,
         (&request.certificate, &request.nonce, &request.proof),
-        false,
         at,
     )
     .await?;
-    let (found, earlier) = store.person_with_consents(&pseudonym, institution).await?;
-    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
-    if !cards.is_registered(store, &pseudonym).await? {
-        let r = Refusal {
-            detail: "the person has not registered the card for insurance use (利用登録)".into(),
-            ..REGISTRATION_REQUIRED
-        };
-        return Err(audit_refusal(
-            store,
-            institution,
-            purpose,
-            at,
-            Some(&nonce),
-            ids,
-            CardError::Refused(r),
-        )
-        .await);
-    }
-    let on = at.jst_date();
-    let (_, answered) = card_validity(&found, on);
-    let birthdate = answered.first().map(|f| f.qualification.birthdate);
-    let consents: Vec<Consent> = given
-        .iter()
-        .filter(|c| birthdate.is_none_or(|b| c.offered_to(b, on)))
-        .map(|&c| Consent::given(&pseudonym, institution, c, at))
-        .collect();
+    let (_, answered) = card_validity(&found, at.jst_date());
+    let consents = offered(&given, &answered, &pseudonym, institution, at);
     let entry = AccessLogEntry {
         at,
         institution: institution.clone(),
