@@ -24,7 +24,7 @@ use kakunin_formats::uke::{self, derive, FileKind, Header, Receipt};
 use kakunin_store::{
     master_edition, CardQuery, CheckupImport, CheckupItem, DrugRecord, MasterEntry, MasterImport,
     MasterKind, NewCheckup, NewReceipt, PatientKey, PurgeOutcome, ReceiptImport, Store, StoreError,
-    StoredQualification, TreatmentRecord,
+    StoredQualification, StoredReceipt, TreatmentRecord,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -591,6 +591,25 @@ fn jst_day_start(at: Timestamp) -> Timestamp {
     Timestamp::from_unix_millis(at.jst_date().to_days() * 86_400_000 - JST_OFFSET_MS)
 }
 
+/// The person's receipts of the period and every master edition of the codes `codes_of`
+/// picks from them.
+async fn receipts_named(
+    store: &dyn Store,
+    ids: &[i64],
+    input: &InfoInput,
+    kind: MasterKind,
+    codes_of: impl Fn(&StoredReceipt) -> Vec<String>,
+) -> Result<(Vec<StoredReceipt>, Vec<MasterEntry>), StoreError> {
+    let receipts = store
+        .receipts_for(ids.to_vec(), input.from, input.to)
+        .await?;
+    let codes: BTreeSet<String> = receipts.iter().flat_map(&codes_of).collect();
+    let master = store
+        .master_entries(kind, codes.into_iter().collect())
+        .await?;
+    Ok((receipts, master))
+}
+
 /// What a retrieval asked for, validated.
 struct InfoInput {
     query: CardQuery,
@@ -788,16 +807,10 @@ pub async fn information(
     let in_period = |d: Date| input.from <= d && d <= input.to;
     match category {
         ConsentCategory::Medications => {
-            let receipts = store
-                .receipts_for(ids.clone(), input.from, input.to)
-                .await?;
-            let codes: BTreeSet<String> = receipts
-                .iter()
-                .flat_map(|r| r.drugs.iter().map(|d| d.code.clone()))
-                .collect();
-            let master = store
-                .master_entries(MasterKind::Drug, codes.into_iter().collect())
-                .await?;
+            let (receipts, master) = receipts_named(store, &ids, &input, MasterKind::Drug, |r| {
+                r.drugs.iter().map(|d| d.code.clone()).collect()
+            })
+            .await?;
             for r in &receipts {
                 for d in &r.drugs {
                     let day = d.date.unwrap_or(r.month);
@@ -832,15 +845,10 @@ pub async fn information(
         }
         ConsentCategory::Treatments | ConsentCategory::Surgeries => {
             let surgeries = category == ConsentCategory::Surgeries;
-            let receipts = store
-                .receipts_for(ids.clone(), input.from, input.to)
-                .await?;
-            let codes: BTreeSet<String> = receipts
-                .iter()
-                .flat_map(|r| r.treatments.iter().map(|t| t.code.clone()))
-                .collect();
-            let master = store
-                .master_entries(MasterKind::Procedure, codes.into_iter().collect())
+            let (receipts, master) =
+                receipts_named(store, &ids, &input, MasterKind::Procedure, |r| {
+                    r.treatments.iter().map(|t| t.code.clone()).collect()
+                })
                 .await?;
             for r in &receipts {
                 for t in &r.treatments {
