@@ -83,6 +83,21 @@ impl CentralClient {
         }
     }
 
+    /// POSTs `body` as JSON to `path` and decodes the answer.
+    async fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let r = self
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
     fn get(&self, url: String) -> reqwest::RequestBuilder {
         let b = self.http.get(url);
         match self.timeout {
@@ -146,13 +161,7 @@ impl CentralClient {
         &self,
         req: &EligibilityCheckRequest,
     ) -> Result<EligibilityCheckResponse, ClientError> {
-        let r = self
-            .post(format!("{}/v1/eligibility/check", self.base))
-            .json(req)
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        Self::decode(r).await
+        self.post_json("/v1/eligibility/check", req).await
     }
 
     /// Uploads a roster. A refused roster is `Ok` with `accepted: false` and the errors.
@@ -245,13 +254,8 @@ impl CentralClient {
         category: &str,
         req: &crate::MedicalInformationRequest,
     ) -> Result<crate::MedicalInformationResponse, ClientError> {
-        let r = self
-            .post(format!("{}/v1/medical/{category}", self.base))
-            .json(req)
-            .send()
+        self.post_json(&format!("/v1/medical/{category}"), req)
             .await
-            .map_err(Self::transport)?;
-        Self::decode(r).await
     }
 
     /// A single-use nonce for a card check or registration.
@@ -269,13 +273,7 @@ impl CentralClient {
         &self,
         req: &crate::CardCheckRequest,
     ) -> Result<EligibilityCheckResponse, ClientError> {
-        let r = self
-            .post(format!("{}/v1/card-checks", self.base))
-            .json(req)
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        Self::decode(r).await
+        self.post_json("/v1/card-checks", req).await
     }
 
     /// Consents given on the reader's screens after a card check.
@@ -283,13 +281,7 @@ impl CentralClient {
         &self,
         req: &crate::CardConsentRequest,
     ) -> Result<crate::CardConsentResponse, ClientError> {
-        let r = self
-            .post(format!("{}/v1/card-consents", self.base))
-            .json(req)
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        Self::decode(r).await
+        self.post_json("/v1/card-consents", req).await
     }
 
     /// 利用登録 of a card.
@@ -297,13 +289,7 @@ impl CentralClient {
         &self,
         req: &crate::CardRegistrationRequest,
     ) -> Result<crate::CardRegistrationResponse, ClientError> {
-        let r = self
-            .post(format!("{}/v1/card-registrations", self.base))
-            .json(req)
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        Self::decode(r).await
+        self.post_json("/v1/card-registrations", req).await
     }
 
     /// Link reviews (admin); `open_only` or all.
