@@ -175,10 +175,20 @@ impl CentralClient {
             self.base,
             if partial { "?mode=partial" } else { "" }
         );
+        self.upload(url, "text/csv", csv).await
+    }
+
+    /// POSTs a file as `content_type` to `url`; the import's report, accepted or refused.
+    async fn upload<T: serde::de::DeserializeOwned>(
+        &self,
+        url: String,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
         let r = self
             .post(url)
-            .header("content-type", "text/csv")
-            .body(csv)
+            .header("content-type", content_type)
+            .body(body)
             .send()
             .await
             .map_err(Self::transport)?;
@@ -208,14 +218,12 @@ impl CentralClient {
         &self,
         uke: Vec<u8>,
     ) -> Result<crate::ReceiptImportReport, ClientError> {
-        let r = self
-            .post(format!("{}/v1/admin/receipts", self.base))
-            .header("content-type", "application/octet-stream")
-            .body(uke)
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        Self::decode_report(r).await
+        self.upload(
+            format!("{}/v1/admin/receipts", self.base),
+            "application/octet-stream",
+            uke,
+        )
+        .await
     }
 
     /// Uploads a code master (`drug`, `procedure` or `device`; admin).
@@ -224,14 +232,12 @@ impl CentralClient {
         kind: &str,
         csv: Vec<u8>,
     ) -> Result<crate::MasterImportReport, ClientError> {
-        let r = self
-            .post(format!("{}/v1/admin/masters?kind={kind}", self.base))
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        Self::decode_report(r).await
+        self.upload(
+            format!("{}/v1/admin/masters?kind={kind}", self.base),
+            "text/csv",
+            csv,
+        )
+        .await
     }
 
     /// Uploads a 特定健診 package (insurer or admin).
