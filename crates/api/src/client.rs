@@ -324,6 +324,48 @@ impl CentralClient {
         Self::decode(r).await
     }
 
+    /// 照会番号 registration (institution).
+    pub async fn register_reference_number(
+        &self,
+        req: &crate::ReferenceNumberRequest,
+    ) -> Result<crate::ReferenceNumberResponse, ClientError> {
+        self.post_json("/v1/reference-numbers", req).await
+    }
+
+    /// Submits a 一括照会; the answer carries the 受付番号 to fetch the results with.
+    pub async fn submit_batch_inquiry(
+        &self,
+        req: &crate::BatchInquiryRequest,
+    ) -> Result<crate::BatchInquiryAccepted, ClientError> {
+        self.post_json("/v1/batch-inquiries", req).await
+    }
+
+    /// The institution's batch inquiries of the last days, newest first.
+    pub async fn batch_inquiries(&self) -> Result<Vec<crate::BatchInquirySummary>, ClientError> {
+        let r = self
+            .get(format!("{}/v1/batch-inquiries", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    /// One batch inquiry: `processing` without units, or `done` with one unit per item.
+    pub async fn batch_inquiry(
+        &self,
+        reception_number: &str,
+    ) -> Result<crate::BatchInquiryResponse, ClientError> {
+        let r = self
+            .get(format!(
+                "{}/v1/batch-inquiries/{reception_number}",
+                self.base
+            ))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
     pub async fn store_status(&self) -> Result<StoreStatusInfo, ClientError> {
         let r = self
             .get(format!("{}/v1/admin/store", self.base))

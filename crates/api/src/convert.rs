@@ -188,6 +188,7 @@ pub fn qualification_result(
                 self_pay: s.self_pay_yen.to_string(),
             })
             .collect(),
+        reference_number: None,
     }
 }
 

@@ -302,6 +302,10 @@ pub struct QualificationResult {
     /// Only with consent; those valid on the confirmation date.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub specific_disease_certificates: Vec<SpecificDiseaseCertificateInfo>,
+    /// 照会番号: the calling institution's own id for this person, when it registered one
+    /// (`POST /v1/reference-numbers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_number: Option<String>,
 }
 
 /// 高齢受給者証情報.

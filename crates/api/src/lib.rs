@@ -9,9 +9,11 @@ pub mod client;
 mod convert;
 mod dto;
 mod medical;
+mod reception;
 mod signing;
 
 pub use convert::*;
 pub use dto::*;
 pub use medical::*;
+pub use reception::*;
 pub use signing::*;

@@ -465,10 +465,13 @@ pub async fn card_check(
     let consents = offered(&given, &answered, &pseudonym, institution, at);
     let state = |category| consent_state(&consents, &earlier, category, at);
     let limit_consent = limit_consent || state(ConsentCategory::Limit).is_valid();
-    let results: Vec<_> = answered
+    let mut results: Vec<_> = answered
         .iter()
         .map(|f| qualification_result(&f.qualification, on, limit_consent))
         .collect();
+    let answered_ids: Vec<i64> = answered.iter().map(|f| f.id).collect();
+    crate::reception::attach_reference_numbers(store, institution, &answered_ids, &mut results)
+        .await?;
     let processing = processing_result(validity, &results, on);
     let entry = AccessLogEntry {
         at,

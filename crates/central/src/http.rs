@@ -3,6 +3,7 @@
 use crate::cardcheck::{self, CardError, CardServices};
 use crate::medical::{self, InfoError};
 use crate::pki::Role;
+use crate::reception::{self, BatchQueue, ReceptionError};
 use crate::service::{self, CheckError, ImportError, Scope};
 use crate::tls::{AuthFailure, Peer};
 use axum::body::Bytes;
@@ -13,14 +14,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kakunin_api::{
-    access_record, AccessLogRecord, ApiError, CardCheckRequest, CardConsentRequest,
-    CardConsentResponse, CardNonce, CardProof, CardRegistrationRequest, CardRegistrationResponse,
-    CertificateNotice, CheckupImportReport, CheckupItemInfo, CheckupPackageUpload, CheckupRecord,
-    ConsentFlag, DismissLinkReviewRequest, ElderlyCertificateInfo, EligibilityCheckRequest,
-    EligibilityCheckResponse, FileProblem, Health, LimitCertificateInfo, LinkReviewRecord,
-    MasterImportReport, MedicalInformationRequest, MedicalInformationResponse, MedicationRecord,
-    PatientHeader, ProcessingResult, QualificationResult, ReceiptImportReport, RosterImportReport,
-    RosterLineError, SpecificDiseaseCertificateInfo, StoreNodeInfo, StoreStatusInfo, TreatmentInfo,
+    access_record, AccessLogRecord, ApiError, BatchConfirmUnit, BatchInquiryAccepted,
+    BatchInquiryRequest, BatchInquiryResponse, BatchInquirySummary, CardCheckRequest,
+    CardConsentRequest, CardConsentResponse, CardNonce, CardProof, CardRegistrationRequest,
+    CardRegistrationResponse, CertificateNotice, CheckupImportReport, CheckupItemInfo,
+    CheckupPackageUpload, CheckupRecord, ConsentFlag, DismissLinkReviewRequest,
+    ElderlyCertificateInfo, EligibilityCheckRequest, EligibilityCheckResponse, FileProblem, Health,
+    LimitCertificateInfo, LinkReviewRecord, MasterImportReport, MedicalInformationRequest,
+    MedicalInformationResponse, MedicationRecord, PatientHeader, ProcessingResult,
+    QualificationResult, ReceiptImportReport, ReferenceNumberRequest, ReferenceNumberResponse,
+    RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo, StoreNodeInfo,
+    StoreStatusInfo, TreatmentInfo,
 };
 use kakunin_domain::InstitutionCode;
 use kakunin_store::MasterKind;
@@ -31,6 +35,8 @@ use utoipa::OpenApi;
 
 /// Largest roster accepted in one upload.
 pub const MAX_ROSTER_BYTES: usize = 1 << 30;
+/// Largest 一括照会 upload (5,000 items of a few hundred bytes each, with room to spare).
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Largest UKE file, master or 特定健診 package accepted in one upload.
 pub const MAX_MEDICAL_BYTES: usize = 512 << 20;
 
@@ -39,6 +45,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Card checks and linking; `None` when no authority is configured.
     pub cards: Option<Arc<CardServices>>,
+    /// This node's 一括照会 worker.
+    pub batches: BatchQueue,
 }
 
 impl AppState {
@@ -88,6 +96,119 @@ impl From<InfoError> for AppError {
             InfoError::Store(e) => e.into(),
         }
     }
+}
+
+impl From<ReceptionError> for AppError {
+    fn from(e: ReceptionError) -> Self {
+        match e {
+            ReceptionError::Invalid(e) => AppError(StatusCode::BAD_REQUEST, e),
+            ReceptionError::Refused(e) if e.code == medical::refusal::AMBIGUOUS.0 => {
+                AppError(StatusCode::CONFLICT, e)
+            }
+            ReceptionError::Refused(e) => AppError(StatusCode::NOT_FOUND, e),
+            ReceptionError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// 照会番号 registration (institution role, like `OQSsiimm01req`): the institution's own id
+/// for the patient the numbers and birth date name, returned in its later results
+/// (`results[].reference_number`) for that person, by numbers, card or batch. Registering
+/// again replaces it. Logged in the patient's access log.
+#[utoipa::path(
+    post,
+    path = "/v1/reference-numbers",
+    request_body = ReferenceNumberRequest,
+    responses(
+        (status = 200, body = ReferenceNumberResponse),
+        (status = 400, body = ApiError, description = "A field is malformed (`field` says which)."),
+        (status = 404, body = ApiError, description = "qualification_not_found."),
+        (status = 409, body = ApiError, description = "multiple_matches: give the branch number."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn register_reference_number(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<ReferenceNumberResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let request: ReferenceNumberRequest = json_body(&body)?;
+    Ok(Json(
+        reception::register_reference_number(&*app.store, &institution, &request, service::now())
+            .await?,
+    ))
+}
+
+/// 一括照会 (institution role, like `OQSmuquc01req`): up to 5,000 checks by insurance numbers,
+/// e.g. tomorrow's appointments. Answered at once with a 受付番号; the results follow at
+/// `GET /v1/batch-inquiries/{reception_number}`. Each item is checked and logged like a single
+/// check; a malformed item gets its own error in the results.
+#[utoipa::path(
+    post,
+    path = "/v1/batch-inquiries",
+    request_body = BatchInquiryRequest,
+    responses(
+        (status = 202, body = BatchInquiryAccepted),
+        (status = 400, body = ApiError, description = "batch_empty, batch_too_large, invalid_qualification_confirmation_date, invalid_json."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn submit_batch_inquiry(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<BatchInquiryAccepted>), AppError> {
+    let institution = institution_of(&peer)?;
+    let request: BatchInquiryRequest = json_body(&body)?;
+    let accepted = reception::submit_batch(
+        &*app.store,
+        &app.batches,
+        &institution,
+        &request,
+        service::now(),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// The institution's 一括照会 of the last 7 days, newest first, without results.
+#[utoipa::path(
+    get,
+    path = "/v1/batch-inquiries",
+    responses((status = 200, body = Vec<BatchInquirySummary>), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError))
+)]
+async fn batch_inquiries(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<Vec<BatchInquirySummary>>, AppError> {
+    let institution = institution_of(&peer)?;
+    Ok(Json(
+        reception::list_batches(&*app.store, &institution, service::now()).await?,
+    ))
+}
+
+/// One 一括照会 of the institution (like `OQSmuquc02res`): `processing` (SegmentOfResult 2)
+/// without units, or `done` with one `BatchConfirmUnit` per item in the order submitted.
+#[utoipa::path(
+    get,
+    path = "/v1/batch-inquiries/{reception_number}",
+    params(("reception_number" = String, Path, description = "受付番号 from the upload's answer.")),
+    responses(
+        (status = 200, body = BatchInquiryResponse),
+        (status = 404, body = ApiError, description = "batch_not_found: unknown, another institution's, or past the 7 days."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn batch_inquiry(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(reception_number): Path<String>,
+) -> Result<Json<BatchInquiryResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    Ok(Json(
+        reception::get_batch(&*app.store, &institution, &reception_number).await?,
+    ))
 }
 
 impl From<CardError> for AppError {
@@ -776,6 +897,14 @@ pub fn router(state: AppState) -> Router {
             post(import_checkups).layer(DefaultBodyLimit::max(MAX_MEDICAL_BYTES)),
         )
         .route("/v1/medical/{category}", post(medical_information))
+        .route("/v1/reference-numbers", post(register_reference_number))
+        .route(
+            "/v1/batch-inquiries",
+            post(submit_batch_inquiry)
+                .layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
+                .get(batch_inquiries),
+        )
+        .route("/v1/batch-inquiries/{reception_number}", get(batch_inquiry))
         .route("/v1/admin/store", get(store_status))
         .fallback(not_found)
         .layer(middleware::from_fn(trace))
@@ -804,7 +933,11 @@ pub fn router(state: AppState) -> Router {
         import_receipts,
         import_masters,
         import_checkups,
-        medical_information
+        medical_information,
+        register_reference_number,
+        submit_batch_inquiry,
+        batch_inquiries,
+        batch_inquiry
     ),
     components(schemas(
         ApiError,
@@ -841,7 +974,14 @@ pub fn router(state: AppState) -> Router {
         MedicationRecord,
         TreatmentInfo,
         CheckupRecord,
-        CheckupItemInfo
+        CheckupItemInfo,
+        ReferenceNumberRequest,
+        ReferenceNumberResponse,
+        BatchInquiryRequest,
+        BatchInquiryAccepted,
+        BatchInquirySummary,
+        BatchInquiryResponse,
+        BatchConfirmUnit
     ))
 )]
 struct ApiDoc;

@@ -9,6 +9,7 @@ pub mod cards;
 pub mod http;
 pub mod medical;
 pub mod pki;
+pub mod reception;
 pub mod seed;
 pub mod server;
 pub mod service;
@@ -249,9 +250,11 @@ impl Central {
 
     /// Serves until `shutdown` completes.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let (batches, batch_worker) = reception::start_worker(self.store.clone());
         let router = http::router(http::AppState {
             store: self.store.clone(),
             cards: self.cards.clone(),
+            batches,
         });
         let refresher = self.cards.clone().map(|cards| {
             let every = self.crl_refresh;
@@ -266,7 +269,8 @@ impl Central {
                 }
             })
         });
-        // Retention: receipts and checkups older than 5 years go, at start and then daily.
+        // Retention: receipts and checkups older than 5 years go, batch results older than 7
+        // days too, at start and then daily.
         let store = self.store.clone();
         let purger = tokio::spawn(async move {
             let mut tick = tokio::time::interval(PURGE_EVERY);
@@ -276,9 +280,14 @@ impl Central {
                 if let Err(e) = medical::purge(&*store, service::now().jst_date()).await {
                     tracing::warn!(error = %e, "retention purge failed; retrying at the next run");
                 }
+                // 一括照会 results hold personal data: kept 7 days.
+                if let Err(e) = reception::purge_batches(&*store, service::now()).await {
+                    tracing::warn!(error = %e, "batch purge failed; retrying at the next run");
+                }
             }
         });
         server::serve(router, self.tls, self.listener, shutdown).await;
+        drop(batch_worker);
         purger.abort();
         if let Some(r) = refresher {
             r.abort();

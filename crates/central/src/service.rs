@@ -253,20 +253,43 @@ pub async fn check(
     request: &EligibilityCheckRequest,
     at: Timestamp,
 ) -> Result<EligibilityCheckResponse, CheckError> {
+    check_for(
+        store,
+        institution,
+        request,
+        at,
+        AccessPurpose::EligibilityByNumbers,
+    )
+    .await
+}
+
+/// The store query of checked numbers and birth date.
+pub(crate) fn card_query(input: &CheckInput) -> CardQuery {
+    CardQuery {
+        symbol_key: input.card.symbol_key().to_string(),
+        number_key: input.card.number.key().to_string(),
+        insurer: input.card.insurer.clone(),
+        branch: input.card.branch,
+        birthdate: input.birthdate,
+    }
+}
+
+/// [`check`], logged under `purpose` (a single check, or one item of a 一括照会).
+pub(crate) async fn check_for(
+    store: &dyn Store,
+    institution: &InstitutionCode,
+    request: &EligibilityCheckRequest,
+    at: Timestamp,
+    purpose: AccessPurpose,
+) -> Result<EligibilityCheckResponse, CheckError> {
+    let input = check_input(request).map_err(CheckError::Invalid)?;
+    let query = card_query(&input);
     let CheckInput {
-        card,
-        birthdate,
         date,
         limit_consent,
-    } = check_input(request).map_err(CheckError::Invalid)?;
+        ..
+    } = input;
     let on = date.unwrap_or_else(|| at.jst_date());
-    let query = CardQuery {
-        symbol_key: card.symbol_key().to_string(),
-        number_key: card.number.key().to_string(),
-        insurer: card.insurer,
-        branch: card.branch,
-        birthdate,
-    };
     let found = store
         .find_qualifications(&query)
         .await
@@ -295,17 +318,21 @@ pub async fn check(
         })
         .collect();
     let validity = evaluate(&candidates, on);
-    let results: Vec<_> = found
+    let mut results: Vec<_> = found
         .iter()
         .map(|f| qualification_result(&f.qualification, on, limit_consent))
         .collect();
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    crate::reception::attach_reference_numbers(store, institution, &ids, &mut results)
+        .await
+        .map_err(CheckError::Store)?;
     let processing = processing_result(validity, &results, on);
     store
         .append_access(AccessLogEntry {
             at,
             institution: institution.clone(),
-            purpose: AccessPurpose::EligibilityByNumbers,
-            qualification_ids: found.iter().map(|f| f.id).collect(),
+            purpose,
+            qualification_ids: ids,
             result: AccessResult::Answered(validity),
             processing_code: processing.code.clone(),
             information: None,

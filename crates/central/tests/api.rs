@@ -16,6 +16,8 @@ struct World {
     ca_pem: Vec<u8>,
     store: Arc<dyn Store>,
     institution: Vec<u8>,
+    /// Another clinic of the same CA.
+    institution2: Vec<u8>,
     insurer_kenpo: Vec<u8>,
     insurer_nhi: Vec<u8>,
     insurer_late: Vec<u8>,
@@ -80,6 +82,7 @@ async fn world(backend: Backend) -> Option<World> {
         ca_pem: ca.cert_pem().as_bytes().to_vec(),
         store,
         institution: issue("institution", &complete("131000001").unwrap()),
+        institution2: issue("institution", &complete("131000002").unwrap()),
         insurer_kenpo: issue("insurer", KENPO),
         insurer_nhi: issue("insurer", &nhi()),
         insurer_late: issue("insurer", &late()),
@@ -191,7 +194,9 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     hand_written_rosters_answer_validity_as_of_dates,
-    bad_inputs_are_refused_and_write_nothing
+    bad_inputs_are_refused_and_write_nothing,
+    reference_numbers_come_back_in_results,
+    batch_inquiries_answer_later
 );
 
 async fn hand_written_rosters_answer_validity_as_of_dates(backend: Backend) {
@@ -663,4 +668,367 @@ async fn bad_inputs_are_refused_and_write_nothing(backend: Backend) {
         }
     }
     assert_eq!(w.counts().await, before, "refusals write nothing");
+}
+
+fn reference(
+    number: &str,
+    branch: Option<&str>,
+    birth: &str,
+    reference: &str,
+) -> kakunin_api::ReferenceNumberRequest {
+    kakunin_api::ReferenceNumberRequest {
+        insurer_number: KENPO.into(),
+        symbol: Some("123".into()),
+        number: number.into(),
+        branch: branch.map(Into::into),
+        birthdate: birth.into(),
+        reference_number: reference.into(),
+    }
+}
+
+fn api_error(e: ClientError) -> (u16, kakunin_api::ApiError) {
+    match e {
+        ClientError::Api(e, status) => (status, e),
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+async fn reference_numbers_come_back_in_results(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    assert!(w.import(&w.insurer_kenpo, &kenpo_roster()).await.accepted);
+    let clinic = w.client(Some(&w.institution));
+    let today = kakunin_central::service::now().jst_date().compact();
+
+    // Registered, then returned in this clinic's checks of the person only.
+    let r = clinic
+        .register_reference_number(&reference("4567", Some("00"), "19800101", " 診-0001 "))
+        .await
+        .unwrap();
+    assert_eq!(r.reference_number, "診-0001");
+    assert_eq!(r.replaced, None);
+    assert_eq!(r.processing_result.status, "1");
+    let a = w
+        .check(
+            KENPO,
+            Some("１２３"),
+            "4567",
+            Some("00"),
+            "19800101",
+            &today,
+        )
+        .await;
+    assert_eq!(a.results[0].reference_number.as_deref(), Some("診-0001"));
+    let child = w
+        .check(KENPO, Some("123"), "4567", Some("01"), "20150505", &today)
+        .await;
+    assert_eq!(child.results[0].reference_number, None, "another person");
+    let other = w
+        .client(Some(&w.institution2))
+        .check(&req(
+            KENPO,
+            Some("123"),
+            "4567",
+            Some("00"),
+            "19800101",
+            &today,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(other.results[0].reference_number, None, "another clinic");
+
+    // Registering again replaces it and says what it replaced.
+    let r = clinic
+        .register_reference_number(&reference("4567", Some("00"), "19800101", "0002"))
+        .await
+        .unwrap();
+    assert_eq!(r.replaced.as_deref(), Some("診-0001"));
+    let a = w
+        .check(KENPO, Some("123"), "4567", Some("00"), "19800101", &today)
+        .await;
+    assert_eq!(a.results[0].reference_number.as_deref(), Some("0002"));
+
+    // Refusals: (what, request, HTTP status, code, logged)
+    let long = "1".repeat(51);
+    let cases = [
+        (
+            "unknown person",
+            reference("4567", Some("00"), "19800102", "9"),
+            404,
+            "qualification_not_found",
+            true,
+        ),
+        (
+            "two children, no branch",
+            reference("4567", None, "20150505", "9"),
+            409,
+            "multiple_matches",
+            true,
+        ),
+        (
+            "empty number",
+            reference("4567", Some("00"), "19800101", "  "),
+            400,
+            "invalid_reference_number",
+            false,
+        ),
+        (
+            "too long",
+            reference("4567", Some("00"), "19800101", &long),
+            400,
+            "invalid_reference_number",
+            false,
+        ),
+        (
+            "control character",
+            reference("4567", Some("00"), "19800101", "12\n34"),
+            400,
+            "invalid_reference_number",
+            false,
+        ),
+        (
+            "bad birth date",
+            reference("4567", Some("00"), "19800231", "9"),
+            400,
+            "invalid_birthdate",
+            false,
+        ),
+    ];
+    for (what, request, status, code, logged) in cases {
+        let before = w.counts().await.access_log;
+        let (got, e) = api_error(
+            clinic
+                .register_reference_number(&request)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!((got, e.code.as_str()), (status, code), "{what}: {e:?}");
+        assert!(!e.message.is_empty(), "{what}: a message for staff");
+        let after = w.counts().await.access_log;
+        assert_eq!(
+            after - before,
+            u64::from(logged),
+            "{what}: logged once when a person was looked up"
+        );
+    }
+    let a = w
+        .check(KENPO, Some("123"), "4567", Some("00"), "19800101", &today)
+        .await;
+    assert_eq!(
+        a.results[0].reference_number.as_deref(),
+        Some("0002"),
+        "refusals changed nothing"
+    );
+
+    // Each registration is in the person's access log.
+    let log = w.client(Some(&w.admin)).access_log(50).await.unwrap();
+    let registrations = log
+        .iter()
+        .filter(|e| e.purpose == "reference_registration")
+        .count();
+    assert_eq!(registrations, 4, "2 registrations and 2 refusals");
+}
+
+async fn wait_done(client: &CentralClient, reception: &str) -> kakunin_api::BatchInquiryResponse {
+    for _ in 0..300 {
+        let b = client.batch_inquiry(reception).await.unwrap();
+        if b.summary.status == "done" {
+            return b;
+        }
+        assert_eq!(b.summary.status, "processing");
+        assert!(b.units.is_empty(), "no units while processing");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("batch {reception} not done in 15 s");
+}
+
+async fn batch_inquiries_answer_later(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    assert!(w.import(&w.insurer_kenpo, &kenpo_roster()).await.accepted);
+    let clinic = w.client(Some(&w.institution));
+    clinic
+        .register_reference_number(&reference("4567", Some("00"), "19800101", "A-17"))
+        .await
+        .unwrap();
+    let tomorrow = kakunin_central::service::now()
+        .jst_date()
+        .add_days(1)
+        .unwrap()
+        .compact();
+    let item = |number: &str, branch: &str, birth: &str| EligibilityCheckRequest {
+        qualification_confirmation_date: None,
+        ..req(KENPO, Some("123"), number, Some(branch), birth, "")
+    };
+    let mut own_date = item("4567", "01", "20150505");
+    own_date.qualification_confirmation_date = Some("20200331".into());
+    let request = kakunin_api::BatchInquiryRequest {
+        qualification_confirmation_date: Some(tomorrow.clone()),
+        items: vec![
+            item("4567", "00", "19800101"),
+            item("9999", "00", "19800101"),
+            item("4567", "00", "1980-01-01"),
+            own_date,
+            EligibilityCheckRequest {
+                symbol: Some("88".into()),
+                ..item("1001", "00", "19750720")
+            },
+        ],
+    };
+    let before = w.counts().await.access_log;
+    let accepted = clinic.submit_batch_inquiry(&request).await.unwrap();
+    assert_eq!(accepted.status, "processing");
+    assert_eq!(accepted.items, 5);
+    let done = wait_done(&clinic, &accepted.reception_number).await;
+    assert_eq!(
+        (done.summary.items, done.summary.normal, done.summary.errors),
+        (5, 4, 1)
+    );
+    assert!(done.summary.finished_at.is_some());
+    // (index, ProcessingResultStatus, validity, reference number)
+    let got: Vec<_> = done
+        .units
+        .iter()
+        .map(|u| {
+            (
+                u.index,
+                u.processing_result.status.as_str(),
+                u.response.as_ref().map(|r| r.validity.as_str()),
+                u.response
+                    .as_ref()
+                    .and_then(|r| r.results.first())
+                    .and_then(|q| q.reference_number.as_deref()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "1", Some("1"), Some("A-17")),
+            (2, "1", Some("4"), None),
+            (3, "2", None, None),
+            (4, "1", Some("2"), None),
+            (5, "1", Some("2"), None),
+        ]
+    );
+    let first = done.units[0].response.as_ref().unwrap();
+    assert_eq!(
+        first.qualification_confirmation_date, tomorrow,
+        "the batch's date"
+    );
+    assert_eq!(
+        done.units[0]
+            .request
+            .qualification_confirmation_date
+            .as_deref(),
+        Some(tomorrow.as_str())
+    );
+    assert_eq!(
+        done.units[3]
+            .response
+            .as_ref()
+            .unwrap()
+            .qualification_confirmation_date,
+        "20200331",
+        "an item's own date wins"
+    );
+    let bad = done.units[2].error.as_ref().unwrap();
+    assert_eq!(bad.code, "invalid_birthdate");
+    assert_eq!(done.units[2].processing_result.code, "invalid_birthdate");
+    // Every well-formed item is one access-log entry of its own.
+    assert_eq!(w.counts().await.access_log - before, 4);
+    let log = w.client(Some(&w.admin)).access_log(10).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.purpose == "eligibility_batch")
+            .count(),
+        4
+    );
+
+    // Listed for this clinic, not for another, whose fetch is refused like an unknown number.
+    let list = clinic.batch_inquiries().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].reception_number, accepted.reception_number);
+    assert_eq!(list[0].status, "done");
+    let other = w.client(Some(&w.institution2));
+    assert!(other.batch_inquiries().await.unwrap().is_empty());
+    for number in [
+        accepted.reception_number.as_str(),
+        "9999999999",
+        "12ab",
+        "0",
+    ] {
+        let (status, e) = api_error(other.batch_inquiry(number).await.unwrap_err());
+        assert_eq!(
+            (status, e.code.as_str()),
+            (404, "batch_not_found"),
+            "{number}"
+        );
+    }
+
+    // Bad uploads are refused whole and store nothing.
+    let too_many = kakunin_api::BatchInquiryRequest {
+        qualification_confirmation_date: None,
+        items: vec![item("4567", "00", "19800101"); kakunin_api::BATCH_MAX_ITEMS + 1],
+    };
+    let bad_date = kakunin_api::BatchInquiryRequest {
+        qualification_confirmation_date: Some("2026-12-04".into()),
+        items: vec![item("4567", "00", "19800101")],
+    };
+    let empty = kakunin_api::BatchInquiryRequest {
+        qualification_confirmation_date: None,
+        items: vec![],
+    };
+    for (request, code) in [
+        (too_many, "batch_too_large"),
+        (bad_date, "invalid_qualification_confirmation_date"),
+        (empty, "batch_empty"),
+    ] {
+        let (status, e) = api_error(clinic.submit_batch_inquiry(&request).await.unwrap_err());
+        assert_eq!((status, e.code.as_str()), (400, code));
+    }
+    assert_eq!(clinic.batch_inquiries().await.unwrap().len(), 1);
+
+    // A batch left unfinished (its node stopped) is resumed by the next central to start.
+    let institution =
+        kakunin_domain::InstitutionCode::parse(&complete("131000001").unwrap()).unwrap();
+    let id = w
+        .store
+        .create_batch_inquiry(kakunin_store::NewBatchInquiry {
+            institution,
+            submitted_at: kakunin_central::service::now(),
+            items: 1,
+            request_json: serde_json::to_string(&kakunin_api::BatchInquiryRequest {
+                qualification_confirmation_date: None,
+                items: vec![item("4567", "00", "19800101")],
+            })
+            .unwrap(),
+        })
+        .await
+        .unwrap();
+    let reception = kakunin_central::reception::reception_number(id);
+    assert_eq!(
+        clinic
+            .batch_inquiry(&reception)
+            .await
+            .unwrap()
+            .summary
+            .status,
+        "processing"
+    );
+    let second = Central::bind_with(
+        "127.0.0.1:0".parse().unwrap(),
+        w.store.clone(),
+        load_tls(w._dir.path()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let (_stop2, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(second.serve(async {
+        let _ = rx.await;
+    }));
+    let resumed = wait_done(&clinic, &reception).await;
+    assert_eq!(resumed.units[0].response.as_ref().unwrap().validity, "1");
 }

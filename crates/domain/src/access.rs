@@ -18,6 +18,10 @@ pub enum AccessPurpose {
     MedicalInformation,
     /// Consents given on the reader's screens after a card check (画面④⑥).
     ConsentRegistration,
+    /// 資格確認 by insurance numbers within a 一括照会 (batch inquiry, e.g. for appointments).
+    EligibilityBatch,
+    /// 照会番号 registration: the institution stored its own patient id for the person.
+    ReferenceRegistration,
 }
 
 impl AccessPurpose {
@@ -28,6 +32,8 @@ impl AccessPurpose {
             Self::CardRegistration => "card_registration",
             Self::MedicalInformation => "medical_information",
             Self::ConsentRegistration => "consent_registration",
+            Self::EligibilityBatch => "eligibility_batch",
+            Self::ReferenceRegistration => "reference_registration",
         }
     }
     pub fn label(self) -> &'static str {
@@ -37,6 +43,8 @@ impl AccessPurpose {
             Self::CardRegistration => "マイナ保険証の利用登録",
             Self::MedicalInformation => "診療・薬剤・健診情報の閲覧",
             Self::ConsentRegistration => "閲覧同意の登録",
+            Self::EligibilityBatch => "資格確認（一括照会）",
+            Self::ReferenceRegistration => "照会番号の登録",
         }
     }
     pub fn parse(code: &str) -> Option<Self> {
@@ -46,6 +54,8 @@ impl AccessPurpose {
             Self::CardRegistration,
             Self::MedicalInformation,
             Self::ConsentRegistration,
+            Self::EligibilityBatch,
+            Self::ReferenceRegistration,
         ]
         .into_iter()
         .find(|p| p.code() == code)

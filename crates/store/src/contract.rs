@@ -2,9 +2,10 @@
 //! [`store_contract_tests!`](crate::store_contract_tests), giving a fresh, empty store per test.
 
 use crate::{
-    CardQuery, CardRegistration, CheckupImport, CheckupItem, DrugRecord, LinkDecision, MasterEntry,
-    MasterImport, MasterKind, NewCheckup, NewReceipt, NonceUse, PatientKey, ReceiptImport,
-    ReviewStatus, RosterImport, Store, StoreError, TreatmentRecord,
+    BatchInquiryResult, CardQuery, CardRegistration, CheckupImport, CheckupItem, DrugRecord,
+    LinkDecision, MasterEntry, MasterImport, MasterKind, NewBatchInquiry, NewCheckup, NewReceipt,
+    NonceUse, PatientKey, ReceiptImport, ReferenceNumberRegistration, ReviewStatus, RosterImport,
+    Store, StoreError, StoredBatchInquiry, TreatmentRecord,
 };
 use kakunin_domain::*;
 
@@ -876,6 +877,279 @@ pub async fn institution_blocks_newest_wins(s: &dyn Store) {
     assert!(!s.institution_blocked("p", &here).await.unwrap());
 }
 
+/// The institution every contract check acts as, and a second one that must see nothing of it.
+fn here_and_there() -> (InstitutionCode, InstitutionCode) {
+    let here = InstitutionCode::parse("0110113719").unwrap();
+    let there = (0..10)
+        .find_map(|d| InstitutionCode::parse(&format!("131000000{d}")).ok())
+        .unwrap();
+    (here, there)
+}
+
+fn reference(
+    institution: &InstitutionCode,
+    qualification_id: i64,
+    number: &str,
+    at_ms: i64,
+) -> ReferenceNumberRegistration {
+    ReferenceNumberRegistration {
+        institution: institution.clone(),
+        qualification_id,
+        reference_number: number.into(),
+        registered_at: Timestamp::from_unix_millis(1_795_480_200_000 + at_ms),
+    }
+}
+
+/// Store ids of the roster's qualifications for 記号 1 / the given 番号s (born 1980-01-01).
+async fn ids_of(s: &dyn Store, numbers: &[&str]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for n in numbers {
+        let found = s
+            .find_qualifications(&query("1", n, None, "19800101"))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "one qualification for 番号 {n}");
+        out.push(found[0].id);
+    }
+    out
+}
+
+pub async fn reference_numbers_replace_and_align(s: &dyn Store) {
+    s.import_roster(roster(vec![
+        qualification("1", "10", Some("00"), "19800101"),
+        qualification("1", "20", Some("00"), "19800101"),
+    ]))
+    .await
+    .unwrap();
+    let ids = ids_of(s, &["10", "20"]).await;
+    let (here, there) = here_and_there();
+    assert_eq!(
+        s.register_reference_number(reference(&here, ids[0], "0001234", 0))
+            .await
+            .unwrap(),
+        None,
+        "a first registration replaces nothing"
+    );
+    assert_eq!(
+        s.register_reference_number(reference(&here, ids[0], "0005678", 1))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("0001234"),
+        "a second one returns the number it replaced"
+    );
+    s.register_reference_number(reference(&there, ids[1], "B-1", 2))
+        .await
+        .unwrap();
+    // Aligned with the input (repeats and unknown ids included).
+    let unknown = ids[0].max(ids[1]) + 1_000;
+    assert_eq!(
+        s.reference_numbers(&here, vec![ids[1], ids[0], unknown, ids[0]])
+            .await
+            .unwrap(),
+        vec![None, Some("0005678".into()), None, Some("0005678".into())]
+    );
+    assert!(s.reference_numbers(&here, vec![]).await.unwrap().is_empty());
+    // Each institution sees only its own numbers.
+    assert_eq!(
+        s.reference_numbers(&there, vec![ids[0], ids[1]])
+            .await
+            .unwrap(),
+        vec![None, Some("B-1".into())]
+    );
+    // Concurrent registrations for one qualification: each replaced exactly one other's
+    // number, so the replaced numbers and the one left are every number once.
+    let numbers: Vec<String> = (0..8).map(|i| format!("C-{i}")).collect();
+    let results = futures_util::future::join_all(
+        numbers
+            .iter()
+            .map(|n| s.register_reference_number(reference(&here, ids[1], n, 3))),
+    )
+    .await;
+    let replaced: Vec<Option<String>> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(replaced.iter().filter(|r| r.is_none()).count(), 1);
+    let left = s.reference_numbers(&here, vec![ids[1]]).await.unwrap()[0]
+        .clone()
+        .unwrap();
+    let mut seen: Vec<String> = replaced.into_iter().flatten().chain([left]).collect();
+    seen.sort();
+    assert_eq!(seen, numbers);
+}
+
+pub async fn reference_numbers_follow_the_person(s: &dyn Store) {
+    // One person on three qualifications (e.g. after changes of insurer), another unlinked.
+    let mut import = roster(vec![
+        qualification("1", "10", Some("00"), "19800101"),
+        qualification("1", "20", Some("00"), "19800101"),
+        qualification("1", "30", Some("00"), "19800101"),
+        qualification("1", "40", Some("00"), "19800101"),
+    ]);
+    import.links = vec![
+        linked("person-a"),
+        linked("person-a"),
+        linked("person-a"),
+        None,
+    ];
+    assert_eq!(s.import_roster(import).await.unwrap().linked, 3);
+    let ids = ids_of(s, &["10", "20", "30", "40"]).await;
+    let (old, mid, new, unlinked) = (ids[0], ids[1], ids[2], ids[3]);
+    let (here, there) = here_and_there();
+    s.register_reference_number(reference(&here, old, "A-1", 0))
+        .await
+        .unwrap();
+    s.register_reference_number(reference(&here, mid, "A-2", 10))
+        .await
+        .unwrap();
+    // A qualification without its own number gets the newest of its person's others; one with
+    // its own keeps it, however old; an unlinked one gets nothing.
+    assert_eq!(
+        s.reference_numbers(&here, vec![new, old, mid, unlinked])
+            .await
+            .unwrap(),
+        vec![
+            Some("A-2".into()),
+            Some("A-1".into()),
+            Some("A-2".into()),
+            None
+        ]
+    );
+    assert_eq!(
+        s.reference_numbers(&there, vec![new, old]).await.unwrap(),
+        vec![None, None],
+        "another institution's numbers never leak through the person"
+    );
+    // Registering on the new qualification replaces nothing on it, and wins from then on.
+    assert_eq!(
+        s.register_reference_number(reference(&here, new, "A-3", 20))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.reference_numbers(&here, vec![new, old, unlinked])
+            .await
+            .unwrap(),
+        vec![Some("A-3".into()), Some("A-1".into()), None]
+    );
+}
+
+pub async fn reference_number_needs_a_known_qualification(s: &dyn Store) {
+    let (here, _) = here_and_there();
+    let err = s
+        .register_reference_number(reference(&here, 424_242, "X-1", 0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnknownQualification(424_242)),
+        "{err}"
+    );
+    assert_eq!(
+        s.reference_numbers(&here, vec![424_242]).await.unwrap(),
+        vec![None],
+        "nothing was written"
+    );
+}
+
+pub async fn batch_inquiries_lifecycle(s: &dyn Store) {
+    let (here, there) = here_and_there();
+    let at = |ms: i64| Timestamp::from_unix_millis(1_795_480_200_000 + ms);
+    let new = |institution: &InstitutionCode, ms: i64, items: u32| NewBatchInquiry {
+        institution: institution.clone(),
+        submitted_at: at(ms),
+        items,
+        request_json: format!(r#"{{"items":{items}}}"#),
+    };
+    let ids = |v: Vec<StoredBatchInquiry>| v.iter().map(|b| b.id).collect::<Vec<_>>();
+    let a = s.create_batch_inquiry(new(&here, 0, 2)).await.unwrap();
+    let b = s.create_batch_inquiry(new(&here, 1_000, 3)).await.unwrap();
+    let c = s.create_batch_inquiry(new(&there, 500, 1)).await.unwrap();
+    assert!(a != b && b != c && a != c);
+
+    // Unfinished, oldest first, with the request to resume from.
+    let open = s.unfinished_batch_inquiries().await.unwrap();
+    assert_eq!(ids(open.clone()), vec![a, c, b]);
+    let submitted = StoredBatchInquiry {
+        id: a,
+        institution: here.clone(),
+        submitted_at: at(0),
+        items: 2,
+        request_json: r#"{"items":2}"#.into(),
+        finished_at: None,
+        normal: 0,
+        errors: 0,
+        result_json: None,
+    };
+    assert_eq!(open[0], submitted);
+
+    // Finished once; a second answer (or one for no such batch) changes nothing.
+    let result = BatchInquiryResult {
+        finished_at: at(2_000),
+        normal: 1,
+        errors: 1,
+        result_json: r#"{"results":[1,2]}"#.into(),
+    };
+    assert!(s.finish_batch_inquiry(a, result.clone()).await.unwrap());
+    let late = BatchInquiryResult {
+        finished_at: at(3_000),
+        normal: 2,
+        errors: 0,
+        result_json: "{}".into(),
+    };
+    assert!(!s.finish_batch_inquiry(a, late.clone()).await.unwrap());
+    assert!(!s
+        .finish_batch_inquiry(a.max(b).max(c) + 1_000, late)
+        .await
+        .unwrap());
+    let finished = StoredBatchInquiry {
+        finished_at: Some(at(2_000)),
+        normal: 1,
+        errors: 1,
+        result_json: Some(r#"{"results":[1,2]}"#.into()),
+        ..submitted
+    };
+    assert_eq!(
+        s.batch_inquiry(&here, a).await.unwrap(),
+        Some(finished.clone())
+    );
+    assert_eq!(
+        ids(s.unfinished_batch_inquiries().await.unwrap()),
+        vec![c, b]
+    );
+
+    // The listing: newest first, from `since` on, without the documents.
+    let list = s.batch_inquiries(&here, at(0)).await.unwrap();
+    assert_eq!(ids(list.clone()), vec![b, a]);
+    assert_eq!(
+        list[1],
+        StoredBatchInquiry {
+            request_json: String::new(),
+            result_json: None,
+            ..finished
+        }
+    );
+    assert!(list[0].request_json.is_empty() && list[0].finished_at.is_none());
+    assert_eq!(ids(s.batch_inquiries(&here, at(1)).await.unwrap()), vec![b]);
+
+    // Another institution sees none of it.
+    assert_eq!(s.batch_inquiry(&there, a).await.unwrap(), None);
+    assert_eq!(s.batch_inquiry(&here, c).await.unwrap(), None);
+    assert_eq!(
+        ids(s.batch_inquiries(&there, at(0)).await.unwrap()),
+        vec![c]
+    );
+
+    // Retention: everything submitted before the cut goes, finished or not.
+    assert_eq!(s.purge_batch_inquiries(at(1_000)).await.unwrap(), 2);
+    assert_eq!(s.batch_inquiry(&here, a).await.unwrap(), None);
+    assert_eq!(ids(s.batch_inquiries(&here, at(0)).await.unwrap()), vec![b]);
+    assert_eq!(ids(s.unfinished_batch_inquiries().await.unwrap()), vec![b]);
+    assert_eq!(s.purge_batch_inquiries(at(1_000)).await.unwrap(), 0);
+    // Ids (the 受付番号) are never reused, even once every batch is gone.
+    assert_eq!(s.purge_batch_inquiries(at(10_000)).await.unwrap(), 1);
+    let d = s.create_batch_inquiry(new(&here, 20_000, 1)).await.unwrap();
+    assert!(d > a.max(b).max(c), "{d} reuses an id");
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -888,7 +1162,9 @@ macro_rules! store_contract_tests {
             samples_are_real_queries, links_follow_the_authority, nonces_are_spent_once,
             card_registration_is_kept_once, consents_newest_per_category,
             receipts_match_wait_and_purge, masters_keep_editions, checkups_match_and_read,
-            information_reads_are_logged, institution_blocks_newest_wins);
+            information_reads_are_logged, institution_blocks_newest_wins,
+            reference_numbers_replace_and_align, reference_numbers_follow_the_person,
+            reference_number_needs_a_known_qualification, batch_inquiries_lifecycle);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

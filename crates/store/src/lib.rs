@@ -11,6 +11,7 @@ mod links;
 mod mapping;
 pub mod medical;
 pub mod postgres;
+mod reception;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -28,6 +29,9 @@ pub use medical::{
 };
 
 pub use postgres::{PgOptions, PostgresStore};
+pub use reception::{
+    BatchInquiryResult, NewBatchInquiry, ReferenceNumberRegistration, StoredBatchInquiry,
+};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,10 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("cannot connect to the database: {0}")]
     Connect(String),
+    /// A write named a qualification id the store does not have (ids come from the store's own
+    /// lookups, so this is a caller's mistake, not bad input).
+    #[error("no qualification with id {0}")]
+    UnknownQualification(i64),
 }
 
 /// Lower-case hex of bytes (migration checksums, file digests).
@@ -419,4 +427,58 @@ pub trait Store: Send + Sync + 'static {
         pseudonym: &str,
         institution: &InstitutionCode,
     ) -> Result<bool, StoreError>;
+
+    // --- 照会番号 and 一括照会 ---
+
+    /// Records an institution's 照会番号 for a qualification, replacing its earlier one for
+    /// the same qualification. Returns the number it replaced, if any (re-registering the same
+    /// number returns it). Durable on return. A qualification id the store does not have is
+    /// refused with [`StoreError::UnknownQualification`] and nothing is written.
+    async fn register_reference_number(
+        &self,
+        registration: ReferenceNumberRegistration,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// The institution's 照会番号 for each of these qualifications (aligned with the input):
+    /// the one registered on the qualification itself; else the newest one registered on
+    /// another qualification linked to the same person (so it survives a change of insurer);
+    /// else `None`.
+    async fn reference_numbers(
+        &self,
+        institution: &InstitutionCode,
+        qualification_ids: Vec<i64>,
+    ) -> Result<Vec<Option<String>>, StoreError>;
+
+    /// Stores a submitted batch inquiry (not yet answered); returns its id. Durable on return.
+    async fn create_batch_inquiry(&self, batch: NewBatchInquiry) -> Result<i64, StoreError>;
+
+    /// Stores a batch's answer. `false` when there is no such unfinished batch (already
+    /// finished, or purged); nothing is changed then.
+    async fn finish_batch_inquiry(
+        &self,
+        id: i64,
+        result: BatchInquiryResult,
+    ) -> Result<bool, StoreError>;
+
+    /// One batch of this institution (another institution's id is `None`).
+    async fn batch_inquiry(
+        &self,
+        institution: &InstitutionCode,
+        id: i64,
+    ) -> Result<Option<StoredBatchInquiry>, StoreError>;
+
+    /// The institution's batches submitted at or after `since`, newest first, without their
+    /// JSON documents (`request_json` and `result_json` empty/`None`).
+    async fn batch_inquiries(
+        &self,
+        institution: &InstitutionCode,
+        since: Timestamp,
+    ) -> Result<Vec<StoredBatchInquiry>, StoreError>;
+
+    /// Every unfinished batch, oldest first, with its request (to resume after a restart).
+    async fn unfinished_batch_inquiries(&self) -> Result<Vec<StoredBatchInquiry>, StoreError>;
+
+    /// Deletes batches submitted before `before` (finished or not: their answers hold
+    /// personal data and are kept only for days). Returns how many.
+    async fn purge_batch_inquiries(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

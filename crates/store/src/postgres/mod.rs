@@ -11,13 +11,15 @@
 //!   node is a primary (promoted), writes move there without a restart.
 
 mod medical;
+mod reception;
 mod rows;
 
 use crate::{
-    CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome, ImportOutcome, ImportRecord,
-    LinkReview, MasterEntry, MasterImport, MasterImportOutcome, MasterKind, MatchOutcome,
-    MedicalCounts, NodeStatus, NonceUse, PurgeOutcome, QualificationVersion, ReceiptImport,
-    ReceiptImportOutcome, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
+    BatchInquiryResult, CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome,
+    ImportOutcome, ImportRecord, LinkReview, MasterEntry, MasterImport, MasterImportOutcome,
+    MasterKind, MatchOutcome, MedicalCounts, NewBatchInquiry, NodeStatus, NonceUse, PurgeOutcome,
+    QualificationVersion, ReceiptImport, ReceiptImportOutcome, ReferenceNumberRegistration,
+    RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess, StoredBatchInquiry,
     StoredCheckup, StoredQualification, StoredReceipt,
 };
 use async_trait::async_trait;
@@ -43,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "0004_medical",
         include_str!("migrations/0004_medical.sql"),
+    ),
+    (
+        5,
+        "0005_reception",
+        include_str!("migrations/0005_reception.sql"),
     ),
 ];
 /// Spent nonces are purged every this many access batches.
@@ -941,6 +948,68 @@ impl Store for PostgresStore {
         institution: &InstitutionCode,
     ) -> Result<bool, StoreError> {
         self.on_primary(async |c| medical::blocked(c, pseudonym, institution).await)
+            .await
+    }
+
+    async fn register_reference_number(
+        &self,
+        registration: ReferenceNumberRegistration,
+    ) -> Result<Option<String>, StoreError> {
+        self.on_primary(async |c| reception::register_reference_number(c, &registration).await)
+            .await
+    }
+
+    async fn reference_numbers(
+        &self,
+        institution: &InstitutionCode,
+        qualification_ids: Vec<i64>,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        // On the primary: a registration made a moment ago must count.
+        self.on_primary(async |c| {
+            reception::reference_numbers(c, institution, &qualification_ids).await
+        })
+        .await
+    }
+
+    async fn create_batch_inquiry(&self, batch: NewBatchInquiry) -> Result<i64, StoreError> {
+        self.on_primary(async |c| reception::create_batch(c, &batch).await)
+            .await
+    }
+
+    async fn finish_batch_inquiry(
+        &self,
+        id: i64,
+        result: BatchInquiryResult,
+    ) -> Result<bool, StoreError> {
+        self.on_primary(async |c| reception::finish_batch(c, id, &result).await)
+            .await
+    }
+
+    async fn batch_inquiry(
+        &self,
+        institution: &InstitutionCode,
+        id: i64,
+    ) -> Result<Option<StoredBatchInquiry>, StoreError> {
+        self.on_primary(async |c| reception::batch(c, institution, id).await)
+            .await
+    }
+
+    async fn batch_inquiries(
+        &self,
+        institution: &InstitutionCode,
+        since: Timestamp,
+    ) -> Result<Vec<StoredBatchInquiry>, StoreError> {
+        self.on_primary(async |c| reception::batches(c, institution, since).await)
+            .await
+    }
+
+    async fn unfinished_batch_inquiries(&self) -> Result<Vec<StoredBatchInquiry>, StoreError> {
+        self.on_primary(async |c| reception::unfinished_batches(c).await)
+            .await
+    }
+
+    async fn purge_batch_inquiries(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.on_primary(async |c| reception::purge_batches(c, before).await)
             .await
     }
 }

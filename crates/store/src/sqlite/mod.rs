@@ -6,13 +6,15 @@
 //! pool of read-only connections in tokio's blocking pool.
 
 mod medical;
+mod reception;
 mod rows;
 
 use crate::{
-    CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome, ImportOutcome, ImportRecord,
-    LinkReview, MasterEntry, MasterImport, MasterImportOutcome, MasterKind, MatchOutcome,
-    MedicalCounts, NodeStatus, NonceUse, PurgeOutcome, QualificationVersion, ReceiptImport,
-    ReceiptImportOutcome, RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess,
+    BatchInquiryResult, CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome,
+    ImportOutcome, ImportRecord, LinkReview, MasterEntry, MasterImport, MasterImportOutcome,
+    MasterKind, MatchOutcome, MedicalCounts, NewBatchInquiry, NodeStatus, NonceUse, PurgeOutcome,
+    QualificationVersion, ReceiptImport, ReceiptImportOutcome, ReferenceNumberRegistration,
+    RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess, StoredBatchInquiry,
     StoredCheckup, StoredQualification, StoredReceipt,
 };
 use async_trait::async_trait;
@@ -36,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "0004_medical",
         include_str!("migrations/0004_medical.sql"),
+    ),
+    (
+        5,
+        "0005_reception",
+        include_str!("migrations/0005_reception.sql"),
     ),
 ];
 
@@ -566,5 +573,64 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (p, i) = (pseudonym.to_string(), institution.clone());
         self.read(move |c| medical::blocked(c, &p, &i)).await
+    }
+
+    async fn register_reference_number(
+        &self,
+        registration: ReferenceNumberRegistration,
+    ) -> Result<Option<String>, StoreError> {
+        self.write(move |c| reception::register_reference_number(c, &registration))
+            .await
+    }
+
+    async fn reference_numbers(
+        &self,
+        institution: &InstitutionCode,
+        qualification_ids: Vec<i64>,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let i = institution.clone();
+        self.read(move |c| reception::reference_numbers(c, &i, &qualification_ids))
+            .await
+    }
+
+    async fn create_batch_inquiry(&self, batch: NewBatchInquiry) -> Result<i64, StoreError> {
+        self.write(move |c| reception::create_batch(c, &batch))
+            .await
+    }
+
+    async fn finish_batch_inquiry(
+        &self,
+        id: i64,
+        result: BatchInquiryResult,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| reception::finish_batch(c, id, &result))
+            .await
+    }
+
+    async fn batch_inquiry(
+        &self,
+        institution: &InstitutionCode,
+        id: i64,
+    ) -> Result<Option<StoredBatchInquiry>, StoreError> {
+        let i = institution.clone();
+        self.read(move |c| reception::batch(c, &i, id)).await
+    }
+
+    async fn batch_inquiries(
+        &self,
+        institution: &InstitutionCode,
+        since: Timestamp,
+    ) -> Result<Vec<StoredBatchInquiry>, StoreError> {
+        let i = institution.clone();
+        self.read(move |c| reception::batches(c, &i, since)).await
+    }
+
+    async fn unfinished_batch_inquiries(&self) -> Result<Vec<StoredBatchInquiry>, StoreError> {
+        self.read(reception::unfinished_batches).await
+    }
+
+    async fn purge_batch_inquiries(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |c| reception::purge_batches(c, before))
+            .await
     }
 }
