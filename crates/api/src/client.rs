@@ -282,6 +282,14 @@ impl CentralClient {
         self.post_json("/v1/card-checks", req).await
     }
 
+    /// The later check of a card visit recorded offline.
+    pub async fn offline_card_check(
+        &self,
+        req: &crate::OfflineCardCheckRequest,
+    ) -> Result<EligibilityCheckResponse, ClientError> {
+        self.post_json("/v1/card-checks/offline", req).await
+    }
+
     /// Consents given on the reader's screens after a card check.
     pub async fn card_consents(
         &self,

@@ -79,6 +79,11 @@ pub fn date_input(value: &str, field: &str, label: &str) -> Result<Date, ApiErro
     Date::parse(&half_width_trimmed(value)).map_err(|e| date_error(field, label, &e))
 }
 
+/// The instant of a JST `yyyyMMddHHmmss`.
+pub fn timestamp_input(value: &str) -> Option<kakunin_domain::Timestamp> {
+    kakunin_domain::Timestamp::parse_jst_compact(value.trim())
+}
+
 pub fn check_input(r: &EligibilityCheckRequest) -> Result<CheckInput, ApiError> {
     let card = card_input(
         &r.insurer_number,

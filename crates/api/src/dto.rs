@@ -146,6 +146,23 @@ pub struct CardCheckRequest {
     pub consents: Vec<String>,
 }
 
+/// `POST /v1/card-checks/offline`: the later check of a card visit the terminal recorded while
+/// the central could not be reached. At the visit the card signed
+/// `card_challenge(offline_nonce(医療機関コード, visited_at, visit_id))` after its PIN (or the
+/// terminal attested a 目視確認 over that challenge). Accepted once per visit, within 7 days;
+/// answered as of the visit's date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineCardCheckRequest {
+    /// Base64 DER of the card's 利用者証明用電子証明書, as read at the visit.
+    pub certificate: String,
+    /// The terminal's id of the visit: 16–64 letters, digits or hyphens.
+    pub visit_id: String,
+    /// 受付日時 `yyyyMMddHHmmss` (JST).
+    pub visited_at: String,
+    pub proof: CardProof,
+}
+
 /// One category's consent as the result carries it (like the `…ConsFlg` / `…ConsTime` /
 /// `…AvailableTime` elements of `ResultOfQualificationConfirmation`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

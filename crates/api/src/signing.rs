@@ -18,6 +18,14 @@ pub fn attestation_message(method: &str, nonce: &str, certificate_sha256_hex: &s
         .into_bytes()
 }
 
+/// The challenge of a card visit made while the central could not be reached: the card signs
+/// `card_challenge(offline_nonce(..))` at the visit, and the central accepts it once, within 7
+/// days, to check the visit afterwards. `visited_at` is `yyyyMMddHHmmss` (JST); `visit_id` is
+/// the terminal's random id of the visit.
+pub fn offline_nonce(institution_code: &str, visited_at: &str, visit_id: &str) -> String {
+    format!("offline:{institution_code}:{visited_at}:{visit_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use crate::pki::Role;
 use kakunin_api::{
     consent_flag, processing_result, qualification_result, ApiError, CardCheckRequest,
     CardConsentRequest, CardConsentResponse, CardNonce, CardProof, CardRegistrationRequest,
-    CardRegistrationResponse, CertificateNotice, EligibilityCheckResponse,
+    CardRegistrationResponse, CertificateNotice, EligibilityCheckResponse, OfflineCardCheckRequest,
 };
 use kakunin_authority::AuthorityApi;
 use kakunin_domain::{
@@ -355,6 +355,76 @@ const REGISTRATION_REQUIRED: Refusal = Refusal {
     detail: String::new(),
 };
 
+/// The challenge a card signed.
+#[derive(Debug, Clone, Copy)]
+pub enum Challenge<'a> {
+    /// A nonce this central issued (online).
+    Issued(&'a str),
+    /// An offline visit (the central could not be reached): the card signed
+    /// [`kakunin_api::offline_nonce`] of the institution, the visit's time and the terminal's
+    /// visit id. Accepted for [`OFFLINE_WINDOW`] after the visit, once.
+    Offline {
+        visit_id: &'a str,
+        visited_at: Timestamp,
+    },
+}
+
+/// How long after an offline visit its card proof is accepted for reconciliation.
+pub const OFFLINE_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// The checked challenge: ours and fresh, or an offline visit's within its window.
+fn check_challenge(
+    cards: &CardServices,
+    challenge: Challenge<'_>,
+    institution: &InstitutionCode,
+    at: Timestamp,
+) -> Result<CheckedNonce, Refusal> {
+    match challenge {
+        Challenge::Issued(nonce) => cards.nonces.check(nonce, institution, at),
+        Challenge::Offline {
+            visit_id,
+            visited_at,
+        } => {
+            let invalid = |d: &str| {
+                Refusal::new(
+                    "offline_visit_invalid",
+                    "障害時の受付記録を確認できませんでした。保険証等で確認してください。",
+                    d.to_string(),
+                )
+            };
+            let well_formed = (16..=64).contains(&visit_id.len())
+                && visit_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !well_formed {
+                return Err(invalid("visit_id must be 16-64 letters, digits or hyphens"));
+            }
+            let (visited, now) = (visited_at.unix_millis(), at.unix_millis());
+            if visited > now + 5 * 60_000 {
+                return Err(invalid("the visit is in the future"));
+            }
+            if now - visited > OFFLINE_WINDOW.as_millis() as i64 {
+                return Err(Refusal::new(
+                    "offline_visit_expired",
+                    "障害時の受付から7日を過ぎたため、カードでの後日確認はできません。保険証等で確認してください。",
+                    "offline visits are reconciled within 7 days",
+                ));
+            }
+            Ok(CheckedNonce {
+                nonce: kakunin_api::offline_nonce(
+                    institution.as_str(),
+                    &visited_at.jst_compact(),
+                    visit_id,
+                ),
+                // Kept spent past the window, so a replay is refused, not re-answered.
+                expires_at: Timestamp::from_unix_millis(
+                    visited + OFFLINE_WINDOW.as_millis() as i64 + 86_400_000,
+                ),
+            })
+        }
+    }
+}
+
 /// The steps every card request shares: the nonce (ours, this institution's, fresh), the
 /// certificate and the proof, the owner's pseudonym. Each refusal is audited; once the nonce has
 /// passed, the audit entry spends it, and when the certificate is genuine it names the owner's
@@ -364,11 +434,11 @@ async fn authenticate(
     cards: &CardServices,
     institution: &InstitutionCode,
     purpose: AccessPurpose,
-    (certificate, nonce, proof): (&str, &str, &CardProof),
+    (certificate, challenge, proof): (&str, Challenge<'_>, &CardProof),
     pin_only: bool,
     at: Timestamp,
 ) -> Result<(CheckedNonce, Proven, String), CardError> {
-    let nonce = match cards.nonces.check(nonce, institution, at) {
+    let nonce = match check_challenge(cards, challenge, institution, at) {
         Ok(n) => n,
         Err(r) => {
             let e = CardError::Refused(r);
@@ -427,7 +497,6 @@ pub async fn card_check(
     request: &CardCheckRequest,
     at: Timestamp,
 ) -> Result<EligibilityCheckResponse, CardError> {
-    let purpose = AccessPurpose::EligibilityByCard;
     let limit_consent = match request
         .limit_application_certificate_related_cons_flg
         .as_deref()
@@ -444,6 +513,73 @@ pub async fn card_check(
         }
     };
     let given = consent_categories(&request.consents)?;
+    let mut answer = answer_card(
+        store,
+        cards,
+        institution,
+        (
+            &request.certificate,
+            Challenge::Issued(&request.nonce),
+            &request.proof,
+        ),
+        (limit_consent, &given),
+        at.jst_date(),
+        at,
+    )
+    .await?;
+    answer.next_nonce = Some(issue_nonce(cards, institution, at));
+    Ok(answer)
+}
+
+/// The later check of a card visit recorded while the central could not be reached: the card
+/// signed the offline challenge of the visit (PIN, or the terminal's 目視 attestation) then;
+/// the answer is as of the visit's date. Once per visit, within 7 days.
+pub async fn offline_card_check(
+    store: &dyn Store,
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    request: &OfflineCardCheckRequest,
+    at: Timestamp,
+) -> Result<EligibilityCheckResponse, CardError> {
+    let visited_at = kakunin_api::timestamp_input(&request.visited_at).ok_or_else(|| {
+        invalid(
+            "invalid_visited_at",
+            "受付日時の形式が正しくありません。",
+            "visited_at must be yyyyMMddHHmmss (JST)",
+            "visited_at",
+        )
+    })?;
+    answer_card(
+        store,
+        cards,
+        institution,
+        (
+            &request.certificate,
+            Challenge::Offline {
+                visit_id: &request.visit_id,
+                visited_at,
+            },
+            &request.proof,
+        ),
+        (false, &[]),
+        visited_at.jst_date(),
+        at,
+    )
+    .await
+}
+
+/// A card check: the person proven and registered, their qualifications as of `on`, consents
+/// recorded, the access-log entry spending the challenge. `next_nonce` is left empty.
+async fn answer_card(
+    store: &dyn Store,
+    cards: &CardServices,
+    institution: &InstitutionCode,
+    presented: (&str, Challenge<'_>, &CardProof),
+    (limit_consent, given): (bool, &[ConsentCategory]),
+    on: kakunin_domain::Date,
+    at: Timestamp,
+) -> Result<EligibilityCheckResponse, CardError> {
+    let purpose = AccessPurpose::EligibilityByCard;
     let RegisteredPerson {
         nonce,
         proven,
@@ -451,18 +587,9 @@ pub async fn card_check(
         found,
         earlier,
         ids,
-    } = registered_person(
-        store,
-        cards,
-        institution,
-        purpose,
-        (&request.certificate, &request.nonce, &request.proof),
-        at,
-    )
-    .await?;
-    let on = at.jst_date();
+    } = registered_person(store, cards, institution, purpose, presented, at).await?;
     let (validity, answered) = card_validity(&found, on);
-    let consents = offered(&given, &answered, &pseudonym, institution, at);
+    let consents = offered(given, &answered, &pseudonym, institution, at);
     let state = |category| consent_state(&consents, &earlier, category, at);
     let limit_consent = limit_consent || state(ConsentCategory::Limit).is_valid();
     let mut results: Vec<_> = answered
@@ -477,7 +604,7 @@ pub async fn card_check(
         at,
         institution: institution.clone(),
         purpose,
-        qualification_ids: answered.iter().map(|f| f.id).collect(),
+        qualification_ids: answered_ids,
         result: AccessResult::Answered(validity),
         processing_code: processing.code.clone(),
         information: None,
@@ -499,7 +626,7 @@ pub async fn card_check(
         results,
         processing_result: processing,
         certificate_notice: notice(&proven.cert, on),
-        next_nonce: Some(issue_nonce(cards, institution, at)),
+        next_nonce: None,
         consents: flags,
     })
 }
@@ -554,7 +681,7 @@ async fn registered_person(
     cards: &CardServices,
     institution: &InstitutionCode,
     purpose: AccessPurpose,
-    presented: (&str, &str, &CardProof),
+    presented: (&str, Challenge<'_>, &CardProof),
     at: Timestamp,
 ) -> Result<RegisteredPerson, CardError> {
     let (nonce, proven, pseudonym) =
@@ -662,7 +789,11 @@ pub async fn give_consents(
         cards,
         institution,
         purpose,
-        (&request.certificate, &request.nonce, &request.proof),
+        (
+            &request.certificate,
+            Challenge::Issued(&request.nonce),
+            &request.proof,
+        ),
         at,
     )
     .await?;
@@ -705,7 +836,11 @@ pub async fn register_card(
         cards,
         institution,
         purpose,
-        (&request.certificate, &request.nonce, &request.proof),
+        (
+            &request.certificate,
+            Challenge::Issued(&request.nonce),
+            &request.proof,
+        ),
         true,
         at,
     )

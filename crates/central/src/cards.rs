@@ -34,7 +34,11 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: &'static str, message: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        code: &'static str,
+        message: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             message,

@@ -21,10 +21,10 @@ use kakunin_api::{
     CheckupPackageUpload, CheckupRecord, ConsentFlag, DismissLinkReviewRequest,
     ElderlyCertificateInfo, EligibilityCheckRequest, EligibilityCheckResponse, FileProblem, Health,
     LimitCertificateInfo, LinkReviewRecord, MasterImportReport, MedicalInformationRequest,
-    MedicalInformationResponse, MedicationRecord, PatientHeader, ProcessingResult,
-    QualificationResult, ReceiptImportReport, ReferenceNumberRequest, ReferenceNumberResponse,
-    RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo, StoreNodeInfo,
-    StoreStatusInfo, TreatmentInfo,
+    MedicalInformationResponse, MedicationRecord, OfflineCardCheckRequest, PatientHeader,
+    ProcessingResult, QualificationResult, ReceiptImportReport, ReferenceNumberRequest,
+    ReferenceNumberResponse, RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo,
+    StoreNodeInfo, StoreStatusInfo, TreatmentInfo,
 };
 use kakunin_domain::InstitutionCode;
 use kakunin_store::MasterKind;
@@ -292,6 +292,36 @@ async fn card_check(
     let request: CardCheckRequest = json_body(&body)?;
     Ok(Json(
         cardcheck::card_check(&*app.store, cards, &institution, &request, service::now()).await?,
+    ))
+}
+
+/// The later check of a card visit recorded while the central could not be reached
+/// (institution role): the card signed the visit's offline challenge then (PIN, or the
+/// terminal's 目視 attestation). Answered as of the visit's date, once per visit, within 7 days;
+/// refusals as for card checks, plus `offline_visit_invalid` and `offline_visit_expired`.
+#[utoipa::path(
+    post,
+    path = "/v1/card-checks/offline",
+    request_body = OfflineCardCheckRequest,
+    responses(
+        (status = 200, body = EligibilityCheckResponse),
+        (status = 400, body = ApiError),
+        (status = 403, body = ApiError),
+        (status = 409, body = ApiError, description = "This visit was checked before."),
+        (status = 503, body = ApiError),
+    )
+)]
+async fn offline_card_check(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<EligibilityCheckResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let cards = app.cards()?;
+    let request: OfflineCardCheckRequest = json_body(&body)?;
+    Ok(Json(
+        cardcheck::offline_card_check(&*app.store, cards, &institution, &request, service::now())
+            .await?,
     ))
 }
 
@@ -879,6 +909,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/card-checks/nonce", post(card_nonce))
         .route("/v1/card-checks", post(card_check))
+        .route("/v1/card-checks/offline", post(offline_card_check))
         .route("/v1/card-registrations", post(card_registration))
         .route("/v1/card-consents", post(card_consents))
         .route("/v1/admin/link-reviews", get(link_reviews))
@@ -923,6 +954,7 @@ pub fn router(state: AppState) -> Router {
         check,
         card_nonce,
         card_check,
+        offline_card_check,
         card_registration,
         card_consents,
         import_roster,
@@ -955,6 +987,7 @@ pub fn router(state: AppState) -> Router {
         CardNonce,
         CardProof,
         CardCheckRequest,
+        OfflineCardCheckRequest,
         CertificateNotice,
         ConsentFlag,
         CardRegistrationRequest,

@@ -985,3 +985,103 @@ async fn consents_after_the_check_with_the_next_nonce() {
         "2 people × (consents, replay refused, 限度額)"
     );
 }
+
+/// A visit recorded while the central was unreachable: the card signed the visit's offline
+/// challenge then; the terminal sends it afterwards. Answered as of the visit's date, once,
+/// within 7 days; a challenge made for another institution or garbled ids are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_visits_are_checked_afterwards_once() {
+    let w = world().await;
+    // Lost today: visits of the days before are 有効 as of their date.
+    let today = kakunin_central::service::now().jst_date().compact();
+    let report = w
+        .import(format!(
+            "{HEADER}\n{}\n",
+            row(1, "10", Some(1), "20200401", &today)
+        ))
+        .await;
+    assert!(report.accepted, "{report:?}");
+    let card = w.issue_card(1, None);
+    w.register(&card).await;
+    let clinic = kakunin_domain::InstitutionCode::parse(&institution_code("131000001")).unwrap();
+    let now = kakunin_central::service::now();
+    let visit = |at: Timestamp, id: &str, for_institution: &str| {
+        let visited_at = at.jst_compact();
+        let nonce = kakunin_api::offline_nonce(for_institution, &visited_at, id);
+        let (cert, sig) = sign(&card, "1234", &nonce).unwrap();
+        kakunin_api::OfflineCardCheckRequest {
+            certificate: b64(&cert),
+            visit_id: id.into(),
+            visited_at,
+            proof: CardProof::Pin {
+                signature: b64(&sig),
+            },
+        }
+    };
+    let client = w.client(&w.institution);
+    let days = |n: i64| Timestamp::from_unix_millis(now.unix_millis() - n * 86_400_000);
+
+    // A visit during the outage (yesterday) is answered as of its own date.
+    let yesterday = visit(days(1), "visit-0000000000000001", clinic.as_str());
+    let answer = client.offline_card_check(&yesterday).await.unwrap();
+    assert_eq!(answer.validity, "1", "in effect on the visit's date");
+    assert_eq!(
+        answer.qualification_confirmation_date,
+        days(1).jst_date().compact()
+    );
+    assert_eq!(answer.reference_classification, "1");
+    assert_eq!(answer.next_nonce, None);
+    let log = w.store.recent_access(1).await.unwrap();
+    assert_eq!(log[0].entry.purpose.code(), "eligibility_by_card");
+    // Once: a second submission of the same visit is a logged replay.
+    let (c, status) = code(client.offline_card_check(&yesterday).await.unwrap_err());
+    assert_eq!((c.as_str(), status), ("nonce_used", 409));
+    assert_eq!(w.last_result().await, "refused:nonce_used");
+
+    // (what, request, code, status)
+    let mut garbled = visit(days(0), "visit-0000000000000002", clinic.as_str());
+    garbled.visited_at = "2026-12-03".into();
+    let mut moved = visit(days(2), "visit-0000000000000003", clinic.as_str());
+    moved.visited_at = days(3).jst_compact();
+    let other = institution_code("131000002");
+    let cases = [
+        (
+            "eight days ago",
+            visit(days(8), "visit-0000000000000004", clinic.as_str()),
+            "offline_visit_expired",
+            403,
+        ),
+        (
+            "tomorrow",
+            visit(days(-1), "visit-0000000000000005", clinic.as_str()),
+            "offline_visit_invalid",
+            403,
+        ),
+        (
+            "short id",
+            visit(days(0), "v1", clinic.as_str()),
+            "offline_visit_invalid",
+            403,
+        ),
+        ("bad time", garbled, "invalid_visited_at", 400),
+        (
+            "time changed after signing",
+            moved,
+            "card_signature_invalid",
+            403,
+        ),
+        (
+            "signed for another clinic",
+            visit(days(0), "visit-0000000000000006", &other),
+            "card_signature_invalid",
+            403,
+        ),
+    ];
+    for (what, request, want, want_status) in cases {
+        let (c, status) = code(client.offline_card_check(&request).await.unwrap_err());
+        assert_eq!((c.as_str(), status), (want, want_status), "{what}");
+    }
+
+    // Checked online today, the same card is 無効: the answer above was the visit's date's.
+    assert_eq!(w.check(&card).await.unwrap().validity, "2");
+}

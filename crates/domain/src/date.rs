@@ -221,6 +221,21 @@ impl Timestamp {
         )
     }
 
+    /// The instant of a JST `yyyyMMddHHmmss` (the inverse of [`Timestamp::jst_compact`]).
+    pub fn parse_jst_compact(s: &str) -> Option<Self> {
+        if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let date = Date::parse(&s[..8]).ok()?;
+        let field = |r: std::ops::Range<usize>| s[r].parse::<i64>().ok();
+        let (h, m, sec) = (field(8..10)?, field(10..12)?, field(12..14)?);
+        if h > 23 || m > 59 || sec > 59 {
+            return None;
+        }
+        let ms = date.to_days() * 86_400_000 + ((h * 60 + m) * 60 + sec) * 1000 - JST_OFFSET_MS;
+        Some(Self(ms))
+    }
+
     /// RFC 3339 in JST with milliseconds, e.g. `2026-11-24T09:30:00.123+09:00`.
     pub fn jst_rfc3339(self) -> String {
         let ms = self.0 + JST_OFFSET_MS;
@@ -238,6 +253,25 @@ impl Timestamp {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn jst_compact_round_trips() {
+        use super::Timestamp;
+        for ms in [0, 1_795_480_200_000, 1_795_532_399_000] {
+            let t = Timestamp::from_unix_millis(ms);
+            assert_eq!(Timestamp::parse_jst_compact(&t.jst_compact()), Some(t));
+        }
+        for bad in [
+            "",
+            "20261203",
+            "2026120309300",
+            "20261203246000",
+            "20261232093000",
+            "2026120309300x",
+        ] {
+            assert_eq!(Timestamp::parse_jst_compact(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 
