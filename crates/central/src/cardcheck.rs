@@ -362,7 +362,7 @@ pub enum Challenge<'a> {
     Issued(&'a str),
     /// An offline visit (the central could not be reached): the card signed
     /// [`kakunin_api::offline_nonce`] of the institution, the visit's time and the terminal's
-    /// visit id. Accepted for [`OFFLINE_WINDOW`] after the visit, once.
+    /// visit id. Accepted for [`OFFLINE_WINDOW`] after the visit.
     Offline {
         visit_id: &'a str,
         visited_at: Timestamp,
@@ -533,7 +533,8 @@ pub async fn card_check(
 
 /// The later check of a card visit recorded while the central could not be reached: the card
 /// signed the offline challenge of the visit (PIN, or the terminal's 目視 attestation) then;
-/// the answer is as of the visit's date. Once per visit, within 7 days.
+/// the answer is as of the visit's date, within 7 days. Sending the same visit again gets the
+/// same answer (each logged), so a terminal that lost an answer can ask again.
 pub async fn offline_card_check(
     store: &dyn Store,
     cards: &CardServices,
@@ -609,7 +610,26 @@ async fn answer_card(
         processing_code: processing.code.clone(),
         information: None,
     };
-    spend(store, &nonce, entry, ids).await?;
+    if matches!(presented.1, Challenge::Offline { .. }) {
+        // An offline visit's proof is bound to this institution, visit and time: sending it
+        // again (a terminal retrying after losing the answer) gets the same answer, logged
+        // again, rather than a refusal that would leave the visit unreconciled.
+        if store
+            .append_access_once(
+                NonceUse {
+                    nonce: nonce.nonce.clone(),
+                    expires_at: nonce.expires_at,
+                },
+                entry.clone(),
+            )
+            .await?
+            .is_none()
+        {
+            store.append_access(entry).await?;
+        }
+    } else {
+        spend(store, &nonce, entry, ids).await?;
+    }
     if !consents.is_empty() {
         store.record_consents(consents.clone()).await?;
     }

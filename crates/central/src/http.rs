@@ -297,8 +297,9 @@ async fn card_check(
 
 /// The later check of a card visit recorded while the central could not be reached
 /// (institution role): the card signed the visit's offline challenge then (PIN, or the
-/// terminal's 目視 attestation). Answered as of the visit's date, once per visit, within 7 days;
-/// refusals as for card checks, plus `offline_visit_invalid` and `offline_visit_expired`.
+/// terminal's 目視 attestation). Answered as of the visit's date, within 7 days (the same visit
+/// sent again gets the same answer); refusals as for card checks, plus `offline_visit_invalid`
+/// and `offline_visit_expired`.
 #[utoipa::path(
     post,
     path = "/v1/card-checks/offline",
@@ -307,7 +308,6 @@ async fn card_check(
         (status = 200, body = EligibilityCheckResponse),
         (status = 400, body = ApiError),
         (status = 403, body = ApiError),
-        (status = 409, body = ApiError, description = "This visit was checked before."),
         (status = 503, body = ApiError),
     )
 )]
