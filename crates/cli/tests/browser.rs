@@ -1,9 +1,11 @@
 //! The kiosk and the staff console in headless Chromium, as a patient and reception staff use
 //! them: `kakunin demo` with its virtual cards, the kiosk's screens ①–⑥ on the PIN path (a wrong
 //! PIN first, consents, the 健診 question only from 40, the 限度額 option), then the console's
-//! reception row and the card holder's drug list. A screenshot of each kiosk screen is saved
-//! under `target/kiosk-screens/`; the time from placing the card to 確認完了 (the patient's
-//! typing excluded) is printed, not asserted.
+//! reception row and the card holder's drug list, a 照会番号 registered from the reception row,
+//! and a 一括照会 of demo people plus numbers nobody has (a bad upload refused first). A
+//! screenshot of each kiosk screen and console step is saved under `target/kiosk-screens/`; the
+//! time from placing the card to 確認完了 (the patient's typing excluded) is printed, not
+//! asserted.
 
 use kakunin_testkit::browser::Browser;
 use std::io::{BufRead, BufReader};
@@ -260,4 +262,223 @@ fn kiosk_and_console_in_chromium() {
     let panel = b.text("#medical-panel");
     assert!(!panel.is_empty(), "the medical view shows something");
     b.screenshot(&shots().join("console-medical.png"));
+    b.click("#medical-close");
+
+    let reference = register_reference_number(&b);
+    batch_inquiry(&b, &dir.path().join("demo"), &reference);
+}
+
+/// The newest reception's person (the 目視確認 visit) gets a 照会番号 from the reception row:
+/// the form opens prefilled, refuses a number that is too long as it is typed, registers, and
+/// the row shows the number; a later check by numbers returns it from the central. Returns the
+/// person's numbers and the 照会番号.
+fn register_reference_number(b: &Browser) -> (serde_json::Value, String) {
+    const NUMBER: &str = "KS-000123";
+    let row = "#reception-rows tr[data-reception-id]:first-child";
+    b.click(&format!("{row} button[data-action=\"reference-open\"]"));
+    b.wait_for("#reference[open]", 10);
+    let v = b.execute(
+        "return fetch('/console/receptions').then(r => r.json())",
+        serde_json::json!([]),
+    );
+    let person = v[0]["answer"]["results"][0].clone();
+    let prefilled = b.execute(
+        "return ['insurer_number', 'number', 'birthdate'].map(n => document.getElementById('rf-' + n).value)",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        prefilled,
+        serde_json::json!([
+            person["insurer_number"],
+            person["number"],
+            person["birthdate"]
+        ]),
+        "the form is prefilled from the reception"
+    );
+    b.type_text("#rf-reference_number", &"9".repeat(51));
+    b.wait_for("#re-reference_number:not(:empty)", 5);
+    let msg = b.text("#re-reference_number");
+    assert!(msg.contains("50文字"), "{msg}");
+    b.clear("#rf-reference_number");
+    b.type_text("#rf-reference_number", NUMBER);
+    b.click("#reference-submit");
+    b.wait_for("#reference-status.c-ok", 15);
+    let status = b.text("#reference-status");
+    assert!(status.contains("照会番号を登録しました"), "{status}");
+    assert!(status.contains(NUMBER), "{status}");
+    b.screenshot(&shots().join("console-reference.png"));
+    b.click("#reference-close");
+    b.wait_for(&format!("{row} [data-reference-number]"), 10);
+    let shown = b.text(&format!("{row} [data-reference-number]"));
+    assert_eq!(shown, NUMBER);
+
+    // The central returns it with the person's next check.
+    let mut check = serde_json::json!({
+        "insurer_number": person["insurer_number"],
+        "number": person["number"],
+        "birthdate": person["birthdate"],
+    });
+    for k in ["symbol", "branch"] {
+        if person[k].is_string() {
+            check[k] = person[k].clone();
+        }
+    }
+    let answer = b.execute(
+        "return fetch('/console/check', {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(arguments[0])}).then(r => r.json())",
+        serde_json::json!([check]),
+    );
+    assert_eq!(
+        answer["answer"]["results"][0]["reference_number"], NUMBER,
+        "{answer}"
+    );
+    b.screenshot(&shots().join("console-reference-row.png"));
+    (person, NUMBER.to_string())
+}
+
+/// A CSV cell, quoted when it needs to be.
+fn cell(v: &serde_json::Value) -> String {
+    let s = v.as_str().unwrap_or_default();
+    if s.contains([',', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv_line(p: &serde_json::Value) -> String {
+    ["insurer_number", "symbol", "number", "branch", "birthdate"]
+        .map(|k| cell(&p[k]))
+        .join(",")
+}
+
+/// 一括照会 for tomorrow: a bad upload is refused line by line; then two demo people (one
+/// typed with full-width digits), the person with the 照会番号 and a line of numbers nobody
+/// has. The batch is listed as 処理中 until done; its table shows 有効 for the people, the
+/// 照会番号, and 該当資格なし for the unknown line.
+fn batch_inquiry(b: &Browser, data: &std::path::Path, reference: &(serde_json::Value, String)) {
+    let samples: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(data.join("demo-samples.json")).unwrap()).unwrap();
+    let mut valid: Vec<&serde_json::Value> =
+        samples.iter().filter(|s| s["validity"] == "1").collect();
+    // A 6-digit 国保 number first, when the seed has one.
+    valid.sort_by_key(|s| s["insurer_number"].as_str().map_or(8, str::len) != 6);
+    assert!(valid.len() >= 2, "the demo has valid sample people");
+    let people = &valid[..2];
+
+    b.click("#view-tab-batches");
+    b.wait_for("#view-batches:not([hidden]) #batch-form", 10);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let tomorrow = kakunin_domain::Timestamp::from_unix_millis(now)
+        .jst_date()
+        .add_days(1)
+        .unwrap();
+    let date = b.execute(
+        "return document.getElementById('bf-date').value",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        date,
+        tomorrow.iso(),
+        "the 資格確認日 is tomorrow by default"
+    );
+
+    // A bad upload: every bad line said, nothing sent.
+    b.type_text(
+        "#bf-lines",
+        "保険者番号,記号,番号,枝番,生年月日\n6139992,,1,,19800101\n06139992,,1,,19800231",
+    );
+    b.click("#batch-submit");
+    b.wait_for("#batch-errors:not([hidden]) table", 15);
+    let errors = b.text("#batch-errors");
+    assert!(errors.contains("2行目"), "{errors}");
+    assert!(errors.contains("3行目"), "{errors}");
+    assert!(errors.contains("保険者番号"), "{errors}");
+    assert!(errors.contains("何も送信していません"), "{errors}");
+    b.screenshot(&shots().join("console-batch-refused.png"));
+    let listed = b.execute(
+        "return fetch('/console/batches').then(r => r.json())",
+        serde_json::json!([]),
+    );
+    assert_eq!(listed, serde_json::json!([]), "nothing was sent");
+
+    // The real one.
+    let mut lines = vec!["保険者番号,記号,番号,枝番,生年月日".to_string()];
+    lines.push(csv_line(people[0]));
+    let mut wide = people[1].clone();
+    let full_width: String = wide["number"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap()
+            } else {
+                c
+            }
+        })
+        .collect();
+    wide["number"] = full_width.into();
+    lines.push(csv_line(&wide));
+    lines.push(csv_line(&reference.0));
+    let unknown = format!(
+        "{},,99999999,,19010101",
+        people[0]["insurer_number"].as_str().unwrap()
+    );
+    lines.push(unknown);
+    b.clear("#bf-lines");
+    b.type_text("#bf-lines", &lines.join("\n"));
+    b.wait_for("#bh-lines:not(:empty)", 5);
+    assert_eq!(b.text("#bh-lines"), "4件");
+    b.click("#batch-submit");
+    b.wait_for("#batch-status.c-ok", 15);
+    let status = b.text("#batch-status");
+    assert!(status.contains("受付番号"), "{status}");
+    assert!(status.contains("4件"), "{status}");
+    assert_eq!(
+        b.execute(
+            "return document.getElementById('bf-lines').value",
+            serde_json::json!([])
+        ),
+        "",
+        "the lines are forgotten once sent"
+    );
+    b.wait_for("#batch-rows tr[data-reception-number]", 10);
+    b.wait_for("#batch-units table.c-batch-table", 60);
+    b.wait_for("#batch-rows tr[data-status=\"done\"]", 10);
+    let rows = b.execute(
+        "return [...document.querySelectorAll('#batch-units tbody tr')].map(tr => [tr.querySelector('[data-validity]').dataset.validity, tr.innerText])",
+        serde_json::json!([]),
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for (i, row) in rows.iter().enumerate().take(3) {
+        assert_eq!(row[0], "1", "line {}: {row}", i + 1);
+        assert!(row[1].as_str().unwrap().contains("有効"), "{row}");
+    }
+    // Names compared without their spaces (half- or full-width).
+    let bare = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let shown = |i: usize, name: &serde_json::Value| {
+        let text = rows[i][1].as_str().unwrap();
+        assert!(
+            bare(text).contains(&bare(name.as_str().unwrap())),
+            "line {} names {name}: {text}",
+            i + 1
+        );
+    };
+    shown(0, &people[0]["name"]);
+    shown(1, &people[1]["name"]);
+    shown(2, &reference.0["name"]);
+    assert!(
+        rows[2][1].as_str().unwrap().contains(&reference.1),
+        "the 照会番号 is in the batch result: {}",
+        rows[2][1]
+    );
+    assert_eq!(rows[3][0], "4", "{}", rows[3][1]);
+    assert!(rows[3][1].as_str().unwrap().contains("該当資格なし"));
+    let summary = b.text("#batch-rows tr[data-status=\"done\"]");
+    assert!(summary.contains("完了"), "{summary}");
+    b.screenshot(&shots().join("console-batch-result.png"));
 }

@@ -3,11 +3,14 @@
 // - a live table of today's receptions (GET /console/receptions + SSE /console/events);
 // - the check by insurance numbers (POST /console/check);
 // - the medical information view (POST /console/medical/{category});
+// - 照会番号 registration, from a reception row or empty (POST /console/reference-numbers);
+// - 一括照会: upload or paste lines, list the batches, open one's results
+//   (POST/GET /console/batches, GET /console/batches/{受付番号});
 // - 目視確認 for the kiosk (GET /console/kiosk + SSE /kiosk/events, POST /console/visual/*);
 // - the virtual card reader of demo setups (GET/POST /console/cards...).
 //
 // Personal data only ever travels in POST bodies and lives in memory, never in URLs or
-// browser storage.
+// browser storage; a batch is fetched by its 受付番号, which names no one.
 'use strict';
 
 (() => {
@@ -341,6 +344,15 @@
       tr.append(h('td', null, DASH));
     }
 
+    // 照会番号
+    tr.append(
+      h(
+        'td',
+        { class: 'c-nowrap c-num' },
+        q && q.reference_number ? h('span', { class: 'c-ref', 'data-reference-number': '' }, q.reference_number) : DASH,
+      ),
+    );
+
     // 生年月日
     if (q) {
       const age = ageOn(q.birthdate, today);
@@ -449,18 +461,29 @@
     });
     tr.append(h('td', null, chips.length ? h('div', { class: 'c-chips' }, chips) : ''));
 
-    // 情報を見る
+    // 情報を見る, 照会番号登録
     tr.append(
       h(
         'td',
         { class: 'c-nowrap' },
-        q && hasMedicalConsent(r)
-          ? h(
-              'button',
-              { type: 'button', class: 'c-btn c-small', 'data-action': 'medical-open', 'data-reception-id': r.id },
-              '情報を見る',
-            )
-          : null,
+        h(
+          'div',
+          { class: 'c-row-actions' },
+          q && hasMedicalConsent(r)
+            ? h(
+                'button',
+                { type: 'button', class: 'c-btn c-small', 'data-action': 'medical-open', 'data-reception-id': r.id },
+                '情報を見る',
+              )
+            : null,
+          q
+            ? h(
+                'button',
+                { type: 'button', class: 'c-btn c-small', 'data-action': 'reference-open', 'data-reception-id': r.id },
+                '照会番号登録',
+              )
+            : null,
+        ),
       ),
     );
     return tr;
@@ -503,7 +526,7 @@
   function updateCount() {
     $('count').textContent = `${receptions.size}件`;
     if (receptions.size === 0 && loaded && !tbody.querySelector('.c-empty')) {
-      tbody.replaceChildren(h('tr', { class: 'c-empty' }, h('td', { colspan: 11 }, '本日の受付はまだありません。')));
+      tbody.replaceChildren(h('tr', { class: 'c-empty' }, h('td', { colspan: 12 }, '本日の受付はまだありません。')));
     }
   }
 
@@ -512,7 +535,7 @@
     if (!res.ok || !Array.isArray(res.data)) {
       if (!loaded) {
         tbody.replaceChildren(
-          h('tr', { class: 'c-empty' }, h('td', { colspan: 11 }, `受付一覧を読み込めません。${res.error ? res.error.message : ''}`)),
+          h('tr', { class: 'c-empty' }, h('td', { colspan: 12 }, `受付一覧を読み込めません。${res.error ? res.error.message : ''}`)),
         );
       }
       return;
@@ -532,11 +555,13 @@
   }
 
   tbody.addEventListener('click', (e) => {
-    const btn = e.target instanceof Element ? e.target.closest('button[data-action="medical-open"]') : null;
+    const btn = e.target instanceof Element ? e.target.closest('button[data-action]') : null;
     if (!btn) return;
     const id = btn.dataset.receptionId;
     const r = receptions.get(Number(id)) ?? receptions.get(id);
-    if (r) openMedical(r);
+    if (!r) return;
+    if (btn.dataset.action === 'medical-open') openMedical(r);
+    else if (btn.dataset.action === 'reference-open') openReference(firstResult(r));
   });
 
   function setConn(up) {
@@ -630,14 +655,11 @@
 
   for (const b of visualButtons) b.addEventListener('click', () => visualAnswer(b.dataset.action));
 
-  // ---------------------------------------------------------------- number check form
+  // ---------------------------------------------------------------- number forms
 
-  const form = $('check-form');
-  const submitBtn = $('check-submit');
-  const FIELDS = ['insurer_number', 'symbol', 'number', 'branch', 'birthdate'];
-  const touched = new Set();
-  let submitting = false;
-  let serverErrors = {}; // field → message from the last ApiError
+  // The insurance numbers and birth date are typed in two forms: the check by numbers and the
+  // 照会番号 registration. Both validate as staff type, with the same rules and messages.
+  const NUMBER_FIELDS = ['insurer_number', 'symbol', 'number', 'branch', 'birthdate'];
 
   // Full-width ASCII (０-９, Ａ-Ｚ, －…) and the ideographic space → half-width.
   function toHalfWidth(s) {
@@ -675,7 +697,7 @@
     return (10 - (sum % 10)) % 10 === Number(n[n.length - 1]);
   }
 
-  function readForm() {
+  function readNumbers(form) {
     const raw = (name) => form.elements[name].value;
     return {
       insurer_number: toHalfWidth(raw('insurer_number')).replace(/[\s\-]/g, ''),
@@ -683,11 +705,10 @@
       number: toHalfWidth(raw('number')).trim(),
       branch: toHalfWidth(raw('branch')).replace(/\s/g, ''),
       birthdate: normalizeBirthdate(raw('birthdate')),
-      limit: form.elements.limit.checked,
     };
   }
 
-  function validate(v) {
+  function validateNumbers(v) {
     const errors = {};
     if (!/^(\d{6}|\d{8})$/.test(v.insurer_number)) errors.insurer_number = '保険者番号は6桁または8桁の数字です。';
     if (!v.number) errors.number = '番号を入力してください。';
@@ -698,119 +719,718 @@
     return errors;
   }
 
-  function refreshForm() {
-    const v = readForm();
-    const errors = validate(v);
-    for (const f of FIELDS) {
-      const msg = serverErrors[f] || (touched.has(f) ? errors[f] : '') || '';
-      $(`e-${f}`).textContent = msg;
-      form.elements[f].setAttribute('aria-invalid', msg ? 'true' : 'false');
-    }
-    // Hints: the birth date read back, a doubtful 検証番号.
-    const hint = $('h-birthdate');
-    if (!errors.birthdate) {
-      const age = ageOn(v.birthdate, todayJst());
-      const [y, m, d] = [v.birthdate.slice(0, 4), +v.birthdate.slice(4, 6), +v.birthdate.slice(6, 8)];
-      hint.textContent = `${y}年${m}月${d}日（${eraLabel(v.birthdate)}）${age !== null ? ` ${age}歳` : ''}`;
-    } else {
-      hint.textContent = '';
-    }
-    if (
-      touched.has('insurer_number') &&
-      v.insurer_number.length === 8 &&
-      !errors.insurer_number &&
-      !serverErrors.insurer_number &&
-      !insurerCheckDigitOk(v.insurer_number)
-    ) {
-      $('e-insurer_number').textContent = '検証番号が一致しません。番号をご確認ください。';
-    }
-    submitBtn.disabled = submitting || Object.keys(errors).length > 0;
-    return { v, errors };
+  // The request body of the numbers: 記号 and 枝番 only when given.
+  function numbersBody(v) {
+    const body = { insurer_number: v.insurer_number, number: v.number, birthdate: v.birthdate };
+    if (v.symbol) body.symbol = v.symbol;
+    if (v.branch) body.branch = v.branch;
+    return body;
   }
 
-  form.addEventListener('input', (e) => {
-    const name = e.target && e.target.name;
-    if (name && serverErrors[name]) delete serverErrors[name];
-    if (name && FIELDS.includes(name) && e.target.value !== '') {
-      // Judge a field as soon as it is long enough to be complete.
-      const v = readForm();
-      if (name === 'insurer_number' && v.insurer_number.length >= 8) touched.add(name);
-      if (name === 'birthdate' && v.birthdate.length >= 8) touched.add(name);
-      if (name === 'branch' && v.branch.length >= 2) touched.add(name);
+  // Validation as staff type for a form holding the number fields and `extra` ones. Element
+  // ids: `${prefix}e-NAME` for a field's error, `${prefix}h-birthdate` for the date read back.
+  // `read(form)` adds the extra values, `check(v)` their errors; a field is judged once it is
+  // long enough to be complete (or `eager`), or left.
+  function numbersForm(form, submitBtn, { prefix = '', extra = [], eager = [], read, check } = {}) {
+    const fields = [...NUMBER_FIELDS, ...extra];
+    const touched = new Set();
+    let serverErrors = {}; // field → message from the last ApiError
+    let submitting = false;
+
+    const values = () => ({ ...readNumbers(form), ...(read ? read(form) : {}) });
+    const errorsOf = (v) => ({ ...validateNumbers(v), ...(check ? check(v) : {}) });
+
+    function refresh() {
+      const v = values();
+      const errors = errorsOf(v);
+      for (const f of fields) {
+        const msg = serverErrors[f] || (touched.has(f) ? errors[f] : '') || '';
+        $(`${prefix}e-${f}`).textContent = msg;
+        form.elements[f].setAttribute('aria-invalid', msg ? 'true' : 'false');
+      }
+      // Hints: the birth date read back, a doubtful 検証番号.
+      const hint = $(`${prefix}h-birthdate`);
+      if (!errors.birthdate) {
+        const age = ageOn(v.birthdate, todayJst());
+        const [y, m, d] = [v.birthdate.slice(0, 4), +v.birthdate.slice(4, 6), +v.birthdate.slice(6, 8)];
+        hint.textContent = `${y}年${m}月${d}日（${eraLabel(v.birthdate)}）${age !== null ? ` ${age}歳` : ''}`;
+      } else {
+        hint.textContent = '';
+      }
+      if (
+        touched.has('insurer_number') &&
+        v.insurer_number.length === 8 &&
+        !errors.insurer_number &&
+        !serverErrors.insurer_number &&
+        !insurerCheckDigitOk(v.insurer_number)
+      ) {
+        $(`${prefix}e-insurer_number`).textContent = '検証番号が一致しません。番号をご確認ください。';
+      }
+      submitBtn.disabled = submitting || Object.keys(errors).length > 0;
+      return { v, errors };
     }
-    refreshForm();
+
+    form.addEventListener('input', (e) => {
+      const name = e.target && e.target.name;
+      if (name && serverErrors[name]) delete serverErrors[name];
+      if (name && fields.includes(name) && e.target.value !== '') {
+        // Judge a field as soon as it is long enough to be complete.
+        const v = values();
+        if (name === 'insurer_number' && v.insurer_number.length >= 8) touched.add(name);
+        if (name === 'birthdate' && v.birthdate.length >= 8) touched.add(name);
+        if (name === 'branch' && v.branch.length >= 2) touched.add(name);
+        if (eager.includes(name)) touched.add(name);
+      }
+      refresh();
+    });
+
+    // On leaving a field: judge it and show the converted (half-width) value.
+    form.addEventListener(
+      'blur',
+      (e) => {
+        const el = e.target;
+        if (!el || !fields.includes(el.name)) return;
+        if (el.value !== '') touched.add(el.name);
+        const v = values();
+        if (el.name === 'birthdate') {
+          if (/^\d{8}$/.test(v.birthdate)) el.value = v.birthdate;
+        } else if (typeof v[el.name] === 'string' && el.value !== v[el.name]) {
+          el.value = v[el.name];
+        }
+        refresh();
+      },
+      true,
+    );
+
+    return {
+      fields,
+      refresh,
+      // Every field judged (on submit); the values and their errors.
+      judgeAll() {
+        for (const f of fields) touched.add(f);
+        return refresh();
+      },
+      clear() {
+        form.reset();
+        touched.clear();
+        serverErrors = {};
+        refresh();
+      },
+      // Fills the fields (e.g. from a check result), all judged.
+      fill(v) {
+        for (const [k, val] of Object.entries(v)) {
+          if (form.elements[k]) form.elements[k].value = val ?? '';
+        }
+        serverErrors = {};
+        touched.clear();
+        for (const f of fields) if (form.elements[f].value !== '') touched.add(f);
+        refresh();
+      },
+      setSubmitting(on) {
+        submitting = on;
+        refresh();
+      },
+      // Shows an API error next to its field; false when it names no field of this form.
+      showServerError(err) {
+        if (!err || !err.field || !fields.includes(err.field)) return false;
+        serverErrors = { [err.field]: err.message };
+        refresh();
+        form.elements[err.field].focus();
+        return true;
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- number check form
+
+  const form = $('check-form');
+  const checkForm = numbersForm(form, $('check-submit'), {
+    read: (f) => ({ limit: f.elements.limit.checked }),
   });
 
-  // On leaving a field: judge it and show the converted (half-width) value.
-  form.addEventListener(
-    'blur',
-    (e) => {
-      const el = e.target;
-      if (!el || !FIELDS.includes(el.name)) return;
-      if (el.value !== '') touched.add(el.name);
-      const v = readForm();
-      if (el.name === 'birthdate') {
-        if (/^\d{8}$/.test(v.birthdate)) el.value = v.birthdate;
-      } else if (el.value !== v[el.name]) {
-        el.value = v[el.name];
-      }
-      refreshForm();
-    },
-    true,
-  );
-
-  function clearForm() {
-    form.reset();
-    touched.clear();
-    serverErrors = {};
-    refreshForm();
-  }
-
   $('check-clear').addEventListener('click', () => {
-    clearForm();
+    checkForm.clear();
     $('check-status').textContent = '';
     form.elements.insurer_number.focus();
   });
 
+  let checking = false;
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    for (const f of FIELDS) touched.add(f);
-    const { v, errors } = refreshForm();
-    if (submitting || Object.keys(errors).length) return;
-    const body = { insurer_number: v.insurer_number, number: v.number, birthdate: v.birthdate };
-    if (v.symbol) body.symbol = v.symbol;
-    if (v.branch) body.branch = v.branch;
+    const { v, errors } = checkForm.judgeAll();
+    if (checking || Object.keys(errors).length) return;
+    const body = numbersBody(v);
     if (v.limit) body.limit_application_certificate_related_cons_flg = '1';
 
     const status = $('check-status');
-    submitting = true;
-    refreshForm();
+    checking = true;
+    checkForm.setSubmitting(true);
     status.textContent = '確認中…';
     status.className = 'c-form-status';
     const res = await request('POST', '/console/check', body, { central: true });
-    submitting = false;
+    checking = false;
+    checkForm.setSubmitting(false);
     if (res.ok && res.data) {
       upsert(res.data, true);
       const ans = res.data.answer || {};
       const q = firstResult(res.data);
       status.textContent = `確認しました: ${q ? `${q.name} ` : ''}${ans.validity_label || ''}`;
       status.className = 'c-form-status';
-      clearForm();
+      checkForm.clear();
       form.elements.insurer_number.focus();
       return;
     }
     const err = res.error || NETWORK_ERROR;
-    if (err.field && FIELDS.includes(err.field)) {
-      serverErrors = { [err.field]: err.message };
+    if (checkForm.showServerError(err)) {
       status.textContent = '';
-      refreshForm();
-      form.elements[err.field].focus();
     } else {
       status.textContent = err.message;
       status.className = 'c-form-status c-err';
-      refreshForm();
     }
   });
+
+  // ---------------------------------------------------------------- 照会番号 registration
+
+  // The institution's own id for a patient (診察券番号 etc.): 1–50 characters, no control
+  // characters; returned in this institution's later results for the person.
+  const REFERENCE_MAX = 50;
+  const refDialog = $('reference');
+  const refForm = $('reference-form');
+  const refStatus = $('reference-status');
+  const refNumbers = numbersForm(refForm, $('reference-submit'), {
+    prefix: 'r',
+    extra: ['reference_number'],
+    eager: ['reference_number'],
+    read: (f) => ({ reference_number: f.elements.reference_number.value.trim() }),
+    check: (v) => {
+      const n = [...v.reference_number].length;
+      if (!n) return { reference_number: '照会番号を入力してください。' };
+      if (n > REFERENCE_MAX) return { reference_number: `照会番号は${REFERENCE_MAX}文字以内です（いま${n}文字）。` };
+      if (/[\u0000-\u001f\u007f-\u009f]/.test(v.reference_number)) {
+        return { reference_number: '照会番号に改行・タブなどの制御文字は使えません。' };
+      }
+      return {};
+    },
+  });
+  let registering = false;
+
+  // Opens the form, prefilled from a reception's result when given.
+  function openReference(q) {
+    refNumbers.clear();
+    refStatus.textContent = '';
+    refStatus.className = 'c-form-status';
+    if (q) {
+      refNumbers.fill({
+        insurer_number: q.insurer_number || '',
+        symbol: q.symbol || '',
+        number: q.number || '',
+        branch: q.branch || '',
+        birthdate: q.birthdate || '',
+        reference_number: q.reference_number || '',
+      });
+      $('reference-who').textContent = `${q.name}（${readable(q.name_kana)}） ${fmtDate8(q.birthdate)}生`;
+      $('reference-current').textContent = q.reference_number ? `登録済みの照会番号: ${q.reference_number}` : '';
+    } else {
+      $('reference-who').textContent = '';
+      $('reference-current').textContent = '';
+    }
+    if (typeof refDialog.showModal === 'function') refDialog.showModal();
+    else refDialog.setAttribute('open', '');
+    (q ? refForm.elements.reference_number : refForm.elements.insurer_number).focus();
+    if (q) refForm.elements.reference_number.select();
+  }
+
+  refDialog.addEventListener('close', () => {
+    // Forget the person as soon as the form closes.
+    refNumbers.clear();
+    $('reference-who').textContent = '';
+    $('reference-current').textContent = '';
+    refStatus.textContent = '';
+  });
+  $('reference-close').addEventListener('click', () => refDialog.close());
+  $('reference-new').addEventListener('click', () => openReference(null));
+
+  refForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const { v, errors } = refNumbers.judgeAll();
+    if (registering || Object.keys(errors).length) return;
+    const body = { ...numbersBody(v), reference_number: v.reference_number };
+    registering = true;
+    refNumbers.setSubmitting(true);
+    refStatus.textContent = '登録中…';
+    refStatus.className = 'c-form-status';
+    const res = await request('POST', '/console/reference-numbers', body, { central: true });
+    registering = false;
+    refNumbers.setSubmitting(false);
+    if (res.ok && res.data) {
+      const d = res.data;
+      refStatus.replaceChildren(
+        h('strong', null, `照会番号を登録しました: ${d.reference_number}`),
+        d.replaced ? h('span', { class: 'c-sub' }, `以前の照会番号 ${d.replaced} を置き換えました。`) : null,
+      );
+      refStatus.className = 'c-form-status c-ok';
+      $('reference-current').textContent = `登録済みの照会番号: ${d.reference_number}`;
+      $('reference-close').focus();
+      return;
+    }
+    const err = res.error || NETWORK_ERROR;
+    if (refNumbers.showServerError(err)) {
+      refStatus.textContent = '';
+    } else {
+      refStatus.textContent = err.message;
+      refStatus.className = 'c-form-status c-err';
+    }
+  });
+
+  // ---------------------------------------------------------------- views
+
+  // 本日の受付 and 一括照会 share the main area; the side panels stay (目視確認 must be seen).
+  const viewTabs = [...document.querySelectorAll('.c-view-tab[data-view]')];
+
+  function showView(name, focus) {
+    for (const t of viewTabs) {
+      const on = t.dataset.view === name;
+      t.setAttribute('aria-selected', on ? 'true' : 'false');
+      t.tabIndex = on ? 0 : -1;
+      $(t.getAttribute('aria-controls')).hidden = !on;
+      if (on && focus) t.focus();
+    }
+    // The batch tables need the width: the side panels give way, except 目視確認.
+    $('main').dataset.view = name;
+    if (name === 'batches') loadBatches();
+  }
+
+  for (const t of viewTabs) {
+    t.addEventListener('click', () => showView(t.dataset.view, false));
+    t.addEventListener('keydown', (e) => {
+      const i = viewTabs.indexOf(t);
+      let j = -1;
+      if (e.key === 'ArrowRight') j = (i + 1) % viewTabs.length;
+      else if (e.key === 'ArrowLeft') j = (i - 1 + viewTabs.length) % viewTabs.length;
+      else if (e.key === 'Home') j = 0;
+      else if (e.key === 'End') j = viewTabs.length - 1;
+      if (j < 0) return;
+      e.preventDefault();
+      showView(viewTabs[j].dataset.view, true);
+    });
+  }
+
+  // ---------------------------------------------------------------- 一括照会
+
+  const BATCH_MAX_LINES = 5000;
+  const batchForm = $('batch-form');
+  const batchDate = $('bf-date');
+  const batchLines = $('bf-lines');
+  const batchFile = $('bf-file');
+  const batchStatus = $('batch-status');
+  const batchErrors = $('batch-errors');
+  const batchSubmit = $('batch-submit');
+  const batchRows = $('batch-rows');
+  const batchResult = $('batch-result');
+  let batchSending = false;
+  let batchList = []; // summaries, newest first
+  let batchListLoaded = false;
+  let batchPoll = 0;
+  let opened = null; // {number, data, token}
+  let openToken = 0;
+
+  // yyyyMMdd `days` after `d8`.
+  function addDays(d8, days) {
+    const dt = new Date(Date.UTC(+d8.slice(0, 4), +d8.slice(4, 6) - 1, +d8.slice(6, 8) + days));
+    const p = (n) => String(n).padStart(2, '0');
+    return `${dt.getUTCFullYear()}${p(dt.getUTCMonth() + 1)}${p(dt.getUTCDate())}`;
+  }
+
+  const toIso = (d8) => `${d8.slice(0, 4)}-${d8.slice(4, 6)}-${d8.slice(6, 8)}`;
+  const fromIso = (iso) => (/^\d{4}-\d{2}-\d{2}$/.test(iso) ? iso.replace(/-/g, '') : '');
+
+  function weekday(d8) {
+    return WEEKDAYS[new Date(Date.UTC(+d8.slice(0, 4), +d8.slice(4, 6) - 1, +d8.slice(6, 8))).getUTCDay()];
+  }
+
+  // "2026-04-01T10:02:03+09:00" → "2026/04/01 10:02".
+  function fmtStamp(at) {
+    const m = typeof at === 'string' ? /^(\d{4})-(\d{2})-(\d{2})T(\d{2}:\d{2})/.exec(at) : null;
+    return m ? `${m[1]}/${m[2]}/${m[3]} ${m[4]}` : at || DASH;
+  }
+
+  // The lines that will be sent: not blank, and not a first line naming the columns.
+  function dataLines(text) {
+    const lines = text.split(/\r?\n/).filter((l) => l.replace(/[,，\t\s]/g, '') !== '');
+    if (lines.length && /保険者|insurer/i.test(toHalfWidth(lines[0].split(/[,，\t]/)[0]))) lines.shift();
+    return lines.length;
+  }
+
+  function refreshBatchForm() {
+    const d8 = fromIso(batchDate.value);
+    const today = todayJst();
+    let dateError = '';
+    if (!d8) dateError = '資格確認日を選んでください。';
+    else if (d8 < today) dateError = '過去の日付です。';
+    $('be-date').textContent = dateError;
+    batchDate.setAttribute('aria-invalid', dateError ? 'true' : 'false');
+    $('bh-date').textContent =
+      d8 && !dateError
+        ? `${+d8.slice(0, 4)}年${+d8.slice(4, 6)}月${+d8.slice(6, 8)}日（${weekday(d8)}）${d8 === today ? '・本日' : d8 === addDays(today, 1) ? '・明日' : ''}`
+        : '';
+    const n = dataLines(batchLines.value);
+    let linesError = '';
+    if (n > BATCH_MAX_LINES) linesError = `一度に照会できるのは5,000件までです（いま${n.toLocaleString('ja-JP')}件）。分けて送信してください。`;
+    $('be-lines').textContent = linesError;
+    batchLines.setAttribute('aria-invalid', linesError ? 'true' : 'false');
+    $('bh-lines').textContent = n ? `${n.toLocaleString('ja-JP')}件` : '';
+    batchSubmit.disabled = batchSending || !!dateError || !!linesError || n === 0;
+  }
+
+  function resetBatchForm() {
+    batchLines.value = '';
+    batchFile.value = '';
+    batchDate.value = toIso(addDays(todayJst(), 1));
+    batchErrors.hidden = true;
+    batchErrors.replaceChildren();
+    refreshBatchForm();
+  }
+
+  batchDate.addEventListener('input', refreshBatchForm);
+  batchDate.addEventListener('change', refreshBatchForm);
+  batchLines.addEventListener('input', () => {
+    batchErrors.hidden = true;
+    refreshBatchForm();
+  });
+
+  // A file: UTF-8 (with or without BOM), else Shift_JIS; its text goes into the box to check.
+  batchFile.addEventListener('change', async () => {
+    const file = batchFile.files && batchFile.files[0];
+    if (!file) return;
+    batchErrors.hidden = true;
+    let text;
+    let encoding = 'UTF-8';
+    try {
+      const buf = await file.arrayBuffer();
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+      } catch {
+        text = new TextDecoder('shift_jis').decode(buf);
+        encoding = 'Shift_JIS';
+      }
+    } catch {
+      batchStatus.textContent = 'ファイルを読み込めませんでした。';
+      batchStatus.className = 'c-form-status c-err';
+      return;
+    }
+    batchLines.value = text.replace(/^\uFEFF/, '');
+    batchStatus.textContent = `ファイルを読み込みました（${encoding}、${dataLines(text).toLocaleString('ja-JP')}件）。内容を確かめて送信してください。`;
+    batchStatus.className = 'c-form-status';
+    refreshBatchForm();
+  });
+
+  $('batch-clear').addEventListener('click', () => {
+    resetBatchForm();
+    batchStatus.textContent = '';
+    batchLines.focus();
+  });
+
+  // Selects line `n` (1-based) of the box, to fix it.
+  function selectLine(n) {
+    const lines = batchLines.value.split('\n');
+    let start = 0;
+    for (let i = 0; i < n - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    const end = start + (lines[n - 1] || '').replace(/\r$/, '').length;
+    batchLines.focus();
+    batchLines.setSelectionRange(start, end);
+    // Scroll the line into view: rows are of equal height.
+    const lineHeight = batchLines.scrollHeight / Math.max(lines.length, 1);
+    batchLines.scrollTop = Math.max(0, (n - 3) * lineHeight);
+  }
+
+  function showLineErrors(error) {
+    const list = Array.isArray(error.errors) ? error.errors : [];
+    const rows = list.map((e) =>
+      h(
+        'tr',
+        null,
+        h(
+          'td',
+          { class: 'c-nowrap c-num' },
+          e.line > 0
+            ? h('button', { type: 'button', class: 'c-btn c-small c-linkish', 'data-line': e.line, title: 'この行を選択' }, `${e.line}行目`)
+            : '全体',
+        ),
+        h('td', { class: 'c-nowrap' }, e.column ? `${e.column}列目（${e.label || ''}）` : DASH),
+        h('td', null, e.message),
+      ),
+    );
+    batchErrors.replaceChildren(
+      h('p', { class: 'c-line-errors-head', tabindex: '-1', id: 'batch-errors-head' }, error.message),
+      rows.length
+        ? h(
+            'div',
+            { class: 'c-table-wrap c-line-errors-wrap' },
+            h(
+              'table',
+              { class: 'c-line-errors-table' },
+              h('thead', null, h('tr', null, h('th', { scope: 'col' }, '行'), h('th', { scope: 'col' }, '列'), h('th', { scope: 'col' }, '直すこと'))),
+              h('tbody', null, rows),
+            ),
+          )
+        : null,
+    );
+    batchErrors.hidden = false;
+    $('batch-errors-head').focus();
+  }
+
+  batchErrors.addEventListener('click', (e) => {
+    const btn = e.target instanceof Element ? e.target.closest('button[data-line]') : null;
+    if (btn) selectLine(Number(btn.dataset.line));
+  });
+
+  batchForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    refreshBatchForm();
+    if (batchSending || batchSubmit.disabled) return;
+    const body = { qualification_confirmation_date: fromIso(batchDate.value), csv: batchLines.value };
+    batchSending = true;
+    refreshBatchForm();
+    batchErrors.hidden = true;
+    batchStatus.textContent = '送信中…';
+    batchStatus.className = 'c-form-status';
+    const res = await request('POST', '/console/batches', body, { central: true });
+    batchSending = false;
+    if (res.ok && res.data) {
+      const a = res.data;
+      // The lines are with the central now: forget them here.
+      resetBatchForm();
+      batchStatus.replaceChildren(
+        h('strong', null, `送信しました。受付番号 ${a.reception_number}（${Number(a.items).toLocaleString('ja-JP')}件）`),
+        h('span', { class: 'c-sub' }, '結果は下の一覧に表示されます。'),
+      );
+      batchStatus.className = 'c-form-status c-ok';
+      await loadBatches();
+      await openBatch(a.reception_number, false);
+      // Shown as soon as done (unless staff are typing the next upload meanwhile).
+      if (opened && opened.number === a.reception_number) opened.reveal = true;
+      if (opened && opened.data && opened.data.status === 'done') revealBatch();
+      return;
+    }
+    refreshBatchForm();
+    const err = res.error || NETWORK_ERROR;
+    if (Array.isArray(err.errors)) {
+      batchStatus.textContent = '';
+      showLineErrors(err);
+    } else if (err.field === 'qualification_confirmation_date') {
+      batchStatus.textContent = '';
+      $('be-date').textContent = err.message;
+      batchDate.setAttribute('aria-invalid', 'true');
+      batchDate.focus();
+    } else {
+      batchStatus.textContent = err.message;
+      batchStatus.className = 'c-form-status c-err';
+    }
+  });
+
+  // The list of the institution's batches; polled every 2 s while one is processing.
+  async function loadBatches() {
+    clearTimeout(batchPoll);
+    const res = await request('GET', '/console/batches', undefined, { central: true });
+    if (res.ok && Array.isArray(res.data)) {
+      batchList = res.data;
+      batchListLoaded = true;
+      renderBatchList();
+      // A batch opened while processing is shown as soon as it is done.
+      if (opened && !opened.data?.units?.length) {
+        const s = batchList.find((b) => b.reception_number === opened.number);
+        if (s && s.status === 'done') openBatch(opened.number, false);
+      }
+    } else if (!batchListLoaded) {
+      batchRows.replaceChildren(
+        h('tr', { class: 'c-empty' }, h('td', { colspan: 7 }, `一覧を読み込めません。${res.error ? res.error.message : ''}`)),
+      );
+    }
+    if (batchList.some((b) => b.status === 'processing')) {
+      batchPoll = setTimeout(loadBatches, 2000);
+    }
+  }
+
+  function statusBadge(status) {
+    return status === 'done'
+      ? h('span', { class: 'c-badge c-v-ok' }, '完了')
+      : h('span', { class: 'c-badge c-v-info c-busy' }, '処理中');
+  }
+
+  function renderBatchList() {
+    if (!batchList.length) {
+      batchRows.replaceChildren(h('tr', { class: 'c-empty' }, h('td', { colspan: 7 }, '一括照会はまだありません。')));
+      return;
+    }
+    batchRows.replaceChildren(
+      ...batchList.map((b) => {
+        const done = b.status === 'done';
+        const count = (n) => (done ? Number(n).toLocaleString('ja-JP') : DASH);
+        return h(
+          'tr',
+          {
+            'data-reception-number': b.reception_number,
+            'data-status': b.status,
+            class: opened && opened.number === b.reception_number ? 'is-open' : null,
+          },
+          h('td', { class: 'c-num c-nowrap' }, b.reception_number),
+          h('td', { class: 'c-num c-nowrap' }, fmtStamp(b.submitted_at)),
+          h('td', { class: 'c-nowrap' }, statusBadge(b.status)),
+          h('td', { class: 'c-num c-right' }, Number(b.items).toLocaleString('ja-JP')),
+          h('td', { class: 'c-num c-right' }, count(b.normal)),
+          h('td', { class: `c-num c-right ${done && b.errors > 0 ? 'c-err-count' : ''}`.trim() }, count(b.errors)),
+          h(
+            'td',
+            { class: 'c-nowrap' },
+            h(
+              'button',
+              { type: 'button', class: 'c-btn c-small', 'data-action': 'batch-open', 'data-reception-number': b.reception_number },
+              '結果を見る',
+            ),
+          ),
+        );
+      }),
+    );
+  }
+
+  batchRows.addEventListener('click', (e) => {
+    const btn = e.target instanceof Element ? e.target.closest('button[data-action="batch-open"]') : null;
+    if (btn) openBatch(btn.dataset.receptionNumber, true);
+  });
+
+  // Fetches and shows one batch (by its 受付番号, which names no one).
+  async function openBatch(number, focus) {
+    if (!/^\d+$/.test(number)) return;
+    const token = ++openToken;
+    if (!opened || opened.number !== number) {
+      opened = { number, data: null };
+      $('batch-result-title').textContent = `受付番号 ${number} の結果`;
+      $('batch-summary').textContent = '';
+      $('batch-units').replaceChildren(h('p', { class: 'c-loading' }, '読み込み中…'));
+    }
+    batchResult.hidden = false;
+    renderBatchList();
+    if (focus) $('batch-result-title').focus();
+    const res = await request('GET', `/console/batches/${number}`, undefined, { central: true });
+    if (token !== openToken || !opened || opened.number !== number) return; // closed or switched
+    if (!res.ok || !res.data) {
+      $('batch-units').replaceChildren(h('p', { class: 'c-med-error', role: 'alert' }, (res.error || NETWORK_ERROR).message));
+      return;
+    }
+    opened.data = res.data;
+    renderBatch();
+    if (res.data.status !== 'done') loadBatches(); // keep polling until it is done
+    else if (opened.reveal) revealBatch();
+    if (focus) batchResult.scrollIntoView({ block: 'start' });
+  }
+
+  function revealBatch() {
+    opened.reveal = false;
+    const typing = document.activeElement && document.activeElement.matches('input, textarea, select');
+    if (!typing) batchResult.scrollIntoView({ block: 'start' });
+  }
+
+  function closeBatch() {
+    // Forget the results as soon as they are closed.
+    opened = null;
+    openToken++;
+    batchResult.hidden = true;
+    $('batch-units').replaceChildren();
+    $('batch-summary').textContent = '';
+    renderBatchList();
+  }
+
+  $('batch-result-close').addEventListener('click', closeBatch);
+  $('batch-only-issues').addEventListener('change', () => opened && opened.data && renderBatch());
+
+  // A unit needs a look unless its answer is 有効.
+  function unitOk(u) {
+    return u.processing_result && u.processing_result.status === '1' && u.response && u.response.validity === '1';
+  }
+
+  function renderBatch() {
+    const d = opened.data;
+    const units = Array.isArray(d.units) ? d.units : [];
+    const first = units.find((u) => u.response) || null;
+    const date = first ? first.response.qualification_confirmation_date : units[0]?.request?.qualification_confirmation_date;
+    const issues = units.filter((u) => !unitOk(u)).length;
+    $('batch-summary').replaceChildren(
+      statusBadge(d.status),
+      h('span', null, `資格確認日 ${date ? fmtDate8(date) : DASH}`),
+      h('span', null, `${Number(d.items).toLocaleString('ja-JP')}件`),
+      d.status === 'done' ? h('span', null, `正常 ${d.normal}・エラー ${d.errors}`) : null,
+      d.status === 'done' ? h('span', null, `要確認 ${issues}件`) : null,
+      h('span', { class: 'c-sub' }, `送信 ${fmtStamp(d.submitted_at)}${d.finished_at ? `・完了 ${fmtStamp(d.finished_at)}` : ''}`),
+    );
+    if (d.status !== 'done') {
+      $('batch-units').replaceChildren(h('p', { class: 'c-loading', role: 'status' }, '処理中です。終わると結果がここに表示されます。'));
+      return;
+    }
+    const only = $('batch-only-issues').checked;
+    const shown = only ? units.filter((u) => !unitOk(u)) : units;
+    if (!shown.length) {
+      $('batch-units').replaceChildren(h('p', { class: 'c-none' }, only ? '要確認の患者はいません。すべて有効です。' : '結果がありません。'));
+      return;
+    }
+    $('batch-units').replaceChildren(
+      h(
+        'div',
+        { class: 'c-scroll-x' },
+        h(
+        'table',
+        { class: 'c-batch-table' },
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            ['No.', '氏名（カナ）', '生年月日', '保険者番号', '記号・番号・枝番', '資格有効性', '負担割合', '照会番号', 'エラー・注意'].map((t) =>
+              h('th', { scope: 'col' }, t),
+            ),
+          ),
+        ),
+        h('tbody', null, shown.map(unitRow)),
+        ),
+      ),
+    );
+  }
+
+  function unitRow(u) {
+    const req = u.request || {};
+    const ans = u.response || null;
+    const results = ans && Array.isArray(ans.results) ? ans.results : [];
+    const q = results[0] || null;
+    const failed = !ans || (u.processing_result && u.processing_result.status === '2');
+    const notes = [];
+    if (u.error && u.error.message) notes.push(u.error.message);
+    else if (failed && u.processing_result && u.processing_result.message) notes.push(u.processing_result.message);
+    if (ans && ans.processing_result && ans.processing_result.status === '2' && ans.processing_result.message) {
+      notes.push(ans.processing_result.message);
+    }
+    if (q && q.disqualification_date) notes.push(`資格喪失日 ${fmtDate8(q.disqualification_date)}`);
+    if (results.length > 1) notes.push(`ほか${results.length - 1}名が該当（枝番を確認）`);
+    const label = failed ? 'エラー' : ans.validity_label || ans.validity || DASH;
+    return h(
+      'tr',
+      { 'data-unit': u.index, class: failed ? 'is-error' : null },
+      h('td', { class: 'c-num c-right' }, u.index),
+      q
+        ? h('td', { class: 'c-person' }, h('span', { class: 'c-name' }, q.name || DASH), h('span', { class: 'c-sub' }, readable(q.name_kana)))
+        : h('td', null, DASH),
+      h('td', { class: 'c-num c-nowrap' }, fmtDate8(req.birthdate)),
+      h('td', { class: 'c-num c-nowrap' }, req.insurer_number || DASH, q && q.insurer_name ? h('span', { class: 'c-sub' }, q.insurer_name) : null),
+      h('td', { class: 'c-num' }, [req.symbol || DASH, req.number || DASH, req.branch || DASH].join('・')),
+      h(
+        'td',
+        { class: 'c-nowrap' },
+        h('span', { class: `c-badge ${failed ? 'c-v-bad' : validityClass(ans.validity)}`, 'data-validity': failed ? 'error' : ans.validity }, label),
+      ),
+      h('td', { class: 'c-nowrap' }, q ? copayLabel(q.copay_ratio) : DASH),
+      h('td', { class: 'c-num c-nowrap' }, q && q.reference_number ? q.reference_number : DASH),
+      h('td', { class: failed ? 'c-unit-error' : null }, notes.join(' ') || ''),
+    );
+  }
 
   // ---------------------------------------------------------------- medical view
 
@@ -1087,7 +1707,9 @@
 
   tickClock();
   setInterval(tickClock, 15000);
-  refreshForm();
+  checkForm.refresh();
+  refNumbers.refresh();
+  resetBatchForm();
 
   loadReceptions();
   stream(

@@ -1,14 +1,15 @@
 //! The terminal's pages and their JSON: the kiosk (`/kiosk`) and the staff console
 //! (`/console`), served on loopback. Screens and receptions are pushed with Server-Sent Events.
 //!
-//! Invariant: no personal data in a URL (checks and information requests are POST bodies); the
-//! console relays to the central with the institution's certificate, so the central's rules
+//! Invariant: no personal data in a URL (checks, information requests, 照会番号 registrations
+//! and batch uploads are POST bodies; a batch is fetched by its 受付番号, which names no one);
+//! the console relays to the central with the institution's certificate, so the central's rules
 //! (consent, today's check, the access log) apply to everything the console shows.
 
 use crate::kiosk::{Action, Method};
 use crate::visit::Terminal;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,8 +17,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
 use kakunin_api::client::ClientError;
-use kakunin_api::{ApiError, EligibilityCheckRequest, MedicalInformationRequest};
-use serde::Deserialize;
+use kakunin_api::{
+    ApiError, BatchInquiryRequest, EligibilityCheckRequest, MedicalInformationRequest,
+    ReferenceNumberRequest,
+};
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -27,6 +31,9 @@ const CONSOLE_HTML: &str = include_str!("../assets/console.html");
 const KIOSK_JS: &str = include_str!("../assets/kiosk.js");
 const CONSOLE_JS: &str = include_str!("../assets/console.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
+
+/// Largest batch upload body: 5,000 lines of the longest 記号 and 番号 fit with room to spare.
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
 type App = State<Arc<Terminal>>;
 
@@ -48,6 +55,14 @@ pub fn router(terminal: Arc<Terminal>) -> Router {
         .route("/console/events", get(reception_events))
         .route("/console/check", post(check))
         .route("/console/medical/{category}", post(medical))
+        .route("/console/reference-numbers", post(reference_number))
+        .route(
+            "/console/batches",
+            post(submit_batch)
+                .layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
+                .get(batches),
+        )
+        .route("/console/batches/{reception_number}", get(batch))
         .route("/console/visual/confirm", post(visual_confirm))
         .route("/console/visual/reject", post(visual_reject))
         .route("/console/cards", get(cards))
@@ -238,6 +253,129 @@ async fn medical(State(t): App, Path(category): Path<String>, body: Bytes) -> Re
     };
     match t.client().medical_information(&category, &req).await {
         Ok(answer) => Json(answer).into_response(),
+        Err(e) => central_error(e),
+    }
+}
+
+async fn reference_number(State(t): App, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<ReferenceNumberRequest>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "入力の形式が正しくありません。",
+            "expected a ReferenceNumberRequest",
+        );
+    };
+    match t.client().register_reference_number(&req).await {
+        Ok(answer) => {
+            t.note_reference_number(&req, &answer.reference_number);
+            Json(answer).into_response()
+        }
+        Err(e) => central_error(e),
+    }
+}
+
+/// A batch upload from the console: the 資格確認日 and the lines as text (the page decodes
+/// the file).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchUpload {
+    #[serde(default)]
+    qualification_confirmation_date: Option<String>,
+    csv: String,
+}
+
+/// An upload refused before anything was sent: every line's problem.
+#[derive(Serialize)]
+struct BatchRefusal {
+    #[serde(flatten)]
+    error: ApiError,
+    errors: Vec<crate::batch::LineError>,
+}
+
+async fn submit_batch(State(t): App, body: Bytes) -> Response {
+    let Ok(upload) = serde_json::from_slice::<BatchUpload>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "入力の形式が正しくありません。",
+            "expected {qualification_confirmation_date, csv}",
+        );
+    };
+    let date = match upload
+        .qualification_confirmation_date
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| kakunin_api::date_input(d, "qualification_confirmation_date", "資格確認日"))
+        .transpose()
+    {
+        Ok(d) => d,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(e)).into_response(),
+    };
+    let items = match crate::batch::parse(&upload.csv, date) {
+        Ok(items) => items,
+        Err(errors) => {
+            let lines = errors
+                .iter()
+                .map(|e| e.line)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            let message = if errors.iter().all(|e| e.line == 0) {
+                format!("{}何も送信していません。", errors[0].message)
+            } else {
+                format!(
+                    "{lines}行に誤りがあります。直してからもう一度送信してください（何も送信していません）。"
+                )
+            };
+            let error = ApiError::new(
+                "invalid_batch_lines",
+                &message,
+                format!(
+                    "{} problems on {lines} lines; nothing was sent",
+                    errors.len()
+                ),
+            )
+            .with_field("csv");
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(BatchRefusal { error, errors }),
+            )
+                .into_response();
+        }
+    };
+    let req = BatchInquiryRequest {
+        qualification_confirmation_date: date.map(|d| d.compact()),
+        items,
+    };
+    match t.client().submit_batch_inquiry(&req).await {
+        Ok(accepted) => (StatusCode::ACCEPTED, Json(accepted)).into_response(),
+        Err(e) => central_error(e),
+    }
+}
+
+/// A JSON answer the browser must not keep (batch results name patients).
+fn no_store(body: impl IntoResponse) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+async fn batches(State(t): App) -> Response {
+    match t.client().batch_inquiries().await {
+        Ok(list) => no_store(Json(list)),
+        Err(e) => central_error(e),
+    }
+}
+
+async fn batch(State(t): App, Path(reception_number): Path<String>) -> Response {
+    if reception_number.is_empty()
+        || reception_number.len() > 18
+        || !reception_number.bytes().all(|b| b.is_ascii_digit())
+    {
+        return bad_request(
+            "invalid_reception_number",
+            "受付番号が正しくありません（数字のみ）。",
+            "the reception number is 1-18 digits",
+        );
+    }
+    match t.client().batch_inquiry(&reception_number).await {
+        Ok(b) => no_store(Json(b)),
         Err(e) => central_error(e),
     }
 }

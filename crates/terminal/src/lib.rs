@@ -6,6 +6,7 @@
 //! carries out the [`kiosk::Effect`]s it asks for. A PIN never leaves the machine except in the
 //! one effect that verifies it on the card, and never appears on a screen.
 
+pub mod batch;
 pub mod http;
 pub mod kiosk;
 pub mod visit;

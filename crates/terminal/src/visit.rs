@@ -11,6 +11,7 @@ use base64::Engine;
 use kakunin_api::client::{CentralClient, ClientError};
 use kakunin_api::{
     card_challenge, CardCheckRequest, CardConsentRequest, CardProof, EligibilityCheckResponse,
+    QualificationResult, ReferenceNumberRequest,
 };
 use kakunin_card::{open_card, Card, Jpki, JpkiError};
 use serde::Serialize;
@@ -228,6 +229,53 @@ impl Terminal {
             .reception_events
             .send(serde_json::to_string(&r).unwrap_or_default());
         r
+    }
+
+    /// Today's receptions of the person a 照会番号 was just registered for show it (and the
+    /// consoles get them again). Returns how many receptions changed.
+    pub fn note_reference_number(&self, person: &ReferenceNumberRequest, reference: &str) -> usize {
+        let Ok(card) = kakunin_api::card_input(
+            &person.insurer_number,
+            person.symbol.as_deref(),
+            &person.number,
+            person.branch.as_deref(),
+        ) else {
+            return 0;
+        };
+        let birthdate = kakunin_domain::text::half_width_trimmed(&person.birthdate);
+        let same = |q: &QualificationResult| {
+            let Ok(other) = kakunin_api::card_input(
+                &q.insurer_number,
+                q.symbol.as_deref(),
+                &q.number,
+                q.branch.as_deref(),
+            ) else {
+                return false;
+            };
+            q.birthdate == birthdate
+                && other.insurer == card.insurer
+                && other.symbol_key() == card.symbol_key()
+                && other.number.key() == card.number.key()
+                && (card.branch.is_none() || other.branch.is_none() || other.branch == card.branch)
+        };
+        let mut all = self.receptions.lock().expect("receptions lock");
+        let mut changed = 0;
+        for r in all.iter_mut() {
+            let mut hit = false;
+            for q in r.answer.results.iter_mut().filter(|q| same(q)) {
+                if q.reference_number.as_deref() != Some(reference) {
+                    q.reference_number = Some(reference.to_string());
+                    hit = true;
+                }
+            }
+            if hit {
+                changed += 1;
+                let _ = self
+                    .reception_events
+                    .send(serde_json::to_string(&*r).unwrap_or_default());
+            }
+        }
+        changed
     }
 
     /// The virtual cards that can be placed on the reader, and the one on it.

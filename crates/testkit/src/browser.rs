@@ -180,6 +180,22 @@ impl Browser {
         self.call("POST", &format!("/element/{e}/click"), Some(json!({})));
     }
 
+    /// Types `text` into the (first) element matching `css`, as keystrokes (`\n` is Enter).
+    pub fn type_text(&self, css: &str, text: &str) {
+        let e = self.wait_for(css, 10);
+        self.call(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// Empties the (first) text field matching `css`.
+    pub fn clear(&self, css: &str) {
+        let e = self.wait_for(css, 10);
+        self.call("POST", &format!("/element/{e}/clear"), Some(json!({})));
+    }
+
     /// The visible text of the first element matching `css` ("" when none).
     pub fn text(&self, css: &str) -> String {
         match self.find(css) {
