@@ -205,29 +205,25 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let reader = kakunin_terminal::visit::Reader::Virtual {
         dir: cards_dir.clone(),
     };
-    let (terminal, terminal_listener) = match crate::terminal::start(
-        &url,
-        &data.join(kakunin_central::pki::CA_CERT),
-        &institution,
-        Some(&device),
-        reader.clone(),
-        args.terminal_listen,
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(_) => {
-            crate::terminal::start(
-                &url,
-                &data.join(kakunin_central::pki::CA_CERT),
-                &institution,
-                Some(&device),
-                reader,
-                SocketAddr::new(args.terminal_listen.ip(), 0),
-            )
-            .await?
-        }
+    let ca_pem = data.join(kakunin_central::pki::CA_CERT);
+    let terminal_data = data.join("terminal");
+    let setup = |listen| crate::terminal::Setup {
+        central: &url,
+        ca: &ca_pem,
+        identity: &institution,
+        device_key: Some(&device),
+        reader: reader.clone(),
+        listen,
+        data: &terminal_data,
+        offline_after: std::time::Duration::from_secs(5),
     };
+    let (terminal, terminal_listener) =
+        match crate::terminal::start(setup(args.terminal_listen)).await {
+            Ok(t) => t,
+            Err(_) => {
+                crate::terminal::start(setup(SocketAddr::new(args.terminal_listen.ip(), 0))).await?
+            }
+        };
     let terminal_url = format!("http://{}", terminal_listener.local_addr()?);
     let exe =
         std::env::current_exe().map_or_else(|_| "kakunin".into(), |p| p.display().to_string());

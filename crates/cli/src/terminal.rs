@@ -3,7 +3,8 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kakunin_api::client::CentralClient;
-use kakunin_terminal::visit::{DeviceKey, Reader, Terminal};
+use kakunin_terminal::offline::Queue;
+use kakunin_terminal::visit::{DeviceKey, OfflineSetup, Reader, Terminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +38,37 @@ pub struct TerminalArgs {
     /// Where the kiosk and the console are served (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Seconds to wait for the central before recording a visit for a later check
+    /// (要後日確認); later visits are recorded at once until the central answers again.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
+    offline_after: u64,
+}
+
+/// What a terminal is started with.
+pub(crate) struct Setup<'a> {
+    pub central: &'a str,
+    pub ca: &'a Path,
+    pub identity: &'a Path,
+    pub device_key: Option<&'a Path>,
+    pub reader: Reader,
+    pub listen: SocketAddr,
+    /// Holds the offline visits (`terminal.sqlite3`).
+    pub data: &'a Path,
+    pub offline_after: std::time::Duration,
+}
+
+/// The 医療機関コード of an institution identity (its certificate's subject).
+fn institution_of(identity_pem: &[u8]) -> Result<String> {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(identity_pem)
+        .map_err(|e| anyhow::anyhow!("no certificate in the identity file: {e}"))?;
+    match kakunin_central::pki::role_of(&der).map_err(|e| anyhow::anyhow!(e))? {
+        kakunin_central::pki::Role::Institution(code) => Ok(code.as_str().to_string()),
+        other => bail!(
+            "the identity is a {} certificate; the terminal needs an institution's",
+            other.kind()
+        ),
+    }
 }
 
 /// The reader of a `--reader` value.
@@ -59,41 +91,51 @@ pub(crate) fn reader(spec: &str) -> Result<Reader> {
 }
 
 /// Builds the terminal and binds its listener (port 0 picks a free one).
-pub(crate) async fn start(
-    central: &str,
-    ca: &Path,
-    identity: &Path,
-    device_key: Option<&Path>,
-    reader: Reader,
-    listen: SocketAddr,
-) -> Result<(Arc<Terminal>, tokio::net::TcpListener)> {
-    // A patient at the reader cannot wait long: after 10 s the kiosk says so and staff take over.
-    let client = CentralClient::from_files(central, ca, Some(identity))?
-        .with_timeout(std::time::Duration::from_secs(10));
-    let device = match device_key {
+pub(crate) async fn start(setup: Setup<'_>) -> Result<(Arc<Terminal>, tokio::net::TcpListener)> {
+    // A patient at the reader cannot wait long: past the bound the visit is recorded for a
+    // later check and the central is treated as unreachable until it answers again.
+    let client = CentralClient::from_files(setup.central, setup.ca, Some(setup.identity))?
+        .with_timeout(setup.offline_after);
+    let identity = std::fs::read(setup.identity)
+        .with_context(|| format!("reading {}", setup.identity.display()))?;
+    let institution = institution_of(&identity)?;
+    let device = match setup.device_key {
         Some(path) => {
             let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             Some(DeviceKey::from_pem(&pem).map_err(|e| anyhow::anyhow!(e))?)
         }
         None => None,
     };
-    let terminal = Terminal::new(client, reader, device);
-    let listener = tokio::net::TcpListener::bind(listen)
+    std::fs::create_dir_all(setup.data)
+        .with_context(|| format!("creating {}", setup.data.display()))?;
+    let queue = Queue::open(setup.data)
+        .with_context(|| format!("opening the offline visits in {}", setup.data.display()))?;
+    let terminal = Terminal::with_offline(
+        client,
+        setup.reader,
+        device,
+        OfflineSetup {
+            queue,
+            institution: Some(institution),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(setup.listen)
         .await
-        .with_context(|| format!("binding {listen}"))?;
+        .with_context(|| format!("binding {}", setup.listen))?;
     Ok((terminal, listener))
 }
 
 pub async fn run(args: TerminalArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.data)?;
-    let (terminal, listener) = start(
-        &args.central,
-        &args.ca,
-        &args.identity,
-        args.device_key.as_deref(),
-        reader(&args.reader)?,
-        args.listen,
-    )
+    let (terminal, listener) = start(Setup {
+        central: &args.central,
+        ca: &args.ca,
+        identity: &args.identity,
+        device_key: args.device_key.as_deref(),
+        reader: reader(&args.reader)?,
+        listen: args.listen,
+        data: &args.data,
+        offline_after: std::time::Duration::from_secs(args.offline_after),
+    })
     .await?;
     let addr = listener.local_addr()?;
     println!("kakunin terminal");

@@ -6,5 +6,6 @@
 pub mod checkup;
 pub mod encoding;
 pub mod masters;
+pub mod oqs;
 pub mod roster;
 pub mod uke;

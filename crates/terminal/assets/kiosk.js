@@ -232,6 +232,14 @@
         text(CALL_STAFF, 'k-alert'),
       ),
 
+    recorded_offline: () =>
+      screenRoot(
+        'recorded_offline',
+        title('受付を記録しました。'),
+        text('通信障害のため、保険の資格はあとで確認します。'),
+        text('マイナンバーカードを取り出し、受付にお声かけください。', 'k-alert'),
+      ),
+
     cancelled: () => screenRoot('cancelled', title('カードを取り出してください。')),
   };
 

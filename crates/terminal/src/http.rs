@@ -7,7 +7,8 @@
 //! (consent, today's check, the access log) apply to everything the console shows.
 
 use crate::kiosk::{Action, Method};
-use crate::visit::Terminal;
+use crate::offline::PatientNote;
+use crate::visit::{NumbersOutcome, Terminal};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
@@ -37,6 +38,9 @@ pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
 type App = State<Arc<Terminal>>;
 
+/// How often the terminal probes an unreachable central and looks for visits to reconcile.
+pub const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The terminal's routes.
 pub fn router(terminal: Arc<Terminal>) -> Router {
     Router::new()
@@ -54,6 +58,8 @@ pub fn router(terminal: Arc<Terminal>) -> Router {
         .route("/console/receptions", get(receptions))
         .route("/console/events", get(reception_events))
         .route("/console/check", post(check))
+        .route("/console/offline", get(offline_status))
+        .route("/console/offline/{id}/note", post(offline_note))
         .route("/console/medical/{category}", post(medical))
         .route("/console/reference-numbers", post(reference_number))
         .route(
@@ -237,10 +243,127 @@ async fn check(State(t): App, body: Bytes) -> Response {
             "expected an EligibilityCheckRequest",
         );
     };
-    match t.client().check(&req).await {
-        Ok(answer) => Json(t.record("console", "numbers", answer)).into_response(),
+    match t.check_numbers("console", req, None).await {
+        Ok(NumbersOutcome::Answered(reception)) => Json(reception).into_response(),
+        // Recorded for a later check: 202 with the visit, so staff can note the patient's
+        // details and declared co-pay.
+        Ok(NumbersOutcome::Offline(visit)) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "offline": true, "visit": visit })),
+        )
+            .into_response(),
         Err(e) => central_error(e),
     }
+}
+
+/// The offline reception state: whether the central is reachable, the visits recorded during
+/// outages (newest first) and their counts.
+async fn offline_status(State(t): App) -> Response {
+    let queue = t.queue();
+    match (queue.counts(), queue.all(500)) {
+        (Ok(counts), Ok(visits)) => (
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(serde_json::json!({
+                "central": if t.offline() { "offline" } else { "online" },
+                "counts": counts,
+                "visits": visits,
+            })),
+        )
+            .into_response(),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot read the offline visits");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(ApiError::new(
+                    "terminal_storage",
+                    "端末の記録を読み出せません。端末の管理者に連絡してください。",
+                    "the terminal's database failed",
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Staff's note on an offline visit: the patient's 4 attributes and the declared co-pay.
+async fn offline_note(State(t): App, Path(id): Path<String>, body: Bytes) -> Response {
+    let Ok(note) = serde_json::from_slice::<PatientNote>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "入力の形式が正しくありません。",
+            "expected {name, name_kana, sex, birthdate, address, declared_copay}",
+        );
+    };
+    if let Err((field, message)) = check_note(&note) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                ApiError::new("invalid_note", message, format!("{field} is malformed"))
+                    .with_field(field),
+            ),
+        )
+            .into_response();
+    }
+    match t.annotate_visit(&id, &note) {
+        Ok(Some(visit)) => Json(visit).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(ApiError::new(
+                "visit_not_found",
+                "この受付記録はありません。",
+                "no offline visit has this id",
+            )),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot note an offline visit");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(ApiError::new(
+                    "terminal_storage",
+                    "端末に記録できません。端末の管理者に連絡してください。",
+                    "the terminal's database failed",
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The field at fault in a note, with what staff should fix.
+fn check_note(n: &PatientNote) -> Result<(), (&'static str, &'static str)> {
+    let text_ok = |v: &Option<String>, max: usize| {
+        v.as_deref()
+            .is_none_or(|s| s.chars().count() <= max && !s.chars().any(char::is_control))
+    };
+    if !text_ok(&n.name, 100) {
+        return Err(("name", "氏名は100文字以内で入力してください。"));
+    }
+    if !text_ok(&n.name_kana, 100) {
+        return Err(("name_kana", "カナ氏名は100文字以内で入力してください。"));
+    }
+    if !text_ok(&n.address, 200) {
+        return Err(("address", "住所は200文字以内で入力してください。"));
+    }
+    if n.sex
+        .as_deref()
+        .is_some_and(|s| !matches!(s, "1" | "2" | "3"))
+    {
+        return Err(("sex", "性別を選んでください。"));
+    }
+    if n.birthdate
+        .as_deref()
+        .is_some_and(|d| kakunin_domain::Date::parse(d).is_err())
+    {
+        return Err(("birthdate", "生年月日が正しくありません（YYYYMMDD）。"));
+    }
+    if n.declared_copay
+        .as_deref()
+        .is_some_and(|c| !matches!(c, "000" | "010" | "020" | "030"))
+    {
+        return Err(("declared_copay", "負担割合を選んでください。"));
+    }
+    Ok(())
 }
 
 async fn medical(State(t): App, Path(category): Path<String>, body: Bytes) -> Response {
@@ -428,9 +551,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let watcher = tokio::spawn(terminal.clone().watch());
+    let reconciler = tokio::spawn(terminal.clone().reconcile(RECONCILE_EVERY));
     let result = axum::serve(listener, router(terminal))
         .with_graceful_shutdown(shutdown)
         .await;
     watcher.abort();
+    reconciler.abort();
     result
 }

@@ -56,6 +56,10 @@ pub enum Screen {
     RegistrationPrompt,
     /// The central did not answer: 受付にお声かけください (staff see what to do).
     CentralUnavailable,
+    /// The central could not be reached, but the card was verified (PIN, or staff 目視確認)
+    /// and the visit recorded on the terminal, to be checked when the central is back
+    /// (要後日確認): カードを取り出し、受付にお声かけください.
+    RecordedOffline,
     /// The patient chose 終了, or the visit was cancelled: カードを取り出してください.
     Cancelled,
 }
@@ -117,6 +121,8 @@ pub enum Outcome {
     RegistrationRequired,
     /// The central could not be reached or failed.
     CentralFailed,
+    /// The central could not be reached; the visit was recorded for a later check.
+    RecordedOffline,
     /// Consents were recorded.
     ConsentsSaved,
 }
@@ -378,6 +384,11 @@ impl Kiosk {
                 self.show(Screen::RegistrationPrompt);
             }
             Outcome::CentralFailed => self.show(Screen::CentralUnavailable),
+            Outcome::RecordedOffline => {
+                // No consent screens: nothing can be shown from the central until it is back.
+                self.forget();
+                self.show(Screen::RecordedOffline);
+            }
             Outcome::ConsentsSaved => {
                 let name = self.name.clone();
                 // The ⑥ answer is the last step; ④'s leads to ⑤.
@@ -427,6 +438,21 @@ mod tests {
             pin(k, "1234"),
             vec![Effect::VerifyPinAndCheck { pin: "1234".into() }]
         );
+    }
+
+    #[test]
+    fn an_outage_after_the_pin_records_the_visit_without_consents() {
+        let mut k = Kiosk::new(false, true);
+        to_check(&mut k);
+        assert_eq!(k.outcome(Outcome::RecordedOffline), vec![]);
+        assert_eq!(k.screen(), &Screen::RecordedOffline);
+        // Nothing of the visit is left to act on: late answers and taps do nothing.
+        let seq = k.seq();
+        assert_eq!(k.act(seq, Action::Answer(true)), vec![]);
+        assert_eq!(k.outcome(Outcome::ConsentsSaved), vec![]);
+        assert_eq!(k.screen(), &Screen::RecordedOffline);
+        assert_eq!(k.card_removed(), vec![Effect::Forget]);
+        assert_eq!(k.screen(), &Screen::WaitingForCard);
     }
 
     #[test]

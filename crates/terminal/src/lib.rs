@@ -9,4 +9,5 @@
 pub mod batch;
 pub mod http;
 pub mod kiosk;
+pub mod offline;
 pub mod visit;

@@ -7,11 +7,14 @@
 //! the card leaves; receptions are kept in memory for today only and never written to disk here.
 
 use crate::kiosk::{Action, CertificateProblem, Effect, Kiosk, Outcome};
+use crate::offline::{
+    self, Breaker, FileOrigin, NewVisit, OfflineVisit, PatientNote, Queue, VisitProof, VisitStatus,
+};
 use base64::Engine;
 use kakunin_api::client::{CentralClient, ClientError};
 use kakunin_api::{
-    card_challenge, CardCheckRequest, CardConsentRequest, CardProof, EligibilityCheckResponse,
-    QualificationResult, ReferenceNumberRequest,
+    card_challenge, CardCheckRequest, CardConsentRequest, CardProof, EligibilityCheckRequest,
+    EligibilityCheckResponse, OfflineCardCheckRequest, QualificationResult, ReferenceNumberRequest,
 };
 use kakunin_card::{open_card, Card, Jpki, JpkiError};
 use serde::Serialize;
@@ -43,6 +46,41 @@ pub struct Reception {
     /// `pin`, `visual` or `numbers`.
     pub method: &'static str,
     pub answer: EligibilityCheckResponse,
+    /// For a visit recorded during an outage and checked afterwards: its id, time and outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<OfflineOutcome>,
+}
+
+/// How a visit recorded offline turned out.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfflineOutcome {
+    pub visit_id: String,
+    /// 受付日時 `yyyyMMddHHmmss` (JST).
+    pub visited_at: String,
+    pub status: VisitStatus,
+    pub status_label: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// For a visit from the file interface: the request it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileOrigin>,
+}
+
+/// The answer to a check by insurance numbers.
+#[derive(Debug, Clone)]
+pub enum NumbersOutcome {
+    /// The central answered (now a reception).
+    Answered(Box<Reception>),
+    /// The central could not be reached: the visit was recorded (要後日確認).
+    Offline(Box<OfflineVisit>),
+}
+
+/// Where the terminal keeps its offline visits and whose they are.
+pub struct OfflineSetup {
+    pub queue: Queue,
+    /// The institution's 医療機関コード (offline card challenges name it); without it, card
+    /// visits cannot be recorded offline.
+    pub institution: Option<String>,
 }
 
 /// The card of the current visit.
@@ -112,6 +150,11 @@ pub struct Terminal {
     receptions: Mutex<Vec<Reception>>,
     kiosk_events: broadcast::Sender<String>,
     reception_events: broadcast::Sender<String>,
+    /// Every reception as it is recorded or changed (the file interface writes `face/` files).
+    reception_feed: broadcast::Sender<Reception>,
+    queue: Queue,
+    institution: Option<String>,
+    breaker: Breaker,
 }
 
 /// Kiosk state as the page reads it: `{"seq": n, "screen": …}`.
@@ -169,10 +212,32 @@ fn central_outcome(e: &ClientError) -> Outcome {
 }
 
 impl Terminal {
-    /// A terminal; with a device key, staff 目視確認 is offered on the kiosk.
+    /// A terminal whose offline visits live in memory only and which records no card visit
+    /// offline (tests, tools); with a device key, staff 目視確認 is offered on the kiosk.
     pub fn new(client: CentralClient, reader: Reader, device: Option<DeviceKey>) -> Arc<Self> {
+        let queue = Queue::in_memory().expect("an in-memory SQLite database opens");
+        Self::with_offline(
+            client,
+            reader,
+            device,
+            OfflineSetup {
+                queue,
+                institution: None,
+            },
+        )
+    }
+
+    /// A terminal that records visits durably in `offline.queue` while the central is out of
+    /// reach.
+    pub fn with_offline(
+        client: CentralClient,
+        reader: Reader,
+        device: Option<DeviceKey>,
+        offline: OfflineSetup,
+    ) -> Arc<Self> {
         let (kiosk_events, _) = broadcast::channel(64);
         let (reception_events, _) = broadcast::channel(64);
+        let (reception_feed, _) = broadcast::channel(256);
         let kiosk = Kiosk::new(false, device.is_some());
         Arc::new(Self {
             client,
@@ -184,7 +249,25 @@ impl Terminal {
             receptions: Mutex::new(Vec::new()),
             kiosk_events,
             reception_events,
+            reception_feed,
+            queue: offline.queue,
+            institution: offline.institution,
+            breaker: Breaker::default(),
         })
+    }
+
+    /// Receptions as they are recorded or changed.
+    pub fn subscribe_reception_feed(&self) -> broadcast::Receiver<Reception> {
+        self.reception_feed.subscribe()
+    }
+
+    /// Whether the terminal currently treats the central as unreachable.
+    pub fn offline(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
     }
 
     pub fn client(&self) -> &CentralClient {
@@ -216,6 +299,16 @@ impl Terminal {
         method: &'static str,
         answer: EligibilityCheckResponse,
     ) -> Reception {
+        self.record_with(source, method, answer, None)
+    }
+
+    fn record_with(
+        &self,
+        source: &'static str,
+        method: &'static str,
+        answer: EligibilityCheckResponse,
+        offline: Option<OfflineOutcome>,
+    ) -> Reception {
         let mut all = self.receptions.lock().expect("receptions lock");
         let r = Reception {
             id: all.len() as u64 + 1,
@@ -223,12 +316,18 @@ impl Terminal {
             source,
             method,
             answer,
+            offline,
         };
         all.push(r.clone());
+        self.publish_reception(&r);
+        r
+    }
+
+    fn publish_reception(&self, r: &Reception) {
         let _ = self
             .reception_events
-            .send(serde_json::to_string(&r).unwrap_or_default());
-        r
+            .send(serde_json::to_string(r).unwrap_or_default());
+        let _ = self.reception_feed.send(r.clone());
     }
 
     /// Today's receptions of the person a 照会番号 was just registered for show it (and the
@@ -270,9 +369,7 @@ impl Terminal {
             }
             if hit {
                 changed += 1;
-                let _ = self
-                    .reception_events
-                    .send(serde_json::to_string(&*r).unwrap_or_default());
+                self.publish_reception(r);
             }
         }
         changed
@@ -433,8 +530,9 @@ impl Terminal {
     }
 
     async fn check_with_pin(&self, pin: String) -> Option<Outcome> {
-        let nonce = match self.nonce().await {
+        let nonce = match self.guarded(self.nonce()).await {
             Ok(n) => n,
+            Err(e) if offline::is_outage(&e) => return self.card_offline(Some(pin), false).await,
             Err(e) => return Some(central_outcome(&e)),
         };
         let (certificate, signature) = match self.prove(Some(pin), &nonce).await {
@@ -442,16 +540,85 @@ impl Terminal {
             Err(o) => return Some(o),
         };
         let answer = self
-            .client
-            .card_check(&CardCheckRequest {
+            .guarded(self.client.card_check(&CardCheckRequest {
                 certificate,
                 nonce,
                 proof: CardProof::Pin { signature },
                 limit_application_certificate_related_cons_flg: None,
                 consents: vec![],
-            })
+            }))
             .await;
-        Some(self.checked(answer, "pin"))
+        match answer {
+            // The PIN is verified in this card session: the card signs the offline challenge.
+            Err(e) if offline::is_outage(&e) => self.card_offline(None, false).await,
+            answer => Some(self.checked(answer, "pin")),
+        }
+    }
+
+    /// Calls the central unless it is known to be unreachable; an outage opens the breaker.
+    async fn guarded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        if self.breaker.is_open() {
+            return Err(ClientError::Transport(
+                "the central is unreachable (offline reception)".into(),
+            ));
+        }
+        let result = call.await;
+        if let Err(e) = &result {
+            if offline::is_outage(e) && self.breaker.trip() {
+                tracing::warn!(error = %e, "central unreachable: offline reception");
+            }
+        }
+        result
+    }
+
+    /// Records the card visit for a later check: the card signs the visit's offline challenge
+    /// (verifying `pin` first when given), or the device key attests a 目視確認 over it.
+    async fn card_offline(&self, pin: Option<String>, visual: bool) -> Option<Outcome> {
+        let Some(institution) = self.institution.clone() else {
+            return Some(Outcome::CentralFailed);
+        };
+        let id = offline::new_visit_id();
+        let visited_at = kakunin_domain::Timestamp::from_unix_millis(now_ms()).jst_compact();
+        let challenge = kakunin_api::offline_nonce(&institution, &visited_at, &id);
+        let (certificate, proof) = if visual {
+            let (cert, _) = self.session_certificate()?;
+            let proof = self.device.as_ref()?.attest_visual(&challenge, &cert)?;
+            (b64(&cert), proof)
+        } else {
+            match self.prove(pin, &challenge).await {
+                Ok((certificate, signature)) => (certificate, CardProof::Pin { signature }),
+                Err(o) => return Some(o),
+            }
+        };
+        let visit = NewVisit {
+            id,
+            visited_at,
+            source: "kiosk",
+            method: if visual { "visual" } else { "pin" },
+            proof: VisitProof::Card { certificate, proof },
+            note: PatientNote::default(),
+            file: None,
+        };
+        match self.store_visit(visit).await {
+            Some(_) => Some(Outcome::RecordedOffline),
+            None => Some(Outcome::CentralFailed),
+        }
+    }
+
+    /// Writes a visit to the queue (durable on return).
+    async fn store_visit(&self, visit: NewVisit) -> Option<OfflineVisit> {
+        // A local SQLite commit (a few ms): done inline, the terminal serves one counter.
+        let recorded = self.queue.record(visit);
+        match recorded {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record an offline visit");
+                None
+            }
+        }
     }
 
     /// The kiosk's outcome of a check answer; an answer becomes a reception.
@@ -490,8 +657,14 @@ impl Terminal {
     async fn check_visual(&self) -> Option<Outcome> {
         let device = self.device.as_ref()?;
         let (certificate, _) = self.session_certificate()?;
-        let nonce = match self.nonce().await {
+        let nonce = match self.guarded(self.nonce()).await {
             Ok(n) => n,
+            Err(e) if offline::is_outage(&e) => {
+                if let Some(s) = self.session.lock().expect("session lock").as_mut() {
+                    s.visual = true;
+                }
+                return self.card_offline(None, true).await;
+            }
             Err(e) => return Some(central_outcome(&e)),
         };
         let proof = device.attest_visual(&nonce, &certificate)?;
@@ -499,16 +672,18 @@ impl Terminal {
             s.visual = true;
         }
         let answer = self
-            .client
-            .card_check(&CardCheckRequest {
+            .guarded(self.client.card_check(&CardCheckRequest {
                 certificate: b64(&certificate),
                 nonce,
                 proof,
                 limit_application_certificate_related_cons_flg: None,
                 consents: vec![],
-            })
+            }))
             .await;
-        Some(self.checked(answer, "visual"))
+        match answer {
+            Err(e) if offline::is_outage(&e) => self.card_offline(None, true).await,
+            answer => Some(self.checked(answer, "visual")),
+        }
     }
 
     fn keep_nonce(&self, nonce: Option<String>) {
@@ -518,7 +693,7 @@ impl Terminal {
     }
 
     async fn save_consents(&self, categories: Vec<&'static str>) -> Option<Outcome> {
-        let nonce = match self.nonce().await {
+        let nonce = match self.guarded(self.nonce()).await {
             Ok(n) => n,
             Err(e) => return Some(central_outcome(&e)),
         };
@@ -537,13 +712,12 @@ impl Terminal {
             },
         };
         let answer = self
-            .client
-            .card_consents(&CardConsentRequest {
+            .guarded(self.client.card_consents(&CardConsentRequest {
                 certificate,
                 nonce,
                 proof,
                 consents: categories.iter().map(|c| c.to_string()).collect(),
-            })
+            }))
             .await;
         Some(match answer {
             Ok(a) => {
@@ -560,10 +734,152 @@ impl Terminal {
         let mut all = self.receptions.lock().expect("receptions lock");
         if let Some(r) = all.iter_mut().rev().find(|r| r.source == "kiosk") {
             r.answer.consents = flags.to_vec();
-            let _ = self
-                .reception_events
-                .send(serde_json::to_string(&*r).unwrap_or_default());
+            self.publish_reception(r);
         }
+    }
+
+    /// A check by insurance numbers (console or file interface). When the central cannot be
+    /// reached the visit is recorded (要後日確認) and checked later as of its date; a request
+    /// that is malformed is refused here either way, so nothing malformed is queued.
+    pub async fn check_numbers(
+        &self,
+        source: &'static str,
+        request: EligibilityCheckRequest,
+        file: Option<FileOrigin>,
+    ) -> Result<NumbersOutcome, ClientError> {
+        if let Err(e) = kakunin_api::check_input(&request) {
+            return Err(ClientError::Api(e, 400));
+        }
+        match self.guarded(self.client.check(&request)).await {
+            Ok(answer) => Ok(NumbersOutcome::Answered(Box::new(
+                self.record(source, "numbers", answer),
+            ))),
+            Err(e) if offline::is_outage(&e) => {
+                let visit = NewVisit {
+                    id: offline::new_visit_id(),
+                    visited_at: kakunin_domain::Timestamp::from_unix_millis(now_ms()).jst_compact(),
+                    source,
+                    method: "numbers",
+                    proof: VisitProof::Numbers { request },
+                    note: PatientNote::default(),
+                    file,
+                };
+                match self.store_visit(visit).await {
+                    Some(v) => Ok(NumbersOutcome::Offline(Box::new(v))),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Staff's note on an offline visit (the patient's 4 attributes and declared co-pay).
+    pub fn annotate_visit(
+        &self,
+        id: &str,
+        note: &PatientNote,
+    ) -> Result<Option<OfflineVisit>, offline::OfflineError> {
+        self.queue.annotate(id, note)
+    }
+
+    /// Watches the central while it is out of reach (a health probe every `every`) and, once
+    /// it answers, checks every pending visit, oldest first. Runs forever.
+    pub async fn reconcile(self: Arc<Self>, every: std::time::Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if self.breaker.is_open() {
+                match self.client.health().await {
+                    Ok(_) => {
+                        if self.breaker.close() {
+                            tracing::info!("central reachable again: reconciling offline visits");
+                        }
+                    }
+                    Err(_) => continue,
+                }
+            }
+            let pending = match self.queue.pending() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the offline visits");
+                    continue;
+                }
+            };
+            for visit in pending {
+                if !self.reconcile_one(visit).await {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Checks one offline visit and settles it. `false` when the central went away again.
+    async fn reconcile_one(&self, visit: OfflineVisit) -> bool {
+        let answer = match &visit.proof {
+            VisitProof::Numbers { request } => {
+                let mut request = request.clone();
+                request.qualification_confirmation_date = Some(visit.visited_at[..8].to_string());
+                self.guarded(self.client.check(&request)).await
+            }
+            VisitProof::Card { certificate, proof } => {
+                self.guarded(self.client.offline_card_check(&OfflineCardCheckRequest {
+                    certificate: certificate.clone(),
+                    visit_id: visit.id.clone(),
+                    visited_at: visit.visited_at.clone(),
+                    proof: proof.clone(),
+                }))
+                .await
+            }
+        };
+        let (status, answer, problem) = match answer {
+            Ok(a) => match offline::compare(&a, &visit.note) {
+                None => (VisitStatus::Confirmed, Some(a), None),
+                Some(p) => (VisitStatus::Discrepancy, Some(a), Some(p)),
+            },
+            Err(e) if offline::is_outage(&e) => return false,
+            Err(ClientError::Api(e, _)) => (VisitStatus::Failed, None, Some(e.message)),
+            Err(e) => {
+                tracing::error!(error = %e, "an offline visit cannot be checked");
+                (
+                    VisitStatus::Failed,
+                    None,
+                    Some("後日確認できませんでした。保険証等で確認してください。".to_string()),
+                )
+            }
+        };
+        let at = kakunin_domain::Timestamp::from_unix_millis(now_ms()).jst_rfc3339();
+        let settled =
+            self.queue
+                .settle(&visit.id, status, answer.as_ref(), problem.as_deref(), &at);
+        match settled {
+            Ok(true) => {}
+            Ok(false) => return true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot settle an offline visit");
+                return false;
+            }
+        }
+        if let Some(answer) = answer {
+            let outcome = OfflineOutcome {
+                visit_id: visit.id.clone(),
+                visited_at: visit.visited_at.clone(),
+                status,
+                status_label: status.label(),
+                problem: problem.clone(),
+                file: visit.file.clone(),
+            };
+            let source = match visit.source.as_str() {
+                "kiosk" => "kiosk",
+                "files" => "files",
+                _ => "console",
+            };
+            let method = match visit.method.as_str() {
+                "pin" => "pin",
+                "visual" => "visual",
+                _ => "numbers",
+            };
+            self.record_with(source, method, answer, Some(outcome));
+        }
+        true
     }
 
     /// Watches the reader: a card placed starts a visit, a card gone ends it. Runs forever.
