@@ -374,6 +374,58 @@ impl CentralClient {
         Self::decode(r).await
     }
 
+    /// Declares 災害時モード (admin).
+    pub async fn declare_emergency(
+        &self,
+        req: &crate::DeclarationRequest,
+    ) -> Result<crate::DeclarationRecord, ClientError> {
+        self.post_json("/v1/admin/emergencies", req).await
+    }
+
+    /// Every declaration (admin).
+    pub async fn emergencies(&self) -> Result<Vec<crate::DeclarationRecord>, ClientError> {
+        let r = self
+            .get(format!("{}/v1/admin/emergencies", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    /// Ends a declaration early (admin).
+    pub async fn end_emergency(&self, id: i64) -> Result<(), ClientError> {
+        let r = self
+            .post(format!("{}/v1/admin/emergencies/{id}/end", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        let status = r.status().as_u16();
+        if status == 204 {
+            return Ok(());
+        }
+        Self::decode::<serde_json::Value>(r)
+            .await
+            .and_then(|v| Err(ClientError::Unexpected(status, v.to_string())))
+    }
+
+    /// 災害時: eligibility without a card (institution).
+    pub async fn emergency_check(
+        &self,
+        req: &crate::EmergencyRequest,
+    ) -> Result<EligibilityCheckResponse, ClientError> {
+        self.post_json("/v1/emergency/check", req).await
+    }
+
+    /// 災害時: medical information without a card (institution).
+    pub async fn emergency_medical(
+        &self,
+        category: &str,
+        req: &crate::EmergencyRequest,
+    ) -> Result<crate::MedicalInformationResponse, ClientError> {
+        self.post_json(&format!("/v1/emergency/medical/{category}"), req)
+            .await
+    }
+
     pub async fn store_status(&self) -> Result<StoreStatusInfo, ClientError> {
         let r = self
             .get(format!("{}/v1/admin/store", self.base))

@@ -8,12 +8,14 @@
 pub mod client;
 mod convert;
 mod dto;
+mod emergency;
 mod medical;
 mod reception;
 mod signing;
 
 pub use convert::*;
 pub use dto::*;
+pub use emergency::*;
 pub use medical::*;
 pub use reception::*;
 pub use signing::*;

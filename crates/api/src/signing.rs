@@ -18,6 +18,14 @@ pub fn attestation_message(method: &str, nonce: &str, certificate_sha256_hex: &s
         .into_bytes()
 }
 
+/// What the card signs to log into the patient portal (its user-auth key, after the PIN): a
+/// label of its own, so a login proof is no card check and a card check no login.
+pub fn portal_challenge(nonce: &str) -> Vec<u8> {
+    let mut m = b"kakunin/portal-login/v1\n".to_vec();
+    m.extend_from_slice(nonce.as_bytes());
+    m
+}
+
 /// The challenge of a card visit made while the central could not be reached: the card signs
 /// `card_challenge(offline_nonce(..))` at the visit, and the central accepts it once, within 7
 /// days, to check the visit afterwards. `visited_at` is `yyyyMMddHHmmss` (JST); `visit_id` is

@@ -90,6 +90,12 @@ impl CardServices {
         self.trust.load_crl(&der)
     }
 
+    /// The agency pseudonym of a verified card certificate's holder (the authority's answer,
+    /// cached).
+    pub async fn owner_of(&self, cert: &CardCertificate, der: &[u8]) -> Result<String, CardError> {
+        self.owner(cert, der).await
+    }
+
     async fn owner(&self, cert: &CardCertificate, der: &[u8]) -> Result<String, CardError> {
         if let Some(p) = self
             .owners
@@ -298,7 +304,7 @@ async fn audit_refusal(
 
 /// Which qualifications a card check answers, and with what validity, from everything linked to
 /// the person: those in effect; else the most recently started one (3 when a newer one exists).
-fn card_validity(
+pub(crate) fn card_validity(
     found: &[StoredQualification],
     on: kakunin_domain::Date,
 ) -> (kakunin_domain::Validity, Vec<&StoredQualification>) {

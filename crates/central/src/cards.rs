@@ -59,6 +59,9 @@ const MSG_RETRY: &str =
 // ---------------------------------------------------------------------------------------------
 // Nonces
 
+/// The audience of the patient portal's login nonces.
+pub const PORTAL_AUDIENCE: &str = "portal";
+
 /// Issues and checks nonces: `hex(issued-at ms ‖ 16 random bytes) . hex(MAC)`, the MAC binding
 /// them to the institution. Stateless to issue; spending is recorded by the store. The time comes
 /// first so that spent nonces are stored in (nearly) increasing order: each spend appends to the
@@ -112,10 +115,12 @@ impl Nonces {
         }
     }
 
-    fn mac(&self, institution: &InstitutionCode, body: &[u8]) -> [u8; 16] {
+    /// The MAC binding a nonce to its audience: an institution's code, or [`PORTAL_AUDIENCE`]
+    /// (digits never equal a word, so a nonce for one is refused by the other).
+    fn mac(&self, audience: &str, body: &[u8]) -> [u8; 16] {
         let mut ctx = hmac::Context::with_key(&self.key);
         ctx.update(b"kakunin/nonce/v1\0");
-        ctx.update(institution.as_str().as_bytes());
+        ctx.update(audience.as_bytes());
         ctx.update(b"\0");
         ctx.update(body);
         let tag = ctx.sign();
@@ -126,15 +131,58 @@ impl Nonces {
 
     /// A fresh nonce for `institution`, and when it expires.
     pub fn issue(&self, institution: &InstitutionCode, now: Timestamp) -> (String, Timestamp) {
+        self.issue_for(institution.as_str(), now)
+    }
+
+    /// A fresh nonce for an audience (see [`Nonces::mac`]).
+    pub fn issue_for(&self, audience: &str, now: Timestamp) -> (String, Timestamp) {
         let mut body = [0u8; 24];
         body[..8].copy_from_slice(&now.unix_millis().to_be_bytes());
         // SystemRandom only fails when the OS has no randomness, which is fatal anyway.
         self.rng.fill(&mut body[8..]).expect("system randomness");
-        let mac = self.mac(institution, &body);
+        let mac = self.mac(audience, &body);
         (
             format!("{}.{}", hex(&body), hex(&mac)),
             Timestamp::from_unix_millis(now.unix_millis() + NONCE_TTL.as_millis() as i64),
         )
+    }
+
+    /// A portal session token for a person until `expires`: `hex(expiry ‖ pseudonym) .
+    /// hex(MAC)`, under its own label so no nonce is a session and no session a nonce.
+    pub fn sign_session(&self, pseudonym: &str, expires: Timestamp) -> String {
+        let mut body = expires.unix_millis().to_be_bytes().to_vec();
+        body.extend_from_slice(pseudonym.as_bytes());
+        format!("{}.{}", hex(&body), hex(&self.session_mac(&body)))
+    }
+
+    /// The person of a session token that is ours, untampered and not expired.
+    pub fn open_session(&self, token: &str, now: Timestamp) -> Option<String> {
+        let (body, mac) = token.split_once('.')?;
+        let body = unhex(body).filter(|b| b.len() > 8 && b.len() <= 264)?;
+        let mac = unhex(mac).filter(|m| m.len() == 32)?;
+        let differ = self
+            .session_mac(&body)
+            .iter()
+            .zip(&mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if differ != 0 {
+            return None;
+        }
+        let mut ms = [0u8; 8];
+        ms.copy_from_slice(&body[..8]);
+        if now.unix_millis() >= i64::from_be_bytes(ms) {
+            return None;
+        }
+        String::from_utf8(body[8..].to_vec()).ok()
+    }
+
+    fn session_mac(&self, body: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"kakunin/portal-session/v1\0");
+        ctx.update(body);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     /// Checks a nonce's form, MAC (ours, for this institution) and age.
@@ -142,6 +190,16 @@ impl Nonces {
         &self,
         nonce: &str,
         institution: &InstitutionCode,
+        now: Timestamp,
+    ) -> Result<CheckedNonce, Refusal> {
+        self.check_for(nonce, institution.as_str(), now)
+    }
+
+    /// [`Nonces::check`] for an audience.
+    pub fn check_for(
+        &self,
+        nonce: &str,
+        audience: &str,
         now: Timestamp,
     ) -> Result<CheckedNonce, Refusal> {
         let invalid = |d: &str| Refusal::new("nonce_invalid", MSG_READ_AGAIN, d.to_string());
@@ -154,7 +212,7 @@ impl Nonces {
         let mac = unhex(mac)
             .filter(|m| m.len() == 16)
             .ok_or_else(|| invalid("the nonce is malformed"))?;
-        let expected = self.mac(institution, &body);
+        let expected = self.mac(audience, &body);
         let differ = expected
             .iter()
             .zip(&mac)
@@ -449,12 +507,29 @@ pub fn verify_pin_proof(
     nonce: &str,
     signature_b64: &str,
 ) -> Result<(), Refusal> {
+    verify_card_signature(cert, &kakunin_api::card_challenge(nonce), signature_b64)
+}
+
+/// Checks the card's signature over a portal login nonce ([`kakunin_api::portal_challenge`]).
+pub fn verify_portal_proof(
+    cert: &CardCertificate,
+    nonce: &str,
+    signature_b64: &str,
+) -> Result<(), Refusal> {
+    verify_card_signature(cert, &kakunin_api::portal_challenge(nonce), signature_b64)
+}
+
+fn verify_card_signature(
+    cert: &CardCertificate,
+    message: &[u8],
+    signature_b64: &str,
+) -> Result<(), Refusal> {
     let bad = |d: &str| Refusal::new("card_signature_invalid", MSG_READ_AGAIN, d.to_string());
     let sig = b64(signature_b64).ok_or_else(|| bad("the signature is not base64"))?;
     if sig.len() != 256 {
         return Err(bad("the signature is not 256 bytes (RSA-2048)"));
     }
-    if !verify_rsa_sha256(&cert.public_key, &kakunin_api::card_challenge(nonce), &sig) {
+    if !verify_rsa_sha256(&cert.public_key, message, &sig) {
         return Err(bad(
             "the card's signature over the nonce does not verify with the certificate's key",
         ));

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, role checks, error mapping and the OpenAPI document.
 
 use crate::cardcheck::{self, CardError, CardServices};
+use crate::emergency::{self, EmergencyError};
 use crate::medical::{self, InfoError};
 use crate::pki::Role;
 use crate::reception::{self, BatchQueue, ReceptionError};
@@ -18,8 +19,9 @@ use kakunin_api::{
     BatchInquiryRequest, BatchInquiryResponse, BatchInquirySummary, CardCheckRequest,
     CardConsentRequest, CardConsentResponse, CardNonce, CardProof, CardRegistrationRequest,
     CardRegistrationResponse, CertificateNotice, CheckupImportReport, CheckupItemInfo,
-    CheckupPackageUpload, CheckupRecord, ConsentFlag, DismissLinkReviewRequest,
-    ElderlyCertificateInfo, EligibilityCheckRequest, EligibilityCheckResponse, FileProblem, Health,
+    CheckupPackageUpload, CheckupRecord, ConsentFlag, DeclarationRecord, DeclarationRequest,
+    DismissLinkReviewRequest, ElderlyCertificateInfo, EligibilityCheckRequest,
+    EligibilityCheckResponse, EmergencyPerson, EmergencyRequest, FileProblem, Health,
     LimitCertificateInfo, LinkReviewRecord, MasterImportReport, MedicalInformationRequest,
     MedicalInformationResponse, MedicationRecord, OfflineCardCheckRequest, PatientHeader,
     ProcessingResult, QualificationResult, ReceiptImportReport, ReferenceNumberRequest,
@@ -47,6 +49,8 @@ pub struct AppState {
     pub cards: Option<Arc<CardServices>>,
     /// This node's 一括照会 worker.
     pub batches: BatchQueue,
+    /// The patient portal's local card helper URL (`GET /portal/api/config`).
+    pub portal_card_helper: Arc<str>,
 }
 
 impl AppState {
@@ -208,6 +212,170 @@ async fn batch_inquiry(
     let institution = institution_of(&peer)?;
     Ok(Json(
         reception::get_batch(&*app.store, &institution, &reception_number).await?,
+    ))
+}
+
+impl From<EmergencyError> for AppError {
+    fn from(e: EmergencyError) -> Self {
+        match e {
+            EmergencyError::Invalid(e) => AppError(StatusCode::BAD_REQUEST, e),
+            EmergencyError::Refused(e) => AppError(StatusCode::FORBIDDEN, e),
+            EmergencyError::NotIdentified(e, status) => AppError(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
+                e,
+            ),
+            EmergencyError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Declares 災害時モード for areas and a period (admin role). Institutions located there may
+/// find people without a card until it ends (by itself at `ends_at`, or early).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/emergencies",
+    request_body = DeclarationRequest,
+    responses((status = 201, body = DeclarationRecord), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError))
+)]
+async fn declare_emergency(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<DeclarationRecord>), AppError> {
+    let role = authorize(&peer, "admin")?;
+    let request: DeclarationRequest = json_body(&body)?;
+    let by = format!("admin:{}", role.id());
+    let record = emergency::declare(&*app.store, &by, &request, service::now()).await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// Every declaration, newest first (admin role).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/emergencies",
+    responses((status = 200, body = Vec<DeclarationRecord>), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn emergencies(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<Vec<DeclarationRecord>>, AppError> {
+    authorize(&peer, "admin")?;
+    Ok(Json(emergency::list(&*app.store, service::now()).await?))
+}
+
+/// Ends a declaration early (admin role).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/emergencies/{id}/end",
+    params(("id" = i64, Path, description = "The declaration's id.")),
+    responses((status = 204), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn end_emergency(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    authorize(&peer, "admin")?;
+    if emergency::end(&*app.store, id, service::now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError(
+            StatusCode::NOT_FOUND,
+            ApiError::new(
+                "declaration_not_active",
+                "実施中の災害時モードの宣言ではありません。",
+                "no running declaration has this id",
+            ),
+        ))
+    }
+}
+
+/// The declarations in force for the calling institution's area (institution role): the
+/// terminal offers the emergency search only then.
+#[utoipa::path(
+    get,
+    path = "/v1/emergency",
+    responses((status = 200, body = Vec<DeclarationRecord>), (status = 401, body = ApiError), (status = 403, body = ApiError))
+)]
+async fn emergency_status(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<Vec<DeclarationRecord>>, AppError> {
+    let institution = institution_of(&peer)?;
+    Ok(Json(
+        emergency::for_institution(&*app.store, &institution).await?,
+    ))
+}
+
+/// 災害時: eligibility of a person found without a card, by the 4 attributes (name, sex, birth
+/// date, address) or insurance numbers, with verbal consent or 同意なし（生命保護）
+/// (institution role, inside a declared area and period). Several matches are refused without
+/// a list. Logged with the emergency basis; the person sees it flagged in the portal.
+#[utoipa::path(
+    post,
+    path = "/v1/emergency/check",
+    request_body = EmergencyRequest,
+    responses(
+        (status = 200, body = EligibilityCheckResponse),
+        (status = 400, body = ApiError, description = "attributes_required, invalid_consent, a malformed field."),
+        (status = 403, body = ApiError, description = "emergency_not_declared."),
+        (status = 404, body = ApiError, description = "qualification_not_found."),
+        (status = 409, body = ApiError, description = "multiple_matches: give more attributes."),
+        (status = 401, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn emergency_check(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<EligibilityCheckResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let request: EmergencyRequest = json_body(&body)?;
+    Ok(Json(
+        emergency::check(&*app.store, &institution, &request, service::now()).await?,
+    ))
+}
+
+/// 災害時: a person's medical information without a card or consent screen (institution
+/// role, inside a declared area and period), the 5 years kept. Logged with the emergency basis.
+#[utoipa::path(
+    post,
+    path = "/v1/emergency/medical/{category}",
+    params(("category" = String, Path, description = "`medications`, `treatments`, `surgeries` or `checkups`")),
+    request_body = EmergencyRequest,
+    responses(
+        (status = 200, body = MedicalInformationResponse),
+        (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 401, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn emergency_medical(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Path(category): Path<String>,
+    body: Bytes,
+) -> Result<Json<MedicalInformationResponse>, AppError> {
+    let institution = institution_of(&peer)?;
+    let category = medical::category_of(&category).ok_or_else(|| {
+        AppError(
+            StatusCode::NOT_FOUND,
+            ApiError::new(
+                "invalid_category",
+                "情報の種類が正しくありません。",
+                "category must be medications, treatments, surgeries or checkups",
+            ),
+        )
+    })?;
+    let request: EmergencyRequest = json_body(&body)?;
+    Ok(Json(
+        emergency::information(
+            &*app.store,
+            &institution,
+            category,
+            &request,
+            service::now(),
+        )
+        .await?,
     ))
 }
 
@@ -937,6 +1105,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/batch-inquiries/{reception_number}", get(batch_inquiry))
         .route("/v1/admin/store", get(store_status))
+        .route(
+            "/v1/admin/emergencies",
+            post(declare_emergency).get(emergencies),
+        )
+        .route("/v1/admin/emergencies/{id}/end", post(end_emergency))
+        .route("/v1/emergency", get(emergency_status))
+        .route("/v1/emergency/check", post(emergency_check))
+        .route("/v1/emergency/medical/{category}", post(emergency_medical))
+        .merge(crate::portal::router())
         .fallback(not_found)
         .layer(middleware::from_fn(trace))
         .with_state(state)
@@ -969,7 +1146,13 @@ pub fn router(state: AppState) -> Router {
         register_reference_number,
         submit_batch_inquiry,
         batch_inquiries,
-        batch_inquiry
+        batch_inquiry,
+        declare_emergency,
+        emergencies,
+        end_emergency,
+        emergency_status,
+        emergency_check,
+        emergency_medical
     ),
     components(schemas(
         ApiError,
@@ -1014,7 +1197,11 @@ pub fn router(state: AppState) -> Router {
         BatchInquiryAccepted,
         BatchInquirySummary,
         BatchInquiryResponse,
-        BatchConfirmUnit
+        BatchConfirmUnit,
+        DeclarationRequest,
+        DeclarationRecord,
+        EmergencyPerson,
+        EmergencyRequest
     ))
 )]
 struct ApiDoc;

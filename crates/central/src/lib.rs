@@ -6,9 +6,11 @@
 
 pub mod cardcheck;
 pub mod cards;
+pub mod emergency;
 pub mod http;
 pub mod medical;
 pub mod pki;
+pub mod portal;
 pub mod reception;
 pub mod seed;
 pub mod server;
@@ -75,7 +77,13 @@ pub struct CentralConfig {
     pub authority: AuthorityConfig,
     /// How often to fetch the authority's CRL.
     pub crl_refresh: Duration,
+    /// The patient portal's local card helper (`kakunin card-helper`), as the patient's
+    /// browser reaches it; default [`DEFAULT_PORTAL_CARD_HELPER`].
+    pub portal_card_helper: Option<String>,
 }
+
+/// Where the patient portal looks for the local card helper by default.
+pub const DEFAULT_PORTAL_CARD_HELPER: &str = "http://127.0.0.1:8091";
 
 /// Connects the authority the configuration names and sets up card checks: its CA chain, its
 /// CRL (fetched now; a failure is logged and retried by the refresher), the nonce key.
@@ -191,6 +199,7 @@ pub struct Central {
     pub store: Arc<dyn Store>,
     pub cards: Option<Arc<cardcheck::CardServices>>,
     crl_refresh: Duration,
+    portal_card_helper: String,
     listener: tokio::net::TcpListener,
     tls: tls::Tls,
 }
@@ -210,6 +219,9 @@ impl Central {
         let mut central = Self::bind_with(config.listen, store, tls).await?;
         central.cards = cards;
         central.crl_refresh = config.crl_refresh;
+        if let Some(url) = &config.portal_card_helper {
+            central.portal_card_helper = url.clone();
+        }
         Ok(central)
     }
 
@@ -221,6 +233,12 @@ impl Central {
     ) -> Self {
         self.cards = Some(cards);
         self.crl_refresh = crl_refresh;
+        self
+    }
+
+    /// Tells the patient portal where the local card helper is.
+    pub fn with_portal_card_helper(mut self, url: impl Into<String>) -> Self {
+        self.portal_card_helper = url.into();
         self
     }
 
@@ -238,6 +256,7 @@ impl Central {
             store,
             cards: None,
             crl_refresh: CRL_REFRESH,
+            portal_card_helper: DEFAULT_PORTAL_CARD_HELPER.into(),
             listener,
             tls,
         })
@@ -255,6 +274,7 @@ impl Central {
             store: self.store.clone(),
             cards: self.cards.clone(),
             batches,
+            portal_card_helper: self.portal_card_helper.clone().into(),
         });
         let refresher = self.cards.clone().map(|cards| {
             let every = self.crl_refresh;

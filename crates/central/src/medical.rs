@@ -567,6 +567,11 @@ pub mod refusal {
         "not_checked_today",
         "本日この患者の資格確認が行われていません。先に資格確認を行ってください。",
     );
+    pub const WITHDRAWN: (&str, &str) = ("consent_withdrawn", "患者が閲覧同意を撤回しています。");
+    pub const OPTED_OUT: (&str, &str) = (
+        "sharing_opted_out",
+        "患者の設定により、診療・薬剤・健診情報は提供されません。",
+    );
     pub const BLOCKED: (&str, &str) = (
         "institution_blocked",
         "患者の設定により、この医療機関には情報を提供できません。",
@@ -596,7 +601,7 @@ fn jst_day_start(at: Timestamp) -> Timestamp {
 async fn receipts_named(
     store: &dyn Store,
     ids: &[i64],
-    input: &InfoInput,
+    input: &Period,
     kind: MasterKind,
     codes_of: impl Fn(&StoredReceipt) -> Vec<String>,
 ) -> Result<(Vec<StoredReceipt>, Vec<MasterEntry>), StoreError> {
@@ -608,6 +613,12 @@ async fn receipts_named(
         .master_entries(kind, codes.into_iter().collect())
         .await?;
     Ok((receipts, master))
+}
+
+/// The period of a retrieval.
+struct Period {
+    from: Date,
+    to: Date,
 }
 
 /// What a retrieval asked for, validated.
@@ -728,6 +739,14 @@ pub async fn information(
         .collect();
     ids.insert(target.id);
     let ids: Vec<i64> = ids.into_iter().collect();
+    if store.sharing_opted_out(&person).await? {
+        return refuse(
+            ids,
+            refusal::OPTED_OUT,
+            "the patient opted out of sharing medical information".into(),
+        )
+        .await;
+    }
     if store.institution_blocked(&person, institution).await? {
         return refuse(
             ids,
@@ -748,7 +767,16 @@ pub async fn information(
         .await;
     }
     let consents = store.latest_consents(&person, institution).await?;
-    let state = ConsentState::of(consents.iter().find(|c| c.category == category), at);
+    let latest = consents.iter().find(|c| c.category == category);
+    if latest.is_some_and(|c| c.given_at == c.expires_at) {
+        return refuse(
+            ids,
+            refusal::WITHDRAWN,
+            format!("the patient withdrew the {} consent", category.code()),
+        )
+        .await;
+    }
+    let state = ConsentState::of(latest, at);
     match state {
         ConsentState::Valid { .. } => {}
         ConsentState::Expired { expires_at, .. } => {
@@ -787,7 +815,45 @@ pub async fn information(
             .await
         }
     }
-    let q = &target.qualification;
+    let response = match records(
+        store,
+        &ids,
+        category,
+        (input.from, input.to),
+        &target.qualification,
+        consent_flag(category, state),
+    )
+    .await?
+    {
+        Some(r) => r,
+        None => {
+            return Err(InfoError::Invalid(ApiError::new(
+                "invalid_category",
+                "情報の種類が正しくありません。",
+                "limit information comes with the eligibility result, not from /v1/medical",
+            )))
+        }
+    };
+    let shown =
+        (response.medications.len() + response.treatments.len() + response.checkups.len()) as u32;
+    store
+        .append_access(entry(ids, AccessResult::Disclosed(shown), "OK"))
+        .await?;
+    Ok(response)
+}
+
+/// A person's records of one category in a period, newest first, with names from the masters
+/// in force on each line's date (`None` for `Limit`, which has no records). Nothing is logged
+/// here: callers log the disclosure.
+pub(crate) async fn records(
+    store: &dyn Store,
+    ids: &[i64],
+    category: ConsentCategory,
+    (from, to): (Date, Date),
+    q: &kakunin_domain::Qualification,
+    consent: kakunin_api::ConsentFlag,
+) -> Result<Option<MedicalInformationResponse>, StoreError> {
+    let input = Period { from, to };
     let mut response = MedicalInformationResponse {
         category: category.code().into(),
         category_label: category.label().into(),
@@ -799,7 +865,7 @@ pub async fn information(
             birthdate: q.birthdate.compact(),
             sex: q.sex.code().into(),
         },
-        consent: consent_flag(category, state),
+        consent,
         medications: Vec::new(),
         treatments: Vec::new(),
         checkups: Vec::new(),
@@ -807,7 +873,7 @@ pub async fn information(
     let in_period = |d: Date| input.from <= d && d <= input.to;
     match category {
         ConsentCategory::Medications => {
-            let (receipts, master) = receipts_named(store, &ids, &input, MasterKind::Drug, |r| {
+            let (receipts, master) = receipts_named(store, ids, &input, MasterKind::Drug, |r| {
                 r.drugs.iter().map(|d| d.code.clone()).collect()
             })
             .await?;
@@ -846,7 +912,7 @@ pub async fn information(
         ConsentCategory::Treatments | ConsentCategory::Surgeries => {
             let surgeries = category == ConsentCategory::Surgeries;
             let (receipts, master) =
-                receipts_named(store, &ids, &input, MasterKind::Procedure, |r| {
+                receipts_named(store, ids, &input, MasterKind::Procedure, |r| {
                     r.treatments.iter().map(|t| t.code.clone()).collect()
                 })
                 .await?;
@@ -887,7 +953,7 @@ pub async fn information(
         }
         ConsentCategory::Checkups => {
             for c in store
-                .checkups_for(ids.clone(), input.from, input.to)
+                .checkups_for(ids.to_vec(), input.from, input.to)
                 .await?
             {
                 response.checkups.push(CheckupRecord {
@@ -908,20 +974,9 @@ pub async fn information(
                 });
             }
         }
-        ConsentCategory::Limit => {
-            return Err(InfoError::Invalid(ApiError::new(
-                "invalid_category",
-                "情報の種類が正しくありません。",
-                "limit information comes with the eligibility result, not from /v1/medical",
-            )))
-        }
+        ConsentCategory::Limit => return Ok(None),
     }
-    let shown =
-        (response.medications.len() + response.treatments.len() + response.checkups.len()) as u32;
-    store
-        .append_access(entry(ids, AccessResult::Disclosed(shown), "OK"))
-        .await?;
-    Ok(response)
+    Ok(Some(response))
 }
 
 /// The category of a `/v1/medical/{category}` path.

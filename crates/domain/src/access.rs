@@ -22,6 +22,8 @@ pub enum AccessPurpose {
     EligibilityBatch,
     /// 照会番号 registration: the institution stored its own patient id for the person.
     ReferenceRegistration,
+    /// 災害時: the person was found without a card, by the 4 attributes or numbers.
+    EmergencyCheck,
 }
 
 impl AccessPurpose {
@@ -34,6 +36,7 @@ impl AccessPurpose {
             Self::ConsentRegistration => "consent_registration",
             Self::EligibilityBatch => "eligibility_batch",
             Self::ReferenceRegistration => "reference_registration",
+            Self::EmergencyCheck => "emergency_check",
         }
     }
     pub fn label(self) -> &'static str {
@@ -45,6 +48,7 @@ impl AccessPurpose {
             Self::ConsentRegistration => "閲覧同意の登録",
             Self::EligibilityBatch => "資格確認（一括照会）",
             Self::ReferenceRegistration => "照会番号の登録",
+            Self::EmergencyCheck => "災害時の資格確認",
         }
     }
     pub fn parse(code: &str) -> Option<Self> {
@@ -56,6 +60,7 @@ impl AccessPurpose {
             Self::ConsentRegistration,
             Self::EligibilityBatch,
             Self::ReferenceRegistration,
+            Self::EmergencyCheck,
         ]
         .into_iter()
         .find(|p| p.code() == code)

@@ -12,6 +12,7 @@ pub mod copay;
 pub mod date;
 pub mod identity;
 pub mod ids;
+pub mod institution;
 pub mod qualification;
 pub mod text;
 pub mod validity;
@@ -27,6 +28,7 @@ pub use ids::{
     Branch, CardIdentity, CardNumber, CardSymbol, IdError, InstitutionCode, InsurerKind,
     InsurerNumber, PointTable, PublicExpenseNumber, RecipientNumber,
 };
+pub use institution::{Institution, InstitutionKind};
 pub use qualification::{
     CardClassification, ElderlyCertificate, LimitBracket, LimitCertificate,
     LimitCertificateClassification, LossReason, Qualification, Relationship, Sex, SpecificDisease,

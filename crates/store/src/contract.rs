@@ -2,10 +2,11 @@
 //! [`store_contract_tests!`](crate::store_contract_tests), giving a fresh, empty store per test.
 
 use crate::{
-    BatchInquiryResult, CardQuery, CardRegistration, CheckupImport, CheckupItem, DrugRecord,
-    LinkDecision, MasterEntry, MasterImport, MasterKind, NewBatchInquiry, NewCheckup, NewReceipt,
-    NonceUse, PatientKey, ReceiptImport, ReferenceNumberRegistration, ReviewStatus, RosterImport,
-    Store, StoreError, StoredBatchInquiry, TreatmentRecord,
+    AttributeQuery, BatchInquiryResult, BlockState, CardQuery, CardRegistration, CheckupImport,
+    CheckupItem, DrugRecord, EmergencyDeclaration, LinkDecision, MasterEntry, MasterImport,
+    MasterKind, NewBatchInquiry, NewCheckup, NewEmergencyDeclaration, NewReceipt, NonceUse,
+    PatientKey, ReceiptImport, ReferenceNumberRegistration, ReviewStatus, RosterImport, Store,
+    StoreError, StoredBatchInquiry, TreatmentRecord,
 };
 use kakunin_domain::*;
 
@@ -1150,6 +1151,442 @@ pub async fn batch_inquiries_lifecycle(s: &dyn Store) {
     assert!(d > a.max(b).max(c), "{d} reuses an id");
 }
 
+/// A valid 医療機関コード from its first 9 digits.
+fn institution_code(body: &str) -> InstitutionCode {
+    InstitutionCode::parse(&check_digit::complete(body).expect("digits")).expect("valid")
+}
+
+fn institution(
+    body: &str,
+    name: &str,
+    kind: InstitutionKind,
+    municipality: Option<&str>,
+) -> Institution {
+    Institution {
+        code: institution_code(body),
+        name: name.into(),
+        kind,
+        municipality: municipality.map(str::to_string),
+    }
+}
+
+pub async fn institutions_upsert_and_look_up(s: &dyn Store) {
+    assert!(s.all_institutions().await.unwrap().is_empty());
+    let hospital = institution(
+        "131000001",
+        "架空総合病院",
+        InstitutionKind::Hospital,
+        Some("13101"),
+    );
+    let pharmacy = institution("014000002", "架空薬局", InstitutionKind::Pharmacy, None);
+    s.upsert_institution(hospital.clone()).await.unwrap();
+    s.upsert_institution(pharmacy.clone()).await.unwrap();
+    let unknown = institution_code("273000003");
+    let mut some = s
+        .institutions(vec![
+            hospital.code.clone(),
+            unknown.clone(),
+            pharmacy.code.clone(),
+            hospital.code.clone(),
+        ])
+        .await
+        .unwrap();
+    some.sort_by(|a, b| a.code.as_str().cmp(b.code.as_str()));
+    assert_eq!(
+        some,
+        vec![pharmacy.clone(), hospital.clone()],
+        "unknown codes left out, each once"
+    );
+    assert!(s.institutions(vec![unknown]).await.unwrap().is_empty());
+    assert!(s.institutions(vec![]).await.unwrap().is_empty());
+
+    // A new registration replaces every field, the municipality included.
+    let renamed = Institution {
+        name: "架空クリニック".into(),
+        kind: InstitutionKind::MedicalClinic,
+        municipality: None,
+        ..hospital.clone()
+    };
+    s.upsert_institution(renamed.clone()).await.unwrap();
+    assert_eq!(
+        s.institutions(vec![hospital.code.clone()]).await.unwrap(),
+        vec![renamed.clone()]
+    );
+    assert_eq!(
+        s.all_institutions().await.unwrap(),
+        vec![pharmacy, renamed],
+        "every institution, by code"
+    );
+}
+
+pub async fn institution_blocks_newest_per_institution(s: &dyn Store) {
+    let (here, there) = here_and_there();
+    let at = |ms: i64| Timestamp::from_unix_millis(1_795_480_200_000 + ms);
+    assert!(s.institution_blocks("p").await.unwrap().is_empty());
+    s.set_institution_block("p", &here, true, at(0))
+        .await
+        .unwrap();
+    s.set_institution_block("p", &there, true, at(1))
+        .await
+        .unwrap();
+    s.set_institution_block("p", &here, false, at(2))
+        .await
+        .unwrap();
+    s.set_institution_block("q", &here, true, at(3))
+        .await
+        .unwrap();
+    let state = |institution: &InstitutionCode, blocked: bool, ms: i64| BlockState {
+        institution: institution.clone(),
+        blocked,
+        at: at(ms),
+    };
+    assert_eq!(
+        s.institution_blocks("p").await.unwrap(),
+        vec![state(&here, false, 2), state(&there, true, 1)],
+        "the newest decision of each institution, by code"
+    );
+    assert_eq!(
+        s.institution_blocks("q").await.unwrap(),
+        vec![state(&here, true, 3)]
+    );
+    s.set_institution_block("p", &here, true, at(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.institution_blocks("p").await.unwrap()[0],
+        state(&here, true, 4)
+    );
+}
+
+pub async fn sharing_opt_out_newest_wins(s: &dyn Store) {
+    let at = |ms: i64| Timestamp::from_unix_millis(1_795_480_200_000 + ms);
+    assert!(!s.sharing_opted_out("p").await.unwrap(), "none: sharing");
+    s.set_sharing_opt_out("p", true, at(0)).await.unwrap();
+    assert!(s.sharing_opted_out("p").await.unwrap());
+    assert!(!s.sharing_opted_out("q").await.unwrap());
+    s.set_sharing_opt_out("p", false, at(1)).await.unwrap();
+    assert!(!s.sharing_opted_out("p").await.unwrap());
+    s.set_sharing_opt_out("p", true, at(2)).await.unwrap();
+    assert!(s.sharing_opted_out("p").await.unwrap());
+}
+
+pub async fn consent_history_newest_first(s: &dyn Store) {
+    let (here, there) = here_and_there();
+    let at = |ms: i64| Timestamp::from_unix_millis(1_795_480_200_000 + ms);
+    assert!(s.consent_history("p", 10).await.unwrap().is_empty());
+    let meds = Consent::given("p", &here, ConsentCategory::Medications, at(0));
+    let surgeries = Consent::given("p", &there, ConsentCategory::Surgeries, at(10));
+    let others = Consent::given("q", &here, ConsentCategory::Medications, at(15));
+    // A withdrawal: a consent that expires when it is given.
+    let withdrawn = Consent {
+        expires_at: at(20),
+        ..Consent::given("p", &here, ConsentCategory::Medications, at(20))
+    };
+    let checkups = Consent::given("p", &here, ConsentCategory::Checkups, at(30));
+    s.record_consents(vec![meds.clone(), surgeries.clone(), others.clone()])
+        .await
+        .unwrap();
+    s.record_consents(vec![withdrawn.clone()]).await.unwrap();
+    s.record_consents(vec![checkups.clone()]).await.unwrap();
+    assert_eq!(
+        s.consent_history("p", 10).await.unwrap(),
+        vec![checkups.clone(), withdrawn.clone(), surgeries, meds]
+    );
+    assert_eq!(
+        s.consent_history("p", 2).await.unwrap(),
+        vec![checkups, withdrawn]
+    );
+    assert_eq!(s.consent_history("q", 10).await.unwrap(), vec![others]);
+}
+
+pub async fn access_for_several_qualifications(s: &dyn Store) {
+    s.import_roster(roster(vec![
+        qualification("1", "10", Some("00"), "19800101"),
+        qualification("1", "20", Some("00"), "19800101"),
+        qualification("1", "30", Some("00"), "19800101"),
+    ]))
+    .await
+    .unwrap();
+    let ids = ids_of(s, &["10", "20", "30"]).await;
+    let (q1, q2, q3) = (ids[0], ids[1], ids[2]);
+    let mut both = vec![q1, q2];
+    both.sort_unstable();
+    let t0 = 1_795_480_200_000;
+    let a = s.append_access(access(vec![q1], t0)).await.unwrap();
+    let b = s
+        .append_access(access(both.clone(), t0 + 1_000))
+        .await
+        .unwrap();
+    let c = s.append_access(access(vec![q3], t0 + 2_000)).await.unwrap();
+    let emergency = AccessLogEntry {
+        purpose: AccessPurpose::MedicalInformation,
+        result: AccessResult::Disclosed(3),
+        information: Some(InformationAccess {
+            category: ConsentCategory::Medications,
+            from: day("20231101"),
+            to: day("20261124"),
+            basis: AccessBasis::Emergency,
+        }),
+        ..access(vec![q2], t0 + 3_000)
+    };
+    let d = s.append_access(emergency.clone()).await.unwrap();
+    s.append_access(access(vec![], t0 + 4_000)).await.unwrap();
+    let ids_of_log = |v: Vec<crate::StoredAccess>| v.iter().map(|a| a.id).collect::<Vec<_>>();
+
+    // Each entry once (b touched both), newest first, whole.
+    let log = s.access_for_qualifications(vec![q1, q2], 10).await.unwrap();
+    assert_eq!(ids_of_log(log.clone()), vec![d, b, a]);
+    assert_eq!(log[0].entry, emergency, "information columns round-trip");
+    assert_eq!(
+        log[1].entry,
+        access(both.clone(), t0 + 1_000),
+        "every qualification the entry touched"
+    );
+    assert_eq!(
+        ids_of_log(s.access_for_qualifications(vec![q2, q1], 2).await.unwrap()),
+        vec![d, b],
+        "at most the limit, the newest"
+    );
+    assert_eq!(
+        ids_of_log(
+            s.access_for_qualifications(vec![q3, q1, q3], 10)
+                .await
+                .unwrap()
+        ),
+        vec![c, b, a]
+    );
+    assert_eq!(
+        ids_of_log(s.access_for_qualifications(vec![q3], 10).await.unwrap()),
+        vec![c]
+    );
+    assert!(s
+        .access_for_qualifications(vec![], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .access_for_qualifications(vec![q3.max(q2).max(q1) + 1_000], 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn emergency_declarations_window(s: &dyn Store) {
+    let t0 = 1_795_480_200_000;
+    let at = |ms: i64| Timestamp::from_unix_millis(t0 + ms);
+    let new = |areas: &[&str], from: i64, to: i64, declared: i64| NewEmergencyDeclaration {
+        areas: areas.iter().map(|a| a.to_string()).collect(),
+        starts_at: at(from),
+        ends_at: at(to),
+        reason: "令和X年架空地震".into(),
+        declared_by: "admin:ops".into(),
+        declared_at: at(declared),
+    };
+    let stored = |id: i64, n: &NewEmergencyDeclaration, ended: Option<i64>| EmergencyDeclaration {
+        id,
+        areas: n.areas.clone(),
+        starts_at: n.starts_at,
+        ends_at: n.ends_at,
+        reason: n.reason.clone(),
+        declared_by: n.declared_by.clone(),
+        declared_at: n.declared_at,
+        ended_at: ended.map(at),
+    };
+    let ids = |v: Vec<EmergencyDeclaration>| v.iter().map(|d| d.id).collect::<Vec<_>>();
+    assert!(s.active_emergencies(at(0)).await.unwrap().is_empty());
+    assert!(s.emergencies(10).await.unwrap().is_empty());
+
+    let first = new(&["13", "27100"], 1_000, 5_000, 0);
+    let a = s.declare_emergency(first.clone()).await.unwrap();
+    // In force on [starts_at, ends_at).
+    for (ms, active) in [(999, false), (1_000, true), (4_999, true), (5_000, false)] {
+        assert_eq!(
+            ids(s.active_emergencies(at(ms)).await.unwrap()),
+            if active { vec![a] } else { vec![] },
+            "at +{ms} ms"
+        );
+    }
+    assert_eq!(
+        s.active_emergencies(at(1_000)).await.unwrap(),
+        vec![stored(a, &first, None)],
+        "areas in the order given"
+    );
+
+    // Ended early: in force until then; ending again, or one already over, does nothing.
+    let second = new(&["01"], 0, 10_000, 100);
+    let b = s.declare_emergency(second.clone()).await.unwrap();
+    assert_ne!(a, b);
+    assert!(s.end_emergency(b, at(3_000)).await.unwrap());
+    assert!(!s.end_emergency(b, at(3_500)).await.unwrap(), "ended twice");
+    assert!(
+        !s.end_emergency(a, at(5_000)).await.unwrap(),
+        "already over"
+    );
+    assert!(!s.end_emergency(a.max(b) + 1_000, at(0)).await.unwrap());
+    assert_eq!(
+        ids(s.active_emergencies(at(2_999)).await.unwrap()),
+        vec![a, b]
+    );
+    assert_eq!(ids(s.active_emergencies(at(3_000)).await.unwrap()), vec![a]);
+    assert!(s.active_emergencies(at(6_000)).await.unwrap().is_empty());
+
+    // Every declaration, newest first, ended or not.
+    assert_eq!(
+        s.emergencies(10).await.unwrap(),
+        vec![stored(b, &second, Some(3_000)), stored(a, &first, None)]
+    );
+    assert_eq!(ids(s.emergencies(1).await.unwrap()), vec![b]);
+}
+
+pub async fn find_by_attributes_folds_and_narrows(s: &dyn Store) {
+    let person = |number: &str, name: &str, sex: Sex, birth: &str, address: Option<&str>| {
+        let mut q = qualification("1", number, Some("00"), birth);
+        q.name = name.into();
+        q.sex = sex;
+        q.address = address.map(str::to_string);
+        q
+    };
+    let hanako = "試験\u{3000}花子";
+    let smith = person(
+        "10",
+        "ＳＭＩＴＨ\u{3000}ＪＯＨＮ",
+        Sex::Male,
+        "19800101",
+        Some("東京都千代田区霞が関１－２－２"),
+    );
+    let osaka = person(
+        "20",
+        hanako,
+        Sex::Female,
+        "19800101",
+        Some("大阪府大阪市北区"),
+    );
+    let tokyo = person(
+        "30",
+        hanako,
+        Sex::Female,
+        "19800101",
+        Some("東京都港区芝公園"),
+    );
+    let nowhere = person("40", hanako, Sex::Female, "19800101", None);
+    let younger = person(
+        "50",
+        hanako,
+        Sex::Female,
+        "19900101",
+        Some("東京都港区芝公園"),
+    );
+    let renamed_before = person("60", "旧姓\u{3000}花子", Sex::Female, "19800101", None);
+    let renamed = Qualification {
+        name: "新姓\u{3000}花子".into(),
+        ..renamed_before.clone()
+    };
+    let mut import = roster(vec![
+        smith.clone(),
+        osaka.clone(),
+        tokyo.clone(),
+        nowhere.clone(),
+        younger,
+        renamed_before,
+    ]);
+    import.links = vec![None, linked("person-osaka"), None, None, None, None];
+    s.import_roster(import).await.unwrap();
+    s.import_roster(roster(vec![renamed.clone()]))
+        .await
+        .unwrap();
+
+    let query = |name: &str, sex: Sex, birth: &str, address: Option<&str>| AttributeQuery {
+        name_key: text::match_key(name),
+        birthdate: day(birth),
+        sex,
+        address_key: address.map(text::match_key),
+    };
+    let find = |q: AttributeQuery, limit: u32| async move {
+        let mut found: Vec<Qualification> = s
+            .find_by_attributes(&q, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.qualification)
+            .collect();
+        found.sort_by(|a, b| a.card.number.key().cmp(b.card.number.key()));
+        found
+    };
+    let m = Sex::Male;
+    let f = Sex::Female;
+    let cases: Vec<(AttributeQuery, Vec<&Qualification>)> = vec![
+        // Full-width stored, half-width asked (and the other way round), spaces ignored.
+        (query("Smith John", m, "19800101", None), vec![&smith]),
+        (
+            query("ｓｍｉｔｈｊｏｈｎ", m, "19800101", None),
+            vec![&smith],
+        ),
+        (query("SMITH  JOHN ", m, "19800101", None), vec![&smith]),
+        (query("Smith John", f, "19800101", None), vec![]),
+        (query("Smith John", m, "19800102", None), vec![]),
+        (query("Smith Jon", m, "19800101", None), vec![]),
+        (query(" \u{3000}", m, "19800101", None), vec![]),
+        // The address narrows by its folded prefix.
+        (
+            query("Smith John", m, "19800101", Some("東京都千代田区")),
+            vec![&smith],
+        ),
+        (
+            query("Smith John", m, "19800101", Some("東京都千代田区霞が関1-2")),
+            vec![&smith],
+        ),
+        (
+            query("Smith John", m, "19800101", Some("東京都港区")),
+            vec![],
+        ),
+        // Several people with the same name and birth date are all returned.
+        (
+            query("試験 花子", f, "19800101", None),
+            vec![&osaka, &tokyo, &nowhere],
+        ),
+        (
+            query("試験花子", f, "19800101", Some("東京都")),
+            vec![&tokyo],
+        ),
+        (
+            query("試験　花子", f, "19800101", Some("大阪府")),
+            vec![&osaka],
+        ),
+        // Only the current version's name counts.
+        (query("旧姓花子", f, "19800101", None), vec![]),
+        (query("新姓 花子", f, "19800101", None), vec![&renamed]),
+    ];
+    for (q, expected) in cases {
+        let what = format!("{q:?}");
+        let expected: Vec<Qualification> = expected.into_iter().cloned().collect();
+        assert_eq!(find(q, 10).await, expected, "{what}");
+    }
+    assert_eq!(
+        find(query("試験花子", f, "19800101", None), 2).await.len(),
+        2,
+        "at most the limit"
+    );
+
+    // The person link and the current version come along, as with a card query.
+    let found = s
+        .find_by_attributes(&query("試験花子", f, "19800101", Some("大阪")), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].person.as_deref(), Some("person-osaka"));
+    let by_card = s.find_qualifications(&query_card("20")).await.unwrap();
+    assert_eq!(found, by_card);
+    let found = s
+        .find_by_attributes(&query("新姓花子", f, "19800101", None), 10)
+        .await
+        .unwrap();
+    assert_eq!((found[0].version, found[0].person.as_deref()), (2, None));
+}
+
+fn query_card(number: &str) -> CardQuery {
+    query("1", number, None, "19800101")
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -1164,7 +1601,11 @@ macro_rules! store_contract_tests {
             receipts_match_wait_and_purge, masters_keep_editions, checkups_match_and_read,
             information_reads_are_logged, institution_blocks_newest_wins,
             reference_numbers_replace_and_align, reference_numbers_follow_the_person,
-            reference_number_needs_a_known_qualification, batch_inquiries_lifecycle);
+            reference_number_needs_a_known_qualification, batch_inquiries_lifecycle,
+            institutions_upsert_and_look_up, institution_blocks_newest_per_institution,
+            sharing_opt_out_newest_wins, consent_history_newest_first,
+            access_for_several_qualifications, emergency_declarations_window,
+            find_by_attributes_folds_and_narrows);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

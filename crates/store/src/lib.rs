@@ -10,6 +10,7 @@ mod hash;
 mod links;
 mod mapping;
 pub mod medical;
+mod people;
 pub mod postgres;
 mod reception;
 pub mod sqlite;
@@ -28,6 +29,7 @@ pub use medical::{
     StoredReceipt, TreatmentRecord,
 };
 
+pub use people::{AttributeQuery, BlockState, EmergencyDeclaration, NewEmergencyDeclaration};
 pub use postgres::{PgOptions, PostgresStore};
 pub use reception::{
     BatchInquiryResult, NewBatchInquiry, ReferenceNumberRegistration, StoredBatchInquiry,
@@ -481,4 +483,80 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes batches submitted before `before` (finished or not: their answers hold
     /// personal data and are kept only for days). Returns how many.
     async fn purge_batch_inquiries(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    // --- Institutions, the patient's choices, 災害時 access ---
+
+    /// Registers an institution or replaces its registration.
+    async fn upsert_institution(
+        &self,
+        institution: kakunin_domain::Institution,
+    ) -> Result<(), StoreError>;
+
+    /// The registered institutions among `codes` (unregistered ones are left out).
+    async fn institutions(
+        &self,
+        codes: Vec<InstitutionCode>,
+    ) -> Result<Vec<kakunin_domain::Institution>, StoreError>;
+
+    /// Every registered institution, by code.
+    async fn all_institutions(&self) -> Result<Vec<kakunin_domain::Institution>, StoreError>;
+
+    /// The person's current block decision per institution (newest decision of each), by
+    /// institution code.
+    async fn institution_blocks(&self, pseudonym: &str) -> Result<Vec<BlockState>, StoreError>;
+
+    /// Records the person's choice to share no medical information with anyone (or to share
+    /// again). Append-only; the newest choice is in force.
+    async fn set_sharing_opt_out(
+        &self,
+        pseudonym: &str,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the person's newest sharing choice is "opted out" (false when none).
+    async fn sharing_opted_out(&self, pseudonym: &str) -> Result<bool, StoreError>;
+
+    /// Every consent the person gave (withdrawals included: a consent whose `expires_at` is
+    /// its `given_at`), newest first, at most `limit`.
+    async fn consent_history(
+        &self,
+        pseudonym: &str,
+        limit: u32,
+    ) -> Result<Vec<Consent>, StoreError>;
+
+    /// Access-log entries that touched any of these qualifications, each once, newest first,
+    /// at most `limit`.
+    async fn access_for_qualifications(
+        &self,
+        qualification_ids: Vec<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredAccess>, StoreError>;
+
+    /// Records a 災害時 declaration; returns its id.
+    async fn declare_emergency(
+        &self,
+        declaration: NewEmergencyDeclaration,
+    ) -> Result<i64, StoreError>;
+
+    /// Ends a declaration early. `false` when there is no such declaration still running at
+    /// `at`.
+    async fn end_emergency(&self, id: i64, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Declarations in force at `at` (started, not past `ends_at`, not ended early).
+    async fn active_emergencies(
+        &self,
+        at: Timestamp,
+    ) -> Result<Vec<EmergencyDeclaration>, StoreError>;
+
+    /// Every declaration, newest first, at most `limit`.
+    async fn emergencies(&self, limit: u32) -> Result<Vec<EmergencyDeclaration>, StoreError>;
+
+    /// Current qualifications whose current version matches the 4 attributes (used only for
+    /// 災害時 access). At most `limit` (callers refuse anything but exactly one person).
+    async fn find_by_attributes(
+        &self,
+        query: &AttributeQuery,
+        limit: u32,
+    ) -> Result<Vec<StoredQualification>, StoreError>;
 }

@@ -46,15 +46,36 @@ async fn access_log_and_history_are_append_only() {
     .await
     .unwrap();
     s.append_access(contract::access(vec![], 5)).await.unwrap();
+    let at = kakunin_domain::Timestamp::from_unix_millis(5);
+    s.set_sharing_opt_out("p", true, at).await.unwrap();
+    s.declare_emergency(kakunin_store::NewEmergencyDeclaration {
+        areas: vec!["13".into()],
+        starts_at: at,
+        ends_at: at,
+        reason: "test".into(),
+        declared_by: "admin:test".into(),
+        declared_at: at,
+    })
+    .await
+    .unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     for sql in [
         "DELETE FROM access_log",
         "UPDATE access_log SET institution_code = '0110113719'",
         "UPDATE qualification_versions SET name = 'x'",
+        "UPDATE sharing_choices SET opted_out = 0",
+        "DELETE FROM sharing_choices",
+        "UPDATE emergency_areas SET area = '01'",
+        "DELETE FROM emergency_areas",
     ] {
         let err = raw.execute(sql, []).unwrap_err().to_string();
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
+    let err = raw
+        .execute("DELETE FROM emergency_declarations", [])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("never deleted"), "{err}");
 }
 
 #[tokio::test]

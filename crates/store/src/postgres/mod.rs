@@ -11,19 +11,21 @@
 //!   node is a primary (promoted), writes move there without a restart.
 
 mod medical;
+mod people;
 mod reception;
 mod rows;
 
 use crate::{
-    BatchInquiryResult, CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome,
-    ImportOutcome, ImportRecord, LinkReview, MasterEntry, MasterImport, MasterImportOutcome,
-    MasterKind, MatchOutcome, MedicalCounts, NewBatchInquiry, NodeStatus, NonceUse, PurgeOutcome,
+    AttributeQuery, BatchInquiryResult, BlockState, CardQuery, CardRegistration, CheckupImport,
+    CheckupImportOutcome, EmergencyDeclaration, ImportOutcome, ImportRecord, LinkReview,
+    MasterEntry, MasterImport, MasterImportOutcome, MasterKind, MatchOutcome, MedicalCounts,
+    NewBatchInquiry, NewEmergencyDeclaration, NodeStatus, NonceUse, PurgeOutcome,
     QualificationVersion, ReceiptImport, ReceiptImportOutcome, ReferenceNumberRegistration,
     RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess, StoredBatchInquiry,
     StoredCheckup, StoredQualification, StoredReceipt,
 };
 use async_trait::async_trait;
-use kakunin_domain::{AccessLogEntry, Consent, Date, InstitutionCode, Timestamp};
+use kakunin_domain::{AccessLogEntry, Consent, Date, Institution, InstitutionCode, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -51,6 +53,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_reception",
         include_str!("migrations/0005_reception.sql"),
     ),
+    (6, "0006_people", include_str!("migrations/0006_people.sql")),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -1010,6 +1013,102 @@ impl Store for PostgresStore {
 
     async fn purge_batch_inquiries(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.on_primary(async |c| reception::purge_batches(c, before).await)
+            .await
+    }
+
+    async fn upsert_institution(&self, institution: Institution) -> Result<(), StoreError> {
+        self.on_primary(async |c| people::upsert_institution(c, &institution).await)
+            .await
+    }
+
+    async fn institutions(
+        &self,
+        codes: Vec<InstitutionCode>,
+    ) -> Result<Vec<Institution>, StoreError> {
+        self.on_primary(async |c| people::institutions(c, &codes).await)
+            .await
+    }
+
+    async fn all_institutions(&self) -> Result<Vec<Institution>, StoreError> {
+        self.on_primary(async |c| people::all_institutions(c).await)
+            .await
+    }
+
+    async fn institution_blocks(&self, pseudonym: &str) -> Result<Vec<BlockState>, StoreError> {
+        // On the primary: a decision made a moment ago must show.
+        self.on_primary(async |c| people::institution_blocks(c, pseudonym).await)
+            .await
+    }
+
+    async fn set_sharing_opt_out(
+        &self,
+        pseudonym: &str,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.on_primary(async |c| people::set_sharing_opt_out(c, pseudonym, opted_out, at).await)
+            .await
+    }
+
+    async fn sharing_opted_out(&self, pseudonym: &str) -> Result<bool, StoreError> {
+        // On the primary: a choice made a moment ago must count.
+        self.on_primary(async |c| people::sharing_opted_out(c, pseudonym).await)
+            .await
+    }
+
+    async fn consent_history(
+        &self,
+        pseudonym: &str,
+        limit: u32,
+    ) -> Result<Vec<Consent>, StoreError> {
+        self.on_primary(async |c| people::consent_history(c, pseudonym, limit).await)
+            .await
+    }
+
+    async fn access_for_qualifications(
+        &self,
+        qualification_ids: Vec<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredAccess>, StoreError> {
+        self.on_primary(async |c| {
+            people::access_for_qualifications(c, &qualification_ids, limit).await
+        })
+        .await
+    }
+
+    async fn declare_emergency(
+        &self,
+        declaration: NewEmergencyDeclaration,
+    ) -> Result<i64, StoreError> {
+        self.on_primary(async |c| people::declare_emergency(c, &declaration).await)
+            .await
+    }
+
+    async fn end_emergency(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        self.on_primary(async |c| people::end_emergency(c, id, at).await)
+            .await
+    }
+
+    async fn active_emergencies(
+        &self,
+        at: Timestamp,
+    ) -> Result<Vec<EmergencyDeclaration>, StoreError> {
+        // On the primary: a declaration ended a moment ago must stop counting.
+        self.on_primary(async |c| people::active_emergencies(c, at).await)
+            .await
+    }
+
+    async fn emergencies(&self, limit: u32) -> Result<Vec<EmergencyDeclaration>, StoreError> {
+        self.on_primary(async |c| people::emergencies(c, limit).await)
+            .await
+    }
+
+    async fn find_by_attributes(
+        &self,
+        query: &AttributeQuery,
+        limit: u32,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
+        self.on_primary(async |c| people::find_by_attributes(c, query, limit).await)
             .await
     }
 }

@@ -402,7 +402,7 @@ pub(super) async fn find(
     found_from(&rows)
 }
 
-fn found_from(rows: &[Row]) -> Result<Vec<StoredQualification>, StoreError> {
+pub(super) fn found_from(rows: &[Row]) -> Result<Vec<StoredQualification>, StoreError> {
     let sd_at = 5 + VERSION_COLS.len();
     let mut found = Vec::with_capacity(rows.len());
     for r in rows {
@@ -492,7 +492,7 @@ fn find_sql() -> String {
 
 /// The specific-disease certificates of version `v` as five array columns, so a lookup is one
 /// round trip.
-fn specific_disease_arrays(v: &str) -> String {
+pub(super) fn specific_disease_arrays(v: &str) -> String {
     ["disease", "issue_date", "valid_from", "valid_until", "self_pay_yen"]
         .iter()
         .map(|c| format!(", ARRAY(SELECT s.{c} FROM specific_disease_certificates s WHERE s.version_id = {v}.id ORDER BY s.seq)"))
@@ -743,6 +743,12 @@ pub(super) async fn dismiss_link_review(
     )) == 1)
 }
 
+/// The access-log columns of `StoredAccess`, for the alias `a`: the id, then what
+/// [`access_from`] reads.
+pub(super) const ACCESS_COLS: &str =
+    "a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
+     a.category, a.period_from, a.period_to, a.basis";
+
 pub(super) async fn access(
     c: &Conn,
     qualification_id: Option<i64>,
@@ -751,25 +757,39 @@ pub(super) async fn access(
     let limit = i64::from(limit);
     let rows = match qualification_id {
         Some(qid) => q!(c.query(
-            "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
-                    a.category, a.period_from, a.period_to, a.basis
-             FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
-             WHERE s.qualification_id = $1 ORDER BY a.id DESC LIMIT $2",
+            &format!(
+                "SELECT {ACCESS_COLS}
+                 FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
+                 WHERE s.qualification_id = $1 ORDER BY a.id DESC LIMIT $2"
+            ),
             &[&qid, &limit]
         )),
         None => q!(c.query(
-            "SELECT id, at_ms, institution_code, purpose, result, processing_code,
-                    category, period_from, period_to, basis
-             FROM access_log ORDER BY id DESC LIMIT $1",
+            &format!("SELECT {ACCESS_COLS} FROM access_log a ORDER BY a.id DESC LIMIT $1"),
             &[&limit]
         )),
     };
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(StoredAccess {
-            id: r.get(0),
-            entry: access_from(r, 1)?,
-        });
+    let mut out = accesses_from(&rows)?;
+    load_subjects(c, &mut out).await?;
+    Ok(out)
+}
+
+/// Entries from rows of [`ACCESS_COLS`] (their subjects not loaded yet).
+pub(super) fn accesses_from(rows: &[Row]) -> Result<Vec<StoredAccess>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(StoredAccess {
+                id: r.get(0),
+                entry: access_from(r, 1)?,
+            })
+        })
+        .collect()
+}
+
+/// Loads every qualification each entry touched, in one round trip.
+pub(super) async fn load_subjects(c: &Conn, out: &mut [StoredAccess]) -> Result<(), StoreError> {
+    if out.is_empty() {
+        return Ok(());
     }
     let ids: Vec<i64> = out.iter().map(|a| a.id).collect();
     let subjects = q!(c.query(
@@ -780,10 +800,10 @@ pub(super) async fn access(
     for r in &subjects {
         by_access.entry(r.get(0)).or_default().push(r.get(1));
     }
-    for a in &mut out {
+    for a in out {
         a.entry.qualification_ids = by_access.remove(&a.id).unwrap_or_default();
     }
-    Ok(out)
+    Ok(())
 }
 
 pub(super) async fn imports(c: &Conn, limit: u32) -> Result<Vec<ImportRecord>, StoreError> {

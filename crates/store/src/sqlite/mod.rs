@@ -6,19 +6,21 @@
 //! pool of read-only connections in tokio's blocking pool.
 
 mod medical;
+mod people;
 mod reception;
 mod rows;
 
 use crate::{
-    BatchInquiryResult, CardQuery, CardRegistration, CheckupImport, CheckupImportOutcome,
-    ImportOutcome, ImportRecord, LinkReview, MasterEntry, MasterImport, MasterImportOutcome,
-    MasterKind, MatchOutcome, MedicalCounts, NewBatchInquiry, NodeStatus, NonceUse, PurgeOutcome,
+    AttributeQuery, BatchInquiryResult, BlockState, CardQuery, CardRegistration, CheckupImport,
+    CheckupImportOutcome, EmergencyDeclaration, ImportOutcome, ImportRecord, LinkReview,
+    MasterEntry, MasterImport, MasterImportOutcome, MasterKind, MatchOutcome, MedicalCounts,
+    NewBatchInquiry, NewEmergencyDeclaration, NodeStatus, NonceUse, PurgeOutcome,
     QualificationVersion, ReceiptImport, ReceiptImportOutcome, ReferenceNumberRegistration,
     RosterImport, Store, StoreCounts, StoreError, StoreStatus, StoredAccess, StoredBatchInquiry,
     StoredCheckup, StoredQualification, StoredReceipt,
 };
 use async_trait::async_trait;
-use kakunin_domain::{AccessLogEntry, Consent, Date, InstitutionCode, Timestamp};
+use kakunin_domain::{AccessLogEntry, Consent, Date, Institution, InstitutionCode, Timestamp};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -44,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_reception",
         include_str!("migrations/0005_reception.sql"),
     ),
+    (6, "0006_people", include_str!("migrations/0006_people.sql")),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -631,6 +634,95 @@ impl Store for SqliteStore {
 
     async fn purge_batch_inquiries(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.write(move |c| reception::purge_batches(c, before))
+            .await
+    }
+
+    async fn upsert_institution(&self, institution: Institution) -> Result<(), StoreError> {
+        self.write(move |c| people::upsert_institution(c, &institution))
+            .await
+    }
+
+    async fn institutions(
+        &self,
+        codes: Vec<InstitutionCode>,
+    ) -> Result<Vec<Institution>, StoreError> {
+        self.read(move |c| people::institutions(c, &codes)).await
+    }
+
+    async fn all_institutions(&self) -> Result<Vec<Institution>, StoreError> {
+        self.read(people::all_institutions).await
+    }
+
+    async fn institution_blocks(&self, pseudonym: &str) -> Result<Vec<BlockState>, StoreError> {
+        let p = pseudonym.to_string();
+        self.read(move |c| people::institution_blocks(c, &p)).await
+    }
+
+    async fn set_sharing_opt_out(
+        &self,
+        pseudonym: &str,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let p = pseudonym.to_string();
+        self.write(move |c| people::set_sharing_opt_out(c, &p, opted_out, at))
+            .await
+    }
+
+    async fn sharing_opted_out(&self, pseudonym: &str) -> Result<bool, StoreError> {
+        let p = pseudonym.to_string();
+        self.read(move |c| people::sharing_opted_out(c, &p)).await
+    }
+
+    async fn consent_history(
+        &self,
+        pseudonym: &str,
+        limit: u32,
+    ) -> Result<Vec<Consent>, StoreError> {
+        let p = pseudonym.to_string();
+        self.read(move |c| people::consent_history(c, &p, limit))
+            .await
+    }
+
+    async fn access_for_qualifications(
+        &self,
+        qualification_ids: Vec<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredAccess>, StoreError> {
+        self.read(move |c| people::access_for_qualifications(c, &qualification_ids, limit))
+            .await
+    }
+
+    async fn declare_emergency(
+        &self,
+        declaration: NewEmergencyDeclaration,
+    ) -> Result<i64, StoreError> {
+        self.write(move |c| people::declare_emergency(c, &declaration))
+            .await
+    }
+
+    async fn end_emergency(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        self.write(move |c| people::end_emergency(c, id, at)).await
+    }
+
+    async fn active_emergencies(
+        &self,
+        at: Timestamp,
+    ) -> Result<Vec<EmergencyDeclaration>, StoreError> {
+        self.read(move |c| people::active_emergencies(c, at)).await
+    }
+
+    async fn emergencies(&self, limit: u32) -> Result<Vec<EmergencyDeclaration>, StoreError> {
+        self.read(move |c| people::emergencies(c, limit)).await
+    }
+
+    async fn find_by_attributes(
+        &self,
+        query: &AttributeQuery,
+        limit: u32,
+    ) -> Result<Vec<StoredQualification>, StoreError> {
+        let q = query.clone();
+        self.read(move |c| people::find_by_attributes(c, &q, limit))
             .await
     }
 }

@@ -268,7 +268,7 @@ pub(super) fn find(
     with_specific_diseases(conn, out)
 }
 
-fn collect_found(
+pub(super) fn collect_found(
     mut rows: rusqlite::Rows<'_>,
 ) -> Result<Vec<(i64, StoredQualification)>, StoreError> {
     let mut out = Vec::new();
@@ -284,7 +284,7 @@ fn collect_found(
     Ok(out)
 }
 
-fn with_specific_diseases(
+pub(super) fn with_specific_diseases(
     conn: &Connection,
     out: Vec<(i64, StoredQualification)>,
 ) -> Result<Vec<StoredQualification>, StoreError> {
@@ -481,22 +481,36 @@ pub(super) fn dismiss_link_review(
     )? == 1)
 }
 
+/// The access-log columns of `StoredAccess`, for the alias `a`: the id, then what
+/// [`access_from`] reads.
+pub(super) const ACCESS_COLS: &str =
+    "a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
+     a.category, a.period_from, a.period_to, a.basis";
+
 pub(super) fn access(
     conn: &Connection,
     qualification_id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<StoredAccess>, StoreError> {
     let sql = match qualification_id {
-        Some(_) => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
-                           a.category, a.period_from, a.period_to, a.basis
-                    FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
-                    WHERE s.qualification_id = ?1 ORDER BY a.id DESC LIMIT ?2",
-        None => "SELECT a.id, a.at_ms, a.institution_code, a.purpose, a.result, a.processing_code,
-                        a.category, a.period_from, a.period_to, a.basis
-                 FROM access_log a WHERE ?1 IS NULL ORDER BY a.id DESC LIMIT ?2",
+        Some(_) => format!(
+            "SELECT {ACCESS_COLS}
+             FROM access_log a JOIN access_log_subjects s ON s.access_id = a.id AND s.access_at_ms = a.at_ms
+             WHERE s.qualification_id = ?1 ORDER BY a.id DESC LIMIT ?2"
+        ),
+        None => format!(
+            "SELECT {ACCESS_COLS} FROM access_log a WHERE ?1 IS NULL ORDER BY a.id DESC LIMIT ?2"
+        ),
     };
-    let mut st = conn.prepare_cached(sql)?;
-    let mut rows = st.query(params![qualification_id, i64::from(limit)])?;
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query(params![qualification_id, i64::from(limit)])?;
+    let mut out = accesses_from(rows)?;
+    load_subjects(conn, &mut out)?;
+    Ok(out)
+}
+
+/// Entries from rows of [`ACCESS_COLS`] (their subjects not loaded yet).
+pub(super) fn accesses_from(mut rows: rusqlite::Rows<'_>) -> Result<Vec<StoredAccess>, StoreError> {
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(StoredAccess {
@@ -504,16 +518,20 @@ pub(super) fn access(
             entry: access_from(r, 1)?,
         });
     }
-    drop(rows);
+    Ok(out)
+}
+
+/// Loads every qualification each entry touched.
+pub(super) fn load_subjects(conn: &Connection, out: &mut [StoredAccess]) -> Result<(), StoreError> {
     let mut subj = conn.prepare_cached(
         "SELECT qualification_id FROM access_log_subjects WHERE access_id = ?1 AND access_at_ms = ?2 ORDER BY qualification_id",
     )?;
-    for a in &mut out {
+    for a in out {
         a.entry.qualification_ids = subj
             .query_map(params![a.id, a.entry.at.unix_millis()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
     }
-    Ok(out)
+    Ok(())
 }
 
 pub(super) fn sample(conn: &Connection, limit: u32) -> Result<Vec<CardQuery>, StoreError> {
