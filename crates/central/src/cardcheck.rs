@@ -475,6 +475,7 @@ async fn spend(
     ids: Vec<i64>,
 ) -> Result<(), CardError> {
     let (institution, purpose, at) = (entry.institution.clone(), entry.purpose, entry.at);
+    let logging = std::time::Instant::now();
     let spent = store
         .append_access_once(
             NonceUse {
@@ -484,6 +485,7 @@ async fn spend(
             entry,
         )
         .await?;
+    crate::metrics::access_log_write(logging.elapsed());
     if spent.is_some() {
         return Ok(());
     }

@@ -331,9 +331,12 @@ async fn emergency_check(
 ) -> Result<Json<EligibilityCheckResponse>, AppError> {
     let institution = institution_of(&peer)?;
     let request: EmergencyRequest = json_body(&body)?;
-    Ok(Json(
-        emergency::check(&*app.store, &institution, &request, service::now()).await?,
-    ))
+    let started = std::time::Instant::now();
+    let answer = emergency::check(&*app.store, &institution, &request, service::now())
+        .await
+        .map_err(AppError::from);
+    count_check("emergency", started, &answer);
+    answer.map(Json)
 }
 
 /// 災害時: a person's medical information without a card or consent screen (institution
@@ -367,16 +370,17 @@ async fn emergency_medical(
         )
     })?;
     let request: EmergencyRequest = json_body(&body)?;
-    Ok(Json(
-        emergency::information(
-            &*app.store,
-            &institution,
-            category,
-            &request,
-            service::now(),
-        )
-        .await?,
-    ))
+    let answer = emergency::information(
+        &*app.store,
+        &institution,
+        category,
+        &request,
+        service::now(),
+    )
+    .await
+    .map_err(AppError::from);
+    count_view(category.code(), "emergency", &answer);
+    answer.map(Json)
 }
 
 impl From<CardError> for AppError {
@@ -458,9 +462,12 @@ async fn card_check(
     let institution = institution_of(&peer)?;
     let cards = app.cards()?;
     let request: CardCheckRequest = json_body(&body)?;
-    Ok(Json(
-        cardcheck::card_check(&*app.store, cards, &institution, &request, service::now()).await?,
-    ))
+    let started = std::time::Instant::now();
+    let answer = cardcheck::card_check(&*app.store, cards, &institution, &request, service::now())
+        .await
+        .map_err(AppError::from);
+    count_check("card", started, &answer);
+    answer.map(Json)
 }
 
 /// The later check of a card visit recorded while the central could not be reached
@@ -487,10 +494,13 @@ async fn offline_card_check(
     let institution = institution_of(&peer)?;
     let cards = app.cards()?;
     let request: OfflineCardCheckRequest = json_body(&body)?;
-    Ok(Json(
+    let started = std::time::Instant::now();
+    let answer =
         cardcheck::offline_card_check(&*app.store, cards, &institution, &request, service::now())
-            .await?,
-    ))
+            .await
+            .map_err(AppError::from);
+    count_check("offline_card", started, &answer);
+    answer.map(Json)
 }
 
 /// 利用登録: register the card for insurance use (card + PIN; institution role, from the
@@ -710,7 +720,29 @@ async fn check(
 ) -> Result<Json<EligibilityCheckResponse>, AppError> {
     let institution = institution_of(&peer)?;
     let request: EligibilityCheckRequest = json_body(&body)?;
-    answer_check(&app, &institution, &request).await.map(Json)
+    let started = std::time::Instant::now();
+    let answer = answer_check(&app, &institution, &request).await;
+    count_check("numbers", started, &answer);
+    answer.map(Json)
+}
+
+/// Counts a check in the metrics: its validity, or why it was not answered.
+fn count_check(
+    kind: &'static str,
+    started: std::time::Instant,
+    answer: &Result<EligibilityCheckResponse, AppError>,
+) {
+    let result = match answer {
+        Ok(a) => a.validity.as_str(),
+        Err(AppError(status, _)) if status.is_server_error() => "error",
+        Err(_) => "refused",
+    };
+    crate::metrics::check(kind, result, started.elapsed());
+}
+
+/// Counts a medical information request in the metrics.
+fn count_view<T>(category: &str, basis: &'static str, answer: &Result<T, AppError>) {
+    crate::metrics::view(category, basis, answer.is_ok());
 }
 
 async fn answer_check(
@@ -780,6 +812,7 @@ async fn import_roster(
         service::now(),
     )
     .await?;
+    crate::metrics::import("roster", report.accepted, report.rows);
     let status = if report.accepted {
         StatusCode::OK
     } else {
@@ -869,9 +902,16 @@ async fn trace(req: Request, next: Next) -> Response {
         .map_or("unmatched", |p| p.as_str())
         .to_string();
     let method = req.method().clone();
+    if let Some(Peer(Ok(Role::Institution(code) | Role::Terminal(code)))) =
+        req.extensions().get::<Peer>()
+    {
+        crate::metrics::seen(code.as_str());
+    }
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
-    tracing::debug!(%method, route, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let took = started.elapsed();
+    crate::metrics::http(&route, method.as_str(), resp.status().as_u16(), took);
+    tracing::debug!(%method, route, status = resp.status().as_u16(), micros = took.as_micros() as u64, "request");
     resp
 }
 
@@ -933,6 +973,7 @@ async fn import_receipts(
     let role = authorize(&peer, "admin")?;
     let actor = format!("admin:{}", role.id());
     let report = medical::import_receipts(&*app.store, &actor, &body, service::now()).await?;
+    crate::metrics::import("receipts", report.accepted, report.receipts);
     Ok((import_status(report.accepted), Json(report)))
 }
 
@@ -974,6 +1015,7 @@ async fn import_masters(
     })?;
     let actor = format!("admin:{}", role.id());
     let report = medical::import_masters(&*app.store, &actor, kind, &body, service::now()).await?;
+    crate::metrics::import("masters", report.accepted, report.entries);
     Ok((import_status(report.accepted), Json(report)))
 }
 
@@ -1014,6 +1056,7 @@ async fn import_checkups(
     }
     let report =
         medical::import_checkups(&*app.store, &scope, &actor, &files, service::now()).await?;
+    crate::metrics::import("checkups", report.accepted, report.documents);
     Ok((import_status(report.accepted), Json(report)))
 }
 
@@ -1053,16 +1096,17 @@ async fn medical_information(
         )
     })?;
     let request: MedicalInformationRequest = json_body(&body)?;
-    Ok(Json(
-        medical::information(
-            &*app.store,
-            &institution,
-            category,
-            &request,
-            service::now(),
-        )
-        .await?,
-    ))
+    let answer = medical::information(
+        &*app.store,
+        &institution,
+        category,
+        &request,
+        service::now(),
+    )
+    .await
+    .map_err(AppError::from);
+    count_view(category.code(), "consent", &answer);
+    answer.map(Json)
 }
 
 /// The central's routes.

@@ -9,6 +9,7 @@ pub mod cards;
 pub mod emergency;
 pub mod http;
 pub mod medical;
+pub mod metrics;
 pub mod pki;
 pub mod portal;
 pub mod reception;
@@ -80,6 +81,9 @@ pub struct CentralConfig {
     /// The patient portal's local card helper (`kakunin card-helper`), as the patient's
     /// browser reaches it; default [`DEFAULT_PORTAL_CARD_HELPER`].
     pub portal_card_helper: Option<String>,
+    /// Where Prometheus metrics are served (plain HTTP; keep it on loopback or a private
+    /// network), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the patient portal looks for the local card helper by default.
@@ -202,6 +206,7 @@ pub struct Central {
     portal_card_helper: String,
     listener: tokio::net::TcpListener,
     tls: tls::Tls,
+    metrics: Option<tokio::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Central {
@@ -221,6 +226,9 @@ impl Central {
         central.crl_refresh = config.crl_refresh;
         if let Some(url) = &config.portal_card_helper {
             central.portal_card_helper = url.clone();
+        }
+        if let Some(addr) = config.metrics_listen {
+            central = central.with_metrics(addr).await?;
         }
         Ok(central)
     }
@@ -259,7 +267,22 @@ impl Central {
             portal_card_helper: DEFAULT_PORTAL_CARD_HELPER.into(),
             listener,
             tls,
+            metrics: None,
         })
+    }
+
+    /// Serves Prometheus metrics at `http://ADDR/metrics` (port 0 picks a free one).
+    pub async fn with_metrics(mut self, addr: SocketAddr) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener {addr}"))?;
+        self.metrics = Some(listener);
+        Ok(self)
+    }
+
+    /// Where metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// `https://ADDR`.
@@ -306,7 +329,17 @@ impl Central {
                 }
             }
         });
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = self.metrics.map(|listener| {
+            tokio::spawn(metrics::serve(listener, async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         server::serve(router, self.tls, self.listener, shutdown).await;
+        let _ = metrics_stop.send(());
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         drop(batch_worker);
         purger.abort();
         if let Some(r) = refresher {

@@ -332,7 +332,14 @@ fn access_view(a: &StoredAccess, names: &BTreeMap<String, String>) -> AccessView
         (_, _, "emergency_life_protection") => ("emergency", "災害時（同意なし・生命保護）"),
         (_, AccessPurpose::EmergencyCheck, _) => ("emergency", "災害時"),
         (Some(i), _, _) => (i.basis.code(), i.basis.label()),
-        (None, AccessPurpose::EligibilityByCard, _) => ("card", "マイナンバーカード"),
+        // Card checks, 利用登録 and consents given at the reader: the card was presented.
+        (
+            None,
+            AccessPurpose::EligibilityByCard
+            | AccessPurpose::CardRegistration
+            | AccessPurpose::ConsentRegistration,
+            _,
+        ) => ("card", "マイナンバーカード"),
         (None, _, _) => ("numbers", "保険証等の番号"),
     };
     let (outcome, outcome_label) = match &e.result {

@@ -327,6 +327,7 @@ pub(crate) async fn check_for(
         .await
         .map_err(CheckError::Store)?;
     let processing = processing_result(validity, &results, on);
+    let logging = std::time::Instant::now();
     store
         .append_access(AccessLogEntry {
             at,
@@ -339,6 +340,7 @@ pub(crate) async fn check_for(
         })
         .await
         .map_err(CheckError::Store)?;
+    crate::metrics::access_log_write(logging.elapsed());
     Ok(EligibilityCheckResponse {
         validity: validity.code().into(),
         validity_label: validity.label().into(),

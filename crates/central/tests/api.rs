@@ -13,6 +13,8 @@ use std::sync::Arc;
 struct World {
     _dir: tempfile::TempDir,
     url: String,
+    /// `http://ADDR/metrics`.
+    metrics_url: String,
     ca_pem: Vec<u8>,
     store: Arc<dyn Store>,
     institution: Vec<u8>,
@@ -71,14 +73,19 @@ async fn world(backend: Backend) -> Option<World> {
         load_tls(dir.path()).unwrap(),
     )
     .await
+    .unwrap()
+    .with_metrics("127.0.0.1:0".parse().unwrap())
+    .await
     .unwrap();
     let url = central.url();
+    let metrics_url = format!("http://{}/metrics", central.metrics_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(central.serve(async {
         let _ = rx.await;
     }));
     Some(World {
         url,
+        metrics_url,
         ca_pem: ca.cert_pem().as_bytes().to_vec(),
         store,
         institution: issue("institution", &complete("131000001").unwrap()),
@@ -196,7 +203,8 @@ on_both_backends!(
     hand_written_rosters_answer_validity_as_of_dates,
     bad_inputs_are_refused_and_write_nothing,
     reference_numbers_come_back_in_results,
-    batch_inquiries_answer_later
+    batch_inquiries_answer_later,
+    metrics_count_without_identifiers
 );
 
 async fn hand_written_rosters_answer_validity_as_of_dates(backend: Backend) {
@@ -1031,4 +1039,41 @@ async fn batch_inquiries_answer_later(backend: Backend) {
     }));
     let resumed = wait_done(&clinic, &reception).await;
     assert_eq!(resumed.units[0].response.as_ref().unwrap().validity, "1");
+}
+
+async fn metrics_count_without_identifiers(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    assert!(w.import(&w.insurer_kenpo, &kenpo_roster()).await.accepted);
+    let today = kakunin_central::service::now().jst_date().compact();
+    w.check(KENPO, Some("123"), "4567", Some("00"), "19800101", &today)
+        .await;
+    w.check(KENPO, Some("123"), "9999", Some("00"), "19800101", &today)
+        .await;
+    let text = reqwest::get(&w.metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |line: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+    };
+    assert!(value("kakunin_checks_total{kind=\"numbers\",result=\"1\"}") >= 1.0);
+    assert!(value("kakunin_checks_total{kind=\"numbers\",result=\"4\"}") >= 1.0);
+    assert!(value("kakunin_imports_total{kind=\"roster\",result=\"accepted\"}") >= 1.0);
+    assert!(value("kakunin_access_log_write_seconds_count") >= 2.0);
+    assert!(value("kakunin_http_requests_total{route=\"/v1/eligibility/check\",method=\"POST\",status=\"2xx\"}") >= 2.0);
+    assert!(value("kakunin_terminals{state=\"active\"}") >= 1.0);
+    for secret in ["4567", "19800101", "131000001", "試験", KENPO] {
+        assert!(
+            !text.contains(secret),
+            "{secret} must not appear in metrics"
+        );
+    }
 }

@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// some).
     #[arg(long, default_value_t = 2_000)]
     medical: u32,
+    /// Address of the local card helper the patient portal logs in through (a free port if
+    /// taken).
+    #[arg(long, default_value = kakunin_terminal::card_helper::DEFAULT_LISTEN)]
+    card_helper_listen: SocketAddr,
     /// Start, run the printed checks once (numbers, then a card with consent, then the card
     /// holder's medications), print the answers and stop (for scripts and tests).
     #[arg(long)]
@@ -54,6 +58,8 @@ struct Suggested {
 }
 
 const DEMO_INSTITUTION: &str = "131000001";
+/// The demo clinic's name in the institution registry (the patient portal shows it).
+const DEMO_INSTITUTION_NAME: &str = "かくにん内科クリニック（デモ）";
 
 fn institution_code() -> String {
     kakunin_domain::check_digit::complete(DEMO_INSTITUTION).unwrap_or_default()
@@ -87,6 +93,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
 
     let store = open_store(data, &Default::default()).await?;
+    store
+        .upsert_institution(kakunin_domain::Institution {
+            code: kakunin_domain::InstitutionCode::parse(&institution_code())
+                .map_err(|e| anyhow::anyhow!("the demo institution code: {e}"))?,
+            name: DEMO_INSTITUTION_NAME.into(),
+            kind: kakunin_domain::InstitutionKind::MedicalClinic,
+            municipality: Some("13101".into()),
+        })
+        .await?;
     let samples_path = data.join("demo-samples.json");
     let samples: Vec<Suggested> =
         if store.counts().await?.qualifications == 0 || !samples_path.exists() {
@@ -202,6 +217,22 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     .with_cards(services, std::time::Duration::from_secs(5));
     let url = central.url();
+    // The patient portal's card helper: the demo's cards, for pages of this central only.
+    let helper_listener = match tokio::net::TcpListener::bind(args.card_helper_listen).await {
+        Ok(l) => l,
+        Err(_) => {
+            tokio::net::TcpListener::bind(SocketAddr::new(args.card_helper_listen.ip(), 0)).await?
+        }
+    };
+    let helper_url = format!("http://{}", helper_listener.local_addr()?);
+    let helper_config = kakunin_terminal::card_helper::HelperConfig {
+        source: kakunin_terminal::card_helper::CardSource::Directory(cards_dir.clone()),
+        allowed_origins: vec![
+            url.clone(),
+            format!("https://localhost:{}", central.addr.port()),
+        ],
+    };
+    let central = central.with_portal_card_helper(helper_url.clone());
     let reader = kakunin_terminal::visit::Reader::Virtual {
         dir: cards_dir.clone(),
     };
@@ -240,6 +271,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("  受付端末（患者用、カードリーダーの画面）: {terminal_url}/kiosk");
     println!(
         "  受付スタッフ画面: {terminal_url}/console  （仮想カードの挿入・取り出しもここから）"
+    );
+    println!("  患者ポータル（マイナンバーカードでログイン、暗証番号 {DEMO_PIN}）: {url}/portal");
+    println!(
+        "    ブラウザはデモ専用の認証局の証明書について警告します。受け入れるか、{} をブラウザに取り込んでください。",
+        data.join(kakunin_central::pki::CA_CERT).display()
+    );
+    println!(
+        "    カード読み取りアプリ（このデモの中で起動済み、仮想カード {}）: {helper_url}",
+        cards_dir.display()
     );
     println!("  data directory: {}", data.display());
     println!(
@@ -299,6 +339,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     println!("止めるには Ctrl-C を押してください。");
 
+    let (helper_stop, helper_stopped) = tokio::sync::oneshot::channel::<()>();
+    let helper_server = tokio::spawn(kakunin_terminal::card_helper::serve(
+        helper_config,
+        helper_listener,
+        async {
+            let _ = helper_stopped.await;
+        },
+    ));
     let (terminal_stop, terminal_stopped) = tokio::sync::oneshot::channel::<()>();
     let terminal_server = tokio::spawn(kakunin_terminal::http::serve(
         terminal.clone(),
@@ -362,6 +410,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     let _ = terminal_stop.send(());
     let _ = terminal_server.await;
+    let _ = helper_stop.send(());
+    let _ = helper_server.await;
     Ok(())
 }
 

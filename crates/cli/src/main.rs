@@ -6,6 +6,7 @@ mod bench;
 mod bench_card;
 mod bench_medical;
 mod card;
+mod card_helper;
 mod demo;
 mod medical;
 mod terminal;
@@ -59,6 +60,8 @@ enum Command {
     },
     /// Run the clinic terminal: the patient kiosk and the staff console on loopback.
     Terminal(terminal::TerminalArgs),
+    /// Run the local card helper the patient portal logs in through (loopback).
+    CardHelper(card_helper::CardHelperArgs),
     /// Run the authority (the J-LIS stand-in) on its own: CA, CRL, match service.
     Authority(authority::AuthorityArgs),
     /// Everything on one machine: CA, certificates, 10,000 people, the central.
@@ -129,6 +132,14 @@ struct CentralArgs {
     /// Fetch the authority's CRL every this many seconds (default 60).
     #[arg(long, env = "KAKUNIN_CRL_REFRESH_SECS")]
     crl_refresh_secs: Option<u64>,
+    /// The local card helper the patient portal logs in through, as patients' browsers reach
+    /// it (default http://127.0.0.1:8091).
+    #[arg(long, env = "KAKUNIN_PORTAL_CARD_HELPER")]
+    portal_card_helper: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (plain HTTP: loopback or a private
+    /// network only), e.g. 127.0.0.1:9464.
+    #[arg(long, env = "KAKUNIN_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -365,6 +376,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             init_tracing("info");
             terminal::run(args).await?;
         }
+        Command::CardHelper(args) => {
+            init_tracing("info");
+            card_helper::run(args, shutdown_signal()).await?;
+        }
         Command::Medical(args) => {
             init_tracing("warn");
             medical::show(args).await?;
@@ -466,9 +481,19 @@ fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
         .map_or(kakunin_central::CRL_REFRESH, |s| {
             std::time::Duration::from_secs(s.max(1))
         });
+    let portal_card_helper = flags
+        .portal_card_helper
+        .or(file.portal_card_helper)
+        .map(|url| {
+            kakunin_terminal::card_helper::parse_origin(&url)
+                .map_err(|e| anyhow::anyhow!("--portal-card-helper {e}"))
+        })
+        .transpose()?;
     Ok(CentralConfig {
         authority,
         crl_refresh,
+        portal_card_helper,
+        metrics_listen: flags.metrics_listen.or(file.metrics_listen),
         data_dir: data,
         listen,
         store: kakunin_central::StoreConfig {

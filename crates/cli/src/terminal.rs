@@ -3,6 +3,8 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kakunin_api::client::CentralClient;
+use kakunin_formats::oqs::CharacterCode;
+use kakunin_terminal::files::{Files, FilesConfig};
 use kakunin_terminal::offline::Queue;
 use kakunin_terminal::visit::{DeviceKey, OfflineSetup, Reader, Terminal};
 use std::net::SocketAddr;
@@ -42,6 +44,41 @@ pub struct TerminalArgs {
     /// (要後日確認); later visits are recorded at once until the central answers again.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
     offline_after: u64,
+    /// The レセコン file interface: watch DIR/req/ for request XML files, answer them in
+    /// DIR/res/ and write kiosk checks to DIR/face/ (docs/file-interface.md).
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// The encoding of face/ files that answer no request: UTF-8 or Shift_JIS (results to
+    /// requests are always in the request's encoding).
+    #[arg(long, default_value = "UTF-8", value_parser = character_code)]
+    files_encoding: CharacterCode,
+}
+
+fn character_code(s: &str) -> Result<CharacterCode, String> {
+    CharacterCode::from_label(s).ok_or_else(|| format!("expected UTF-8 or Shift_JIS, got {s:?}"))
+}
+
+/// Starts the レセコン file interface on `dir` for a started terminal.
+pub(crate) fn start_files(
+    terminal: &Arc<Terminal>,
+    dir: &Path,
+    data: &Path,
+    encoding: CharacterCode,
+) -> Result<Files> {
+    let institution = terminal
+        .institution()
+        .context("the file interface needs the institution's 医療機関コード")?
+        .to_string();
+    Ok(Files::start(
+        terminal.clone(),
+        FilesConfig {
+            dir: dir.to_path_buf(),
+            data: Some(data.to_path_buf()),
+            institution,
+            encoding,
+            watch: Default::default(),
+        },
+    )?)
 }
 
 /// What a terminal is started with.
@@ -137,10 +174,28 @@ pub async fn run(args: TerminalArgs) -> Result<()> {
         offline_after: std::time::Duration::from_secs(args.offline_after),
     })
     .await?;
+    let files = match &args.files {
+        Some(dir) => Some(start_files(
+            &terminal,
+            dir,
+            &args.data,
+            args.files_encoding,
+        )?),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     println!("kakunin terminal");
     println!("  受付端末（患者用）: http://{addr}/kiosk");
     println!("  受付スタッフ画面:   http://{addr}/console");
+    if let Some(f) = &files {
+        println!(
+            "  レセコン連携フォルダ: {}（req/ に要求、res/ に結果、face/ にカード受付）",
+            f.folders.root.display()
+        );
+    }
     kakunin_terminal::http::serve(terminal, listener, crate::shutdown_signal()).await?;
+    if let Some(f) = files {
+        f.stop();
+    }
     Ok(())
 }

@@ -5,7 +5,9 @@
 //! and a 一括照会 of demo people plus numbers nobody has (a bad upload refused first). A
 //! screenshot of each kiosk screen and console step is saved under `target/kiosk-screens/`; the
 //! time from placing the card to 確認完了 (the patient's typing excluded) is printed, not
-//! asserted.
+//! asserted. A second test runs `kakunin terminal` against a central nobody listens on and
+//! receives a patient by numbers on the console (障害時受付: the 202 message, the banner, the
+//! patient's 申告, the visit listed 要後日確認).
 
 use kakunin_testkit::browser::Browser;
 use std::io::{BufRead, BufReader};
@@ -15,8 +17,9 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kakunin");
 
-struct Demo(Child);
-impl Drop for Demo {
+/// A child process stopped when dropped.
+struct Running(Child);
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -24,7 +27,7 @@ impl Drop for Demo {
 }
 
 /// Starts the demo and returns it with the terminal's base URL.
-fn demo(data: &std::path::Path) -> (Demo, String) {
+fn demo(data: &std::path::Path) -> (Running, String) {
     let mut child = Command::new(BIN)
         .args([
             "demo",
@@ -58,7 +61,7 @@ fn demo(data: &std::path::Path) -> (Demo, String) {
         }
     }
     (
-        Demo(child),
+        Running(child),
         terminal.expect("the demo printed the kiosk URL"),
     )
 }
@@ -481,4 +484,188 @@ fn batch_inquiry(b: &Browser, data: &std::path::Path, reference: &(serde_json::V
     let summary = b.text("#batch-rows tr[data-status=\"done\"]");
     assert!(summary.contains("完了"), "{summary}");
     b.screenshot(&shots().join("console-batch-result.png"));
+}
+
+/// Runs `kakunin` to completion.
+fn kakunin(args: &[&str]) {
+    let out = Command::new(BIN).args(args).output().expect("run kakunin");
+    assert!(
+        out.status.success(),
+        "kakunin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a clinic's identity and `kakunin terminal` against a central nobody listens on (port 9
+/// needs root to listen on), with `--offline-after 1`. Returns it with its base URL.
+fn offline_terminal(dir: &std::path::Path) -> (Running, String) {
+    let ca = dir.join("ca");
+    let clinic = dir.join("clinic.pem");
+    let cards = dir.join("cards");
+    std::fs::create_dir_all(&cards).unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    kakunin(&["ca", "init", "--data", &path(&ca)]);
+    kakunin(&[
+        "ca",
+        "issue",
+        "--data",
+        &path(&ca),
+        "--role",
+        "institution",
+        "--id",
+        "0110113719",
+        "--out",
+        &path(&clinic),
+    ]);
+    let mut child = Command::new(BIN)
+        .args([
+            "terminal",
+            "--data",
+            &path(&dir.join("terminal")),
+            "--central",
+            "https://127.0.0.1:9",
+            "--ca",
+            &path(&ca.join("ca.pem")),
+            "--identity",
+            &path(&clinic),
+            "--reader",
+            &format!("virtual:{}", path(&cards)),
+            "--listen",
+            "127.0.0.1:0",
+            "--offline-after",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the terminal");
+    let out = child.stdout.take().unwrap();
+    let mut base = None;
+    for line in BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if let (Some(i), true) = (line.find("http://"), line.ends_with("/console")) {
+            base = Some(line[i..line.len() - "/console".len()].to_string());
+            break;
+        }
+    }
+    (
+        Running(child),
+        base.expect("the terminal printed the console URL"),
+    )
+}
+
+/// 障害時受付 on the console: a check by numbers while the central cannot be reached is
+/// recorded (202): the form says so, the banner says reception goes on, the note form opens
+/// with the birth date prefilled and checks it as it is typed; the declared 3割 and the name
+/// are recorded; the visit is listed 要後日確認 in the third tab, counted on its badge, and its
+/// note can be edited from there. Nothing personal is kept in the URL or browser storage.
+#[test]
+fn console_offline_reception_in_chromium() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (_terminal, base) = offline_terminal(dir.path());
+    let shot = |n: &str| b.screenshot(&shots().join(format!("console-offline-{n}.png")));
+
+    b.goto(&format!("{base}/console"));
+    b.wait_for("#reception-rows .c-empty", 15);
+    for (field, value) in [
+        ("insurer_number", "06139992"),
+        ("symbol", "123"),
+        ("number", "4567"),
+        ("birthdate", "19800101"),
+    ] {
+        b.type_text(&format!("#f-{field}"), value);
+    }
+    b.click("#check-submit");
+
+    // Recorded for a later check: the message, the banner, the header, the note form.
+    b.wait_for("#note[open]", 15);
+    let status = b.text("#check-status");
+    assert!(
+        status.contains("通信障害のため、要後日確認として受付しました"),
+        "{status}"
+    );
+    let recorded = b.text("#note-recorded");
+    assert!(
+        recorded.contains("要後日確認として受付しました"),
+        "{recorded}"
+    );
+    b.wait_for("[data-banner=\"offline\"]", 10);
+    let banner = b.text("[data-banner=\"offline\"]");
+    assert!(
+        banner.contains("中央サーバに接続できません。受付は続けられます"),
+        "{banner}"
+    );
+    b.wait_for("#central-status[data-central=\"offline\"]", 10);
+    let value = |id: &str| {
+        b.execute(
+            "return document.getElementById(arguments[0]).value",
+            serde_json::json!([id]),
+        )
+    };
+    assert_eq!(value("nf-birthdate"), "19800101", "prefilled from the form");
+    shot("1-recorded");
+
+    // Checked as it is typed: an impossible date is refused before anything is sent.
+    b.clear("#nf-birthdate");
+    b.type_text("#nf-birthdate", "19800231");
+    b.wait_for("#ne-birthdate:not(:empty)", 5);
+    assert!(b.text("#ne-birthdate").contains("存在しない日付"));
+    assert!(b.find("#note-submit:disabled").is_some());
+    b.clear("#nf-birthdate");
+    b.type_text("#nf-birthdate", "19800101");
+    b.wait_for("#note-submit:not(:disabled)", 5);
+
+    // The patient declares 3割; staff note the name (kana typed in hiragana is converted).
+    b.click("label.c-copay-choice:has(input[value=\"030\"])");
+    b.type_text("#nf-name", "試験　花子");
+    b.type_text("#nf-name_kana", "しけん　はなこ");
+    b.click("#nf-sex-2");
+    assert_eq!(value("nf-name_kana"), "シケン\u{3000}ハナコ");
+    b.type_text("#nf-address", "東京都千代田区千代田1-1");
+    shot("2-note");
+    b.click("#note-submit");
+    b.wait_for("#note:not([open])", 10);
+    let status = b.text("#check-status");
+    assert!(status.contains("申告を記録しました"), "{status}");
+    b.wait_for("#offline-badge:not([hidden])", 10);
+    assert_eq!(b.text("#offline-badge"), "1");
+    shot("3-noted");
+
+    // The 障害時受付 tab, reached with the keyboard from 一括照会.
+    b.click("#view-tab-batches");
+    b.type_text("#view-tab-batches", "\u{E014}"); // ArrowRight
+    b.wait_for("#view-offline:not([hidden])", 5);
+    let row = "#offline-rows tr[data-status=\"pending\"]";
+    b.wait_for(row, 10);
+    let text = b.text(row);
+    for expected in [
+        "保険証番号",
+        "06139992",
+        "4567",
+        "試験　花子",
+        "3割",
+        "要後日確認",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    assert_eq!(b.text("#offline-progress"), "後日確認: 1件中 0件 完了");
+    shot("4-list");
+
+    // Its note can be edited from the list, as it was recorded.
+    b.click(&format!("{row} button[data-action=\"note-open\"]"));
+    b.wait_for("#note[open]", 10);
+    assert_eq!(value("nf-name"), "試験　花子");
+    assert!(b
+        .find("input[name=\"declared_copay\"][value=\"030\"]:checked")
+        .is_some());
+    assert!(b.find("#nf-sex-2:checked").is_some());
+    b.click("#note-close");
+    b.wait_for("#note:not([open])", 10);
+
+    let kept = b.execute(
+        "return [location.search, location.hash, localStorage.length, sessionStorage.length]",
+        serde_json::json!([]),
+    );
+    assert_eq!(kept, serde_json::json!(["", "", 0, 0]), "nothing kept");
 }

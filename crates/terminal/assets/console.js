@@ -6,6 +6,9 @@
 // - 照会番号 registration, from a reception row or empty (POST /console/reference-numbers);
 // - 一括照会: upload or paste lines, list the batches, open one's results
 //   (POST/GET /console/batches, GET /console/batches/{受付番号});
+// - 障害時受付: whether the central answers, the visits recorded meanwhile (要後日確認) and how
+//   their later check turned out, staff's notes of the patient's 申告 (GET /console/offline,
+//   polled; POST /console/offline/{id}/note);
 // - 目視確認 for the kiosk (GET /console/kiosk + SSE /kiosk/events, POST /console/visual/*);
 // - the virtual card reader of demo setups (GET/POST /console/cards...).
 //
@@ -84,6 +87,13 @@
     return `${fmtDate8(s.slice(0, 8))} ${s.slice(8, 10)}:${s.slice(10, 12)}`;
   }
 
+  // 受付日時 of a visit recorded offline: "09:15" today, else "12/03 09:15".
+  function visitTime(d14) {
+    if (typeof d14 !== 'string' || !/^\d{12}/.test(d14)) return d14 || DASH;
+    const hm = `${d14.slice(8, 10)}:${d14.slice(10, 12)}`;
+    return d14.slice(0, 8) === todayJst() ? hm : `${d14.slice(4, 6)}/${d14.slice(6, 8)} ${hm}`;
+  }
+
   function eraLabel(d8) {
     if (!isDate8(d8)) return '';
     for (const [name, from, first] of ERAS) {
@@ -138,7 +148,28 @@
   const MEDICAL_CATEGORIES = ['medications', 'treatments', 'surgeries', 'checkups'];
 
   const METHOD_LABELS = { pin: '暗証番号', visual: '目視', face: '顔認証', numbers: '番号入力' };
-  const SOURCE_LABELS = { kiosk: '受付機', console: '受付' };
+  const SOURCE_LABELS = { kiosk: '受付機', console: '受付', files: 'レセコン' };
+
+  // 障害時受付: how a visit recorded offline stands (colours as the validity badges).
+  const OFFLINE_STATUS_CLASS = {
+    pending: 'c-v-pending',
+    confirmed: 'c-v-ok',
+    discrepancy: 'c-v-warn',
+    failed: 'c-v-bad',
+  };
+  // What staff do about a visit that did not check out: a visit not covered that day, or one
+  // whose co-pay is not the declared one, or one the central refused to check.
+  const OFFLINE_TODO = {
+    uncovered: '患者さんに保険証・資格確認書などを確認してください。',
+    copay: '患者さんに説明し、差額を精算してください。',
+    failed: '保険証・資格確認書など別の方法で資格を確認してください。',
+  };
+
+  function offlineTodo(status, answer) {
+    if (status === 'failed') return OFFLINE_TODO.failed;
+    if (status !== 'discrepancy') return '';
+    return answer && answer.validity === '1' ? OFFLINE_TODO.copay : OFFLINE_TODO.uncovered;
+  }
 
   const CARE_KIND_LABELS = { pharmacy: '調剤', outpatient: '外来', inpatient: '入院', dental: '歯科' };
 
@@ -229,19 +260,22 @@
   // ---------------------------------------------------------------- banners
 
   const banners = $('banners');
+  // Whether the terminal reaches the central: 'unknown', 'online' or 'offline' (障害時受付).
+  let centralState = 'unknown';
 
-  function showBanner(id, message) {
+  // A banner (one per id, updated in place): `message` is text or nodes; `tone` is '' (trouble),
+  // 'warn' or 'ok'; `actions` are buttons shown before 閉じる, which `closable: false` omits.
+  function showBanner(id, message, { tone = '', actions = [], closable = true } = {}) {
     let el = banners.querySelector(`[data-banner="${id}"]`);
     if (!el) {
-      el = h(
-        'div',
-        { class: 'c-banner', role: 'alert', 'data-banner': id },
-        h('span', { class: 'c-banner-text' }),
-        h('button', { type: 'button', class: 'c-btn c-small', onclick: () => hideBanner(id) }, '閉じる'),
-      );
+      el = h('div', { class: 'c-banner', role: 'alert', 'data-banner': id }, h('div', { class: 'c-banner-text' }));
       banners.append(el);
     }
-    el.querySelector('.c-banner-text').textContent = message;
+    el.className = `c-banner${tone ? ` c-banner-${tone}` : ''}`;
+    el.querySelector('.c-banner-text').replaceChildren(...[message].flat());
+    for (const b of el.querySelectorAll(':scope > button')) b.remove();
+    el.append(...actions);
+    if (closable) el.append(h('button', { type: 'button', class: 'c-btn c-small', onclick: () => hideBanner(id) }, '閉じる'));
   }
 
   function hideBanner(id) {
@@ -249,6 +283,8 @@
   }
 
   function showCentralBanner() {
+    // During an outage the 障害時受付 banner already says so, and what to do.
+    if (centralState === 'offline') return;
     showBanner(
       'central',
       '中央サーバに接続できません。しばらく待って再試行するか、保険証・資格確認書で確認してください。',
@@ -313,18 +349,42 @@
     const q = results[0] || null;
     const today = todayJst();
 
-    const tr = h('tr', { 'data-reception-id': r.id, class: r.kiosk_waiting_for_staff ? 'is-waiting' : null });
+    // A visit recorded during an outage and checked afterwards (障害時受付).
+    const off = r.offline && typeof r.offline === 'object' ? r.offline : null;
+    const attention = off && (off.status === 'discrepancy' || off.status === 'failed');
+    const tr = h('tr', {
+      'data-reception-id': r.id,
+      class: r.kiosk_waiting_for_staff ? 'is-waiting' : attention ? 'is-attention' : null,
+    });
 
-    // 時刻
-    tr.append(h('td', { class: 'c-nowrap c-num' }, timeOf(r.at)));
+    // 時刻 (of the check; a visit recorded offline also shows when the patient came)
+    tr.append(
+      h(
+        'td',
+        { class: 'c-nowrap c-num' },
+        timeOf(r.at),
+        off ? h('span', { class: 'c-sub' }, `受付 ${visitTime(off.visited_at)}`) : null,
+      ),
+    );
 
-    // 確認 (method / where)
+    // 確認 (method / where; a visit of an outage says so, and how its later check went)
     tr.append(
       h(
         'td',
         { class: 'c-nowrap' },
         METHOD_LABELS[r.method] || r.method || DASH,
         h('span', { class: 'c-sub' }, SOURCE_LABELS[r.source] || r.source || ''),
+        off
+          ? h(
+              'span',
+              {
+                class: `c-badge c-offline-badge ${OFFLINE_STATUS_CLASS[off.status] || 'c-v-info'}`,
+                'data-offline-status': off.status,
+                title: [`受付日時: ${fmtDateTime14(off.visited_at)}`, off.problem].filter(Boolean).join('\n'),
+              },
+              `障害時受付・${off.status_label || off.status}`,
+            )
+          : null,
       ),
     );
 
@@ -429,6 +489,11 @@
 
     // 注意: certificate notice, staff needed, central errors
     const notes = [];
+    if (off) {
+      if (off.problem) notes.push(h('span', { class: `c-problem is-${off.status}` }, off.problem));
+      const todo = offlineTodo(off.status, ans);
+      if (todo) notes.push(h('span', { class: 'c-todo' }, todo));
+    }
     if (r.kiosk_waiting_for_staff) notes.push(h('span', { class: 'c-badge c-v-warn' }, '目視確認待ち'));
     if (ans.certificate_notice && ans.certificate_notice.message) {
       const n = ans.certificate_notice;
@@ -566,7 +631,7 @@
 
   function setConn(up) {
     const el = $('conn');
-    el.textContent = up ? '接続中' : '再接続中…';
+    el.textContent = up ? '端末: 接続中' : '端末: 再接続中…';
     el.classList.toggle('is-down', !up);
   }
 
@@ -588,6 +653,7 @@
     certificate_invalid: '⚠ 電子証明書が無効',
     registration_prompt: '⚠ 保険証利用登録なし',
     central_unavailable: '⚠ 資格確認ができません',
+    recorded_offline: '障害時受付（要後日確認）',
     cancelled: '中止',
   };
 
@@ -657,6 +723,9 @@
 
   // ---------------------------------------------------------------- number forms
 
+  // Line breaks, tabs and other control characters: refused in free text.
+  const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
   // The insurance numbers and birth date are typed in two forms: the check by numbers and the
   // 照会番号 registration. Both validate as staff type, with the same rules and messages.
   const NUMBER_FIELDS = ['insurer_number', 'symbol', 'number', 'branch', 'birthdate'];
@@ -713,10 +782,23 @@
     if (!/^(\d{6}|\d{8})$/.test(v.insurer_number)) errors.insurer_number = '保険者番号は6桁または8桁の数字です。';
     if (!v.number) errors.number = '番号を入力してください。';
     if (v.branch && !/^\d{2}$/.test(v.branch)) errors.branch = '枝番は2桁の数字です。';
-    if (!/^\d{8}$/.test(v.birthdate)) errors.birthdate = '生年月日は8桁の数字です（例: 19800101）。';
-    else if (!isRealDate(v.birthdate) || v.birthdate < '18680101') errors.birthdate = '存在しない日付です。';
-    else if (v.birthdate > todayJst()) errors.birthdate = '未来の日付です。';
+    const birth = birthdateError(v.birthdate);
+    if (birth) errors.birthdate = birth;
     return errors;
+  }
+
+  // What is wrong with a birth date (yyyyMMdd), or ''.
+  function birthdateError(d8) {
+    if (!/^\d{8}$/.test(d8)) return '生年月日は8桁の数字です（例: 19800101）。';
+    if (!isRealDate(d8) || d8 < '18680101') return '存在しない日付です。';
+    if (d8 > todayJst()) return '未来の日付です。';
+    return '';
+  }
+
+  // A valid birth date read back: "1980年1月1日（昭和55年） 46歳".
+  function birthdateReading(d8) {
+    const age = ageOn(d8, todayJst());
+    return `${d8.slice(0, 4)}年${+d8.slice(4, 6)}月${+d8.slice(6, 8)}日（${eraLabel(d8)}）${age !== null ? ` ${age}歳` : ''}`;
   }
 
   // The request body of the numbers: 記号 and 枝番 only when given.
@@ -750,13 +832,7 @@
       }
       // Hints: the birth date read back, a doubtful 検証番号.
       const hint = $(`${prefix}h-birthdate`);
-      if (!errors.birthdate) {
-        const age = ageOn(v.birthdate, todayJst());
-        const [y, m, d] = [v.birthdate.slice(0, 4), +v.birthdate.slice(4, 6), +v.birthdate.slice(6, 8)];
-        hint.textContent = `${y}年${m}月${d}日（${eraLabel(v.birthdate)}）${age !== null ? ` ${age}歳` : ''}`;
-      } else {
-        hint.textContent = '';
-      }
+      hint.textContent = errors.birthdate ? '' : birthdateReading(v.birthdate);
       if (
         touched.has('insurer_number') &&
         v.insurer_number.length === 8 &&
@@ -870,6 +946,24 @@
     const res = await request('POST', '/console/check', body, { central: true });
     checking = false;
     checkForm.setSubmitting(false);
+    if (res.status === 202 && res.data && res.data.offline && res.data.visit) {
+      // The central could not be reached: the visit is recorded for a later check, and staff
+      // note what the patient declares.
+      const head = h('strong', null, '通信障害のため、要後日確認として受付しました');
+      const sub = (text) => h('span', { class: 'c-sub' }, text);
+      status.replaceChildren(head, sub('接続が戻ると自動で資格を確認します。'));
+      status.className = 'c-form-status c-warn';
+      checkForm.clear();
+      setCentral('offline');
+      loadOffline();
+      openNote(res.data.visit, {
+        recorded: head.textContent,
+        birthdate: v.birthdate,
+        onDone: (message) => status.replaceChildren(head, sub(message), sub('接続が戻ると自動で資格を確認します。')),
+        returnFocus: () => form.elements.insurer_number.focus(),
+      });
+      return;
+    }
     if (res.ok && res.data) {
       upsert(res.data, true);
       const ans = res.data.answer || {};
@@ -906,7 +1000,7 @@
       const n = [...v.reference_number].length;
       if (!n) return { reference_number: '照会番号を入力してください。' };
       if (n > REFERENCE_MAX) return { reference_number: `照会番号は${REFERENCE_MAX}文字以内です（いま${n}文字）。` };
-      if (/[\u0000-\u001f\u007f-\u009f]/.test(v.reference_number)) {
+      if (CONTROL_CHARS.test(v.reference_number)) {
         return { reference_number: '照会番号に改行・タブなどの制御文字は使えません。' };
       }
       return {};
@@ -998,6 +1092,7 @@
     // The batch tables need the width: the side panels give way, except 目視確認.
     $('main').dataset.view = name;
     if (name === 'batches') loadBatches();
+    if (name === 'offline') loadOffline();
   }
 
   for (const t of viewTabs) {
@@ -1432,6 +1527,490 @@
     );
   }
 
+  // ---------------------------------------------------------------- 障害時受付
+
+  // While the central cannot be reached, the terminal records visits (要後日確認) and checks
+  // them when it answers again. The state is polled: the header and a banner say whether the
+  // central answers, the third tab lists the visits, how their later check turned out and what
+  // staff must do about it; staff note the patient's 申告 on a pending visit.
+  const OFFLINE_POLL_MS = 3000;
+  const OFFLINE_METHOD_LABELS = { pin: 'カード・暗証番号', visual: 'カード・目視', numbers: '保険証番号' };
+  const offlineRows = $('offline-rows');
+  let offlineData = null; // the last GET /console/offline
+  let offlineShown = ''; // what the table shows, to redraw only on a change
+  let offlineSummary = ''; // what the counts show, likewise (they are read out when they change)
+  let offlineToken = 0;
+  let offlinePoll = 0;
+  let recovering = false; // the central answers again and visits are still being checked
+
+  async function loadOffline() {
+    clearTimeout(offlinePoll);
+    const token = ++offlineToken;
+    const res = await request('GET', '/console/offline');
+    if (token !== offlineToken) return; // a newer poll is under way
+    if (res.ok && res.data && typeof res.data === 'object') {
+      applyOffline(res.data);
+    } else if (!offlineData) {
+      $('offline-summary').replaceChildren(
+        h('p', { class: 'c-med-error', role: 'alert' }, `障害時受付を読み込めません。${(res.error || NETWORK_ERROR).message}`),
+      );
+    }
+    offlinePoll = setTimeout(loadOffline, OFFLINE_POLL_MS);
+  }
+
+  function applyOffline(d) {
+    const c = d.counts || {};
+    offlineData = {
+      counts: {
+        pending: Number(c.pending) || 0,
+        confirmed: Number(c.confirmed) || 0,
+        discrepancy: Number(c.discrepancy) || 0,
+        failed: Number(c.failed) || 0,
+      },
+      visits: Array.isArray(d.visits) ? d.visits : [],
+    };
+    setCentral(d.central === 'offline' ? 'offline' : 'online');
+    renderOfflineCounts();
+    renderOfflineList();
+  }
+
+  function viewOfflineButton() {
+    return h('button', { type: 'button', class: 'c-btn c-small', onclick: () => showView('offline', true) }, '障害時受付を見る');
+  }
+
+  // The header indicator, the banner and the check form's hint follow the central's state.
+  function setCentral(state) {
+    const was = centralState;
+    if (state === was) return;
+    centralState = state;
+    const el = $('central-status');
+    el.dataset.central = state;
+    el.textContent = state === 'offline' ? '中央サーバ: 接続できません' : '中央サーバ: 接続中';
+    $('check-offline-hint').hidden = state !== 'offline';
+    if (state === 'offline') {
+      recovering = false;
+      hideBanner('central');
+      hideBanner('recovered');
+      showBanner(
+        'offline',
+        [
+          h('strong', { class: 'c-banner-head' }, '中央サーバに接続できません。受付は続けられます（要後日確認として記録し、接続が戻ると自動で確認します）'),
+          h(
+            'span',
+            { class: 'c-banner-sub' },
+            'マイナンバーカードは受付機で、保険証・資格確認書は「保険証・資格確認書で確認」で、いつもどおり受け付けてください。受け付けたら、患者さんの申告（負担割合・氏名など）を記録してください。',
+          ),
+        ],
+        { tone: 'warn', closable: false, actions: [viewOfflineButton()] },
+      );
+    } else {
+      hideBanner('offline');
+      if (was === 'offline') recovering = true;
+    }
+  }
+
+  // The tab's badge, the progress, what needs staff, and the banner while catching up.
+  function renderOfflineCounts() {
+    const c = offlineData.counts;
+    const total = c.pending + c.confirmed + c.discrepancy + c.failed;
+    const done = total - c.pending;
+    const issues = c.discrepancy + c.failed;
+    const open = c.pending + issues;
+
+    const badge = $('offline-badge');
+    badge.hidden = open === 0;
+    badge.textContent = String(open);
+    badge.classList.toggle('is-alert', issues > 0);
+    $('view-tab-offline').setAttribute(
+      'aria-label',
+      open ? `障害時受付（要後日確認 ${c.pending}件・要対応 ${issues}件）` : '障害時受付',
+    );
+    const sig = JSON.stringify([c, centralState, recovering]);
+    if (sig === offlineSummary) return;
+    offlineSummary = sig;
+
+    const chip = (status, label, n) =>
+      h('span', { class: `c-badge ${n ? OFFLINE_STATUS_CLASS[status] : 'c-v-none'}`, 'data-count': status }, `${label} ${n}件`);
+    $('offline-summary').replaceChildren(
+      h(
+        'div',
+        { class: 'c-offline-progress' },
+        h('strong', { id: 'offline-progress' }, `後日確認: ${total.toLocaleString('ja-JP')}件中 ${done.toLocaleString('ja-JP')}件 完了`),
+        h('progress', { max: Math.max(total, 1), value: total ? done : 0, 'aria-labelledby': 'offline-progress' }),
+        h(
+          'span',
+          { class: 'c-sub' },
+          centralState === 'offline'
+            ? '中央サーバに接続できません。接続が戻ると自動で確認します。'
+            : c.pending
+              ? '中央サーバに接続しています。順に確認しています…'
+              : '中央サーバに接続しています。',
+        ),
+      ),
+      h(
+        'div',
+        { class: 'c-chips c-offline-counts' },
+        chip('pending', '要後日確認', c.pending),
+        chip('confirmed', '確認済み', c.confirmed),
+        chip('discrepancy', '相違あり', c.discrepancy),
+        chip('failed', '確認できず', c.failed),
+      ),
+    );
+
+    // What staff must do, kept in view.
+    const attention = $('offline-attention');
+    attention.hidden = issues === 0;
+    attention.replaceChildren(
+      h('p', { class: 'c-offline-attention-head' }, `対応が必要な受付が${issues}件あります`),
+      h(
+        'ul',
+        null,
+        c.discrepancy
+          ? h('li', null, h('strong', null, `相違あり ${c.discrepancy}件: `), '受付日の資格または負担割合が申告と違います。患者さんに説明し、保険証等の確認や差額の精算をしてください。')
+          : null,
+        c.failed ? h('li', null, h('strong', null, `確認できず ${c.failed}件: `), OFFLINE_TODO.failed) : null,
+      ),
+    );
+
+    if (recovering) {
+      if (c.pending > 0) {
+        showBanner('recovered', `中央サーバとの接続が戻りました。障害時受付を確認しています（後日確認: ${total}件中 ${done}件 完了）。`, {
+          tone: 'ok',
+          actions: [viewOfflineButton()],
+        });
+      } else {
+        recovering = false;
+        showBanner(
+          'recovered',
+          issues
+            ? `中央サーバとの接続が戻り、後日確認が終わりました。対応が必要な受付が${issues}件あります（相違あり ${c.discrepancy}件・確認できず ${c.failed}件）。`
+            : '中央サーバとの接続が戻り、後日確認が終わりました。',
+          { tone: issues ? 'warn' : 'ok', actions: [viewOfflineButton()] },
+        );
+      }
+    }
+  }
+
+  function renderOfflineList() {
+    const only = $('offline-only-open').checked;
+    const visits = offlineData.visits.filter((v) => !only || v.status !== 'confirmed');
+    const sig = JSON.stringify([only, visits]);
+    if (sig === offlineShown) return;
+    offlineShown = sig;
+    // Keep the focus on a row's button across a redraw (the list is polled).
+    const active = document.activeElement;
+    const focusId = offlineRows.contains(active) && active.dataset ? active.dataset.visitId : null;
+    if (!visits.length) {
+      offlineRows.replaceChildren(
+        h(
+          'tr',
+          { class: 'c-empty' },
+          h(
+            'td',
+            { colspan: 8 },
+            only && offlineData.visits.length
+              ? 'すべて確認済みです。'
+              : '障害時受付はありません。中央サーバに接続できない間の受付がここに表示されます。',
+          ),
+        ),
+      );
+      return;
+    }
+    offlineRows.replaceChildren(...visits.map(offlineRow));
+    if (focusId) offlineRows.querySelector(`button[data-visit-id="${CSS.escape(focusId)}"]`)?.focus();
+  }
+
+  function offlineMethod(v) {
+    return v.source === 'files' ? 'レセコン' : OFFLINE_METHOD_LABELS[v.method] || v.method || DASH;
+  }
+
+  // The insurance numbers of a visit by numbers, else null.
+  function offlineNumbers(v) {
+    return v.proof && v.proof.kind === 'numbers' && v.proof.request ? v.proof.request : null;
+  }
+
+  function offlineRow(v) {
+    const req = offlineNumbers(v);
+    const q = v.answer && Array.isArray(v.answer.results) ? v.answer.results[0] || null : null;
+    const note = v.note || {};
+    const cls = OFFLINE_STATUS_CLASS[v.status] || 'c-v-info';
+    const attention = v.status === 'discrepancy' || v.status === 'failed';
+    const name = q ? q.name : note.name;
+    const kana = q ? readable(q.name_kana) : note.name_kana;
+    const birth = q ? q.birthdate : note.birthdate || (req && req.birthdate);
+
+    let outcome;
+    if (v.problem) {
+      const todo = offlineTodo(v.status, v.answer);
+      outcome = [h('strong', { class: `c-problem is-${v.status}` }, v.problem), todo ? h('span', { class: 'c-todo' }, todo) : null];
+    } else if (v.status === 'pending') {
+      outcome = [h('span', { class: 'c-sub' }, '接続が戻ると自動で確認します。')];
+    } else if (v.answer) {
+      outcome = [`${v.answer.validity_label || ''}${q && q.insurer_name ? `・${q.insurer_name}` : ''}`];
+    } else {
+      outcome = [];
+    }
+    if (v.reconciled_at) outcome.push(h('span', { class: 'c-sub' }, `確認 ${fmtStamp(v.reconciled_at)}`));
+
+    const noted = Object.values(note).some((x) => x);
+    return h(
+      'tr',
+      { 'data-visit-id': v.id, 'data-status': v.status, class: attention ? `is-${v.status}` : null },
+      h('td', { class: 'c-num c-nowrap' }, visitTime(v.visited_at), h('span', { class: 'c-sub' }, fmtDate8(String(v.visited_at).slice(0, 8)))),
+      h('td', { class: 'c-nowrap' }, offlineMethod(v), h('span', { class: 'c-sub' }, SOURCE_LABELS[v.source] || v.source || '')),
+      req
+        ? h(
+            'td',
+            { class: 'c-num c-nowrap' },
+            req.insurer_number,
+            h('span', { class: 'c-sub' }, [`記号 ${req.symbol || DASH}`, `番号 ${req.number}`, req.branch ? `枝番 ${req.branch}` : ''].filter(Boolean).join('・')),
+          )
+        : h('td', null, h('span', { class: 'c-sub' }, 'マイナンバーカード')),
+      name
+        ? h(
+            'td',
+            { class: 'c-person' },
+            h('span', { class: 'c-name' }, name),
+            kana ? h('span', { class: 'c-sub' }, kana) : null,
+            birth ? h('span', { class: 'c-sub c-num' }, `${fmtDate8(birth)}生`) : null,
+            q && note.name && note.name.replace(/\s/g, '') !== String(q.name).replace(/\s/g, '') ? h('span', { class: 'c-sub' }, `申告: ${note.name}`) : null,
+          )
+        : h('td', null, v.status === 'pending' ? h('span', { class: 'c-sub' }, '未記録') : DASH),
+      h(
+        'td',
+        { class: 'c-nowrap' },
+        note.declared_copay ? copayLabel(note.declared_copay) : h('span', { class: 'c-sub' }, '未記録'),
+        q && q.copay_ratio ? h('span', { class: 'c-sub' }, `資格情報 ${copayLabel(q.copay_ratio)}`) : null,
+      ),
+      h('td', { class: 'c-nowrap' }, h('span', { class: `c-badge c-status ${cls}` }, v.status_label || v.status)),
+      h('td', { class: 'c-outcome' }, outcome),
+      h(
+        'td',
+        { class: 'c-nowrap' },
+        v.status === 'pending'
+          ? h(
+              'button',
+              { type: 'button', class: 'c-btn c-small', 'data-action': 'note-open', 'data-visit-id': v.id },
+              noted ? '申告を編集' : '申告を記録',
+            )
+          : null,
+      ),
+    );
+  }
+
+  offlineRows.addEventListener('click', (e) => {
+    const btn = e.target instanceof Element ? e.target.closest('button[data-action="note-open"]') : null;
+    if (!btn || !offlineData) return;
+    const v = offlineData.visits.find((x) => x.id === btn.dataset.visitId);
+    if (!v) return;
+    openNote(v, {
+      onDone: (message) => {
+        $('offline-status').textContent = message;
+      },
+      // The row is redrawn meanwhile: back to its button, or to the list once it is gone.
+      returnFocus: () =>
+        (offlineRows.querySelector(`button[data-visit-id="${CSS.escape(v.id)}"]`) || $('offline-only-open')).focus(),
+    });
+  });
+
+  $('offline-only-open').addEventListener('change', () => offlineData && renderOfflineList());
+
+  // ---------------------------------------------------------------- 申告 of an offline visit
+
+  const noteDialog = $('note');
+  const noteForm = $('note-form');
+  const noteStatus = $('note-status');
+  const NOTE_FIELDS = ['declared_copay', 'name', 'name_kana', 'sex', 'birthdate', 'address'];
+  const NOTE_TEXT = { name: ['氏名', 100], name_kana: ['カナ', 100], address: ['住所', 200] };
+  let noting = null; // {visit, touched, serverErrors, saving, onDone, returnFocus, message}
+
+  const noteField = (name) => noteForm.elements.namedItem(name);
+
+  function focusNoteField(name) {
+    const el = noteField(name);
+    (el instanceof RadioNodeList ? el[0] : el)?.focus();
+  }
+
+  // Hiragana and half-width katakana → full-width katakana; spaces full-width as in 氏名.
+  function katakana(s) {
+    return s
+      .normalize('NFKC')
+      .replace(/[\u3041-\u3096]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0x60))
+      .replace(/ +/g, '\u3000');
+  }
+
+  function readNote() {
+    const text = (name) => noteField(name).value.trim();
+    const birth = text('birthdate');
+    return {
+      declared_copay: noteField('declared_copay').value,
+      name: text('name'),
+      name_kana: katakana(text('name_kana')).trim(),
+      sex: noteField('sex').value,
+      birthdate: birth ? normalizeBirthdate(birth) : '',
+      address: text('address'),
+    };
+  }
+
+  function noteErrors(n) {
+    const errors = {};
+    for (const [f, [label, max]] of Object.entries(NOTE_TEXT)) {
+      const len = [...n[f]].length;
+      if (len > max) errors[f] = `${label}は${max}文字以内で入力してください（いま${len}文字）。`;
+      else if (CONTROL_CHARS.test(n[f])) errors[f] = `${label}に改行・タブなどの制御文字は使えません。`;
+    }
+    if (n.birthdate) {
+      const b = birthdateError(n.birthdate);
+      if (b) errors.birthdate = b;
+    }
+    return errors;
+  }
+
+  function refreshNote() {
+    if (!noting) return { n: readNote(), errors: {} };
+    const n = readNote();
+    const errors = noteErrors(n);
+    for (const f of NOTE_FIELDS) {
+      const msg = noting.serverErrors[f] || (noting.touched.has(f) ? errors[f] : '') || '';
+      $(`ne-${f}`).textContent = msg;
+      const input = $(`nf-${f}`);
+      if (input) input.setAttribute('aria-invalid', msg ? 'true' : 'false');
+    }
+    $('nh-birthdate').textContent = n.birthdate && !errors.birthdate ? birthdateReading(n.birthdate) : '';
+    $('nh-name_kana').textContent =
+      n.name_kana && !/^[\u30A1-\u30FC\s]+$/.test(n.name_kana) ? 'カタカナで入力してください（ひらがなは自動で直します）。' : '';
+    $('note-submit').disabled = noting.saving || Object.keys(errors).length > 0;
+    return { n, errors };
+  }
+
+  // Opens the note of a pending visit: what was noted before, else the birth date known.
+  // `recorded` says the visit was just recorded; `onDone(message)` tells where it was opened
+  // from; `returnFocus()` puts the focus back.
+  function openNote(visit, { recorded = '', birthdate = '', onDone = null, returnFocus = null } = {}) {
+    noteForm.reset();
+    const note = visit.note || {};
+    const req = offlineNumbers(visit);
+    noting = {
+      visit,
+      touched: new Set(),
+      serverErrors: {},
+      saving: false,
+      onDone,
+      returnFocus,
+      message: '',
+    };
+    for (const f of ['name', 'name_kana', 'address']) noteField(f).value = note[f] || '';
+    noteField('birthdate').value = note.birthdate || birthdate || (req && req.birthdate) || '';
+    if (note.declared_copay) noteField('declared_copay').value = note.declared_copay;
+    if (note.sex) noteField('sex').value = note.sex;
+    $('note-who').textContent = [
+      `受付 ${fmtDateTime14(visit.visited_at)}`,
+      req ? `保険者番号 ${req.insurer_number}・番号 ${req.number}` : offlineMethod(visit),
+    ].join('　');
+    $('note-recorded').textContent = recorded;
+    $('note-recorded').hidden = !recorded;
+    noteStatus.textContent = '';
+    noteStatus.className = 'c-form-status';
+    for (const f of NOTE_FIELDS) if (noteField(f).value) noting.touched.add(f);
+    refreshNote();
+    if (typeof noteDialog.showModal === 'function') noteDialog.showModal();
+    else noteDialog.setAttribute('open', '');
+    // The declared co-pay first: it is what the later check compares.
+    (noteForm.querySelector('input[name="declared_copay"]:checked') || noteForm.querySelector('input[name="declared_copay"]')).focus();
+  }
+
+  noteForm.addEventListener('input', (e) => {
+    if (!noting) return;
+    const name = e.target && e.target.name;
+    if (!name) return;
+    delete noting.serverErrors[name];
+    // Judge a field as soon as it can be wrong: text at once, the date once complete.
+    if (name !== 'birthdate' || normalizeBirthdate(e.target.value).length >= 8) noting.touched.add(name);
+    refreshNote();
+  });
+
+  // On leaving a field: judge it and show the converted value.
+  noteForm.addEventListener(
+    'blur',
+    (e) => {
+      const el = e.target;
+      if (!noting || !el || !NOTE_FIELDS.includes(el.name) || el.type === 'radio') return;
+      if (el.value !== '') noting.touched.add(el.name);
+      const n = readNote();
+      if (el.name === 'birthdate' && /^\d{8}$/.test(n.birthdate)) el.value = n.birthdate;
+      if (el.name === 'name_kana') el.value = n.name_kana;
+      refreshNote();
+    },
+    true,
+  );
+
+  noteForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!noting || noting.saving) return;
+    for (const f of NOTE_FIELDS) noting.touched.add(f);
+    const { n, errors } = refreshNote();
+    const first = NOTE_FIELDS.find((f) => errors[f]);
+    if (first) {
+      focusNoteField(first);
+      return;
+    }
+    const body = Object.fromEntries(Object.entries(n).filter(([, v]) => v !== ''));
+    if (!Object.keys(body).length && !Object.values(noting.visit.note || {}).some((x) => x)) {
+      noteStatus.textContent = '記録する内容がありません。負担割合か氏名などを入力してください（あとで入力する場合は「あとで入力」）。';
+      noteStatus.className = 'c-form-status c-err';
+      focusNoteField('declared_copay');
+      return;
+    }
+    const mine = noting;
+    mine.saving = true;
+    refreshNote();
+    noteStatus.textContent = '記録中…';
+    noteStatus.className = 'c-form-status';
+    const res = await request('POST', `/console/offline/${encodeURIComponent(mine.visit.id)}/note`, body);
+    mine.saving = false;
+    if (noting !== mine) return; // closed meanwhile
+    if (res.ok && res.data) {
+      const v = res.data;
+      mine.message =
+        v.status && v.status !== 'pending'
+          ? `記録しました。ただし、この受付の後日確認はすでに終わっています（${v.status_label || v.status}）。負担割合は受付一覧の資格情報で確かめてください。`
+          : '患者さんの申告を記録しました。';
+      noteDialog.close();
+      loadOffline();
+      return;
+    }
+    refreshNote();
+    const err = res.error || NETWORK_ERROR;
+    if (err.field && NOTE_FIELDS.includes(err.field)) {
+      noteStatus.textContent = '';
+      noting.serverErrors = { [err.field]: err.message };
+      refreshNote();
+      focusNoteField(err.field);
+    } else {
+      noteStatus.textContent = err.message;
+      noteStatus.className = 'c-form-status c-err';
+    }
+  });
+
+  noteDialog.addEventListener('close', () => {
+    // Forget the patient's details as soon as the form closes.
+    const done = noting;
+    noting = null;
+    noteForm.reset();
+    for (const f of NOTE_FIELDS) {
+      $(`ne-${f}`).textContent = '';
+      $(`nf-${f}`)?.setAttribute('aria-invalid', 'false');
+    }
+    $('nh-birthdate').textContent = '';
+    $('nh-name_kana').textContent = '';
+    $('note-who').textContent = '';
+    noteStatus.textContent = '';
+    if (!done) return;
+    if (done.message && done.onDone) done.onDone(done.message);
+    done.returnFocus?.();
+  });
+  $('note-close').addEventListener('click', () => noteDialog.close());
+
   // ---------------------------------------------------------------- medical view
 
   const dialog = $('medical');
@@ -1712,9 +2291,13 @@
   resetBatchForm();
 
   loadReceptions();
+  loadOffline();
   stream(
     '/console/events',
-    (r) => upsert(r, true),
+    (r) => {
+      upsert(r, true);
+      if (r && r.offline) loadOffline(); // a visit of the outage was just checked
+    },
     (up, recovered) => {
       setConn(up);
       if (up && recovered) loadReceptions(); // catch up on what was missed

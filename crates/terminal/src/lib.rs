@@ -7,6 +7,8 @@
 //! one effect that verifies it on the card, and never appears on a screen.
 
 pub mod batch;
+pub mod card_helper;
+pub mod files;
 pub mod http;
 pub mod kiosk;
 pub mod offline;

@@ -270,6 +270,11 @@ impl Terminal {
         &self.queue
     }
 
+    /// The institution's 医療機関コード, when the terminal was given one.
+    pub fn institution(&self) -> Option<&str> {
+        self.institution.as_deref()
+    }
+
     pub fn client(&self) -> &CentralClient {
         &self.client
     }

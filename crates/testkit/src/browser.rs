@@ -27,6 +27,12 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session (1024×768); `None` after a visible
     /// skip message (a failure under `KAKUNIN_REQUIRE_EXTERNAL=1`) when they are not installed.
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`Browser::start`] with more Chromium switches, e.g.
+    /// `--ignore-certificate-errors-spki-list=…` to trust one test server's key.
+    pub fn start_with(extra_args: &[String]) -> Option<Self> {
         let Some(chromium) = first_existing(&CHROMIUM) else {
             crate::external_missing("Chromium (Debian package `chromium`)");
             return None;
@@ -55,12 +61,22 @@ impl Browser {
             assert!(Instant::now() < until, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1024,768",
+            "--lang=ja",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend_from_slice(extra_args);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium.display().to_string(),
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1024,768", "--lang=ja"]
+                "args": args
             }
         }}});
         let v = b
@@ -215,6 +231,20 @@ impl Browser {
             "/execute/sync",
             Some(json!({ "script": script, "args": args })),
         )
+    }
+
+    /// Resizes the window (e.g. to a phone's width).
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
+    /// Deletes every cookie of the current page's site (a session that ended).
+    pub fn delete_cookies(&self) {
+        self.call("DELETE", "/cookie", None);
     }
 
     /// Saves a PNG of the viewport.
