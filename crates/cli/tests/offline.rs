@@ -346,6 +346,18 @@ fn reception_survives_outages_and_reconciles_once() {
     assert_eq!(state["visits"][5]["note"]["name"], "申告　太郎");
     hold.join().unwrap();
 
+    // Staff note each number visit's patient (a console visit waits for its note, or a grace
+    // period, so that a declared co-pay is never skipped).
+    for id in &visits[1..] {
+        let (status, v) = http(
+            &base,
+            "POST",
+            &format!("/console/offline/{id}/note"),
+            Some(&serde_json::json!({"name": "受付　記録"})),
+        );
+        assert_eq!(status, 200, "{v}");
+    }
+
     // 4. The network is back: every visit is checked as of its date, once.
     let _central = central(&data, port);
     wait_until("every visit reconciled", 60, || {
@@ -355,7 +367,7 @@ fn reception_survives_outages_and_reconciles_once() {
     assert_eq!(state["central"], "online");
     assert_eq!(
         state["counts"],
-        serde_json::json!({"pending": 0, "confirmed": 4, "discrepancy": 2, "failed": 0}),
+        serde_json::json!({"pending": 0, "confirmed": 4, "discrepancy": 2, "failed": 0, "needs_action": 2}),
         "{state}"
     );
     let by_id = |id: &str| {
@@ -400,6 +412,37 @@ fn reception_survives_outages_and_reconciles_once() {
     let before = ids.len();
     ids.dedup();
     assert_eq!((before, ids.len()), (6, 6));
+
+    // A note after the check is refused (it would not be compared); staff mark the
+    // discrepancies as dealt with.
+    let (status, e) = http(
+        &base,
+        "POST",
+        &format!("/console/offline/{}/note", visits[1]),
+        Some(&serde_json::json!({"declared_copay": "030"})),
+    );
+    assert_eq!((status, e["code"].as_str()), (409, Some("visit_settled")));
+    for id in [&visits[0], &visits[2]] {
+        let (status, v) = http(
+            &base,
+            "POST",
+            &format!("/console/offline/{id}/resolve"),
+            Some(&serde_json::json!({"resolution": "差額を徴収し、保険証で確認した"})),
+        );
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, e) = http(
+        &base,
+        "POST",
+        &format!("/console/offline/{}/resolve", visits[1]),
+        Some(&serde_json::json!({"resolution": "x"})),
+    );
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (409, Some("nothing_to_resolve"))
+    );
+    let state = offline_state(&base);
+    assert_eq!(state["counts"]["needs_action"], 0);
 
     // Restarting again reconciles nothing twice.
     drop(term.take());

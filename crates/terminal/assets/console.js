@@ -1566,10 +1566,12 @@
         confirmed: Number(c.confirmed) || 0,
         discrepancy: Number(c.discrepancy) || 0,
         failed: Number(c.failed) || 0,
+        // Discrepancies and failures staff have not yet marked as dealt with.
+        needsAction: c.needs_action === undefined ? (Number(c.discrepancy) || 0) + (Number(c.failed) || 0) : Number(c.needs_action) || 0,
       },
       visits: Array.isArray(d.visits) ? d.visits : [],
     };
-    setCentral(d.central === 'offline' ? 'offline' : 'online');
+    setCentral(d.central === 'offline' || d.central === 'unknown' ? d.central : 'online');
     renderOfflineCounts();
     renderOfflineList();
   }
@@ -1585,7 +1587,8 @@
     centralState = state;
     const el = $('central-status');
     el.dataset.central = state;
-    el.textContent = state === 'offline' ? '中央サーバ: 接続できません' : '中央サーバ: 接続中';
+    el.textContent =
+      state === 'offline' ? '中央サーバ: 接続できません' : state === 'unknown' ? '中央サーバ: 確認中' : '中央サーバ: 接続中';
     $('check-offline-hint').hidden = state !== 'offline';
     if (state === 'offline') {
       recovering = false;
@@ -1614,7 +1617,7 @@
     const c = offlineData.counts;
     const total = c.pending + c.confirmed + c.discrepancy + c.failed;
     const done = total - c.pending;
-    const issues = c.discrepancy + c.failed;
+    const issues = c.needsAction;
     const open = c.pending + issues;
 
     const badge = $('offline-badge');
@@ -1734,7 +1737,7 @@
     const q = v.answer && Array.isArray(v.answer.results) ? v.answer.results[0] || null : null;
     const note = v.note || {};
     const cls = OFFLINE_STATUS_CLASS[v.status] || 'c-v-info';
-    const attention = v.status === 'discrepancy' || v.status === 'failed';
+    const attention = (v.status === 'discrepancy' || v.status === 'failed') && !v.resolved_at;
     const name = q ? q.name : note.name;
     const kana = q ? readable(q.name_kana) : note.name_kana;
     const birth = q ? q.birthdate : note.birthdate || (req && req.birthdate);
@@ -1751,6 +1754,7 @@
       outcome = [];
     }
     if (v.reconciled_at) outcome.push(h('span', { class: 'c-sub' }, `確認 ${fmtStamp(v.reconciled_at)}`));
+    if (v.resolved_at) outcome.push(h('span', { class: 'c-sub' }, `対応済み ${fmtStamp(v.resolved_at)}: ${v.resolution || ''}`));
 
     const noted = Object.values(note).some((x) => x);
     return h(
@@ -1793,10 +1797,23 @@
               { type: 'button', class: 'c-btn c-small', 'data-action': 'note-open', 'data-visit-id': v.id },
               noted ? '申告を編集' : '申告を記録',
             )
-          : null,
+          : attention
+            ? h('button', { type: 'button', class: 'c-btn c-small', 'data-action': 'resolve', 'data-visit-id': v.id }, '対応済みにする')
+            : null,
       ),
     );
   }
+
+  // Marks a discrepancy or failure as dealt with, with what staff did.
+  offlineRows.addEventListener('click', async (e) => {
+    const btn = e.target instanceof Element ? e.target.closest('button[data-action="resolve"]') : null;
+    if (!btn) return;
+    const text = window.prompt('対応内容を入力してください（例: 差額を精算した、保険証で確認した）');
+    if (text === null || !text.trim()) return;
+    const res = await request('POST', `/console/offline/${encodeURIComponent(btn.dataset.visitId)}/resolve`, { resolution: text.trim() });
+    $('offline-status').textContent = res.ok ? '対応済みにしました。' : (res.error || NETWORK_ERROR).message;
+    loadOffline();
+  });
 
   offlineRows.addEventListener('click', (e) => {
     const btn = e.target instanceof Element ? e.target.closest('button[data-action="note-open"]') : null;

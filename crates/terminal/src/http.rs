@@ -60,6 +60,7 @@ pub fn router(terminal: Arc<Terminal>) -> Router {
         .route("/console/check", post(check))
         .route("/console/offline", get(offline_status))
         .route("/console/offline/{id}/note", post(offline_note))
+        .route("/console/offline/{id}/resolve", post(offline_resolve))
         .route("/console/medical/{category}", post(medical))
         .route("/console/reference-numbers", post(reference_number))
         .route(
@@ -264,7 +265,7 @@ async fn offline_status(State(t): App) -> Response {
         (Ok(counts), Ok(visits)) => (
             [(header::CACHE_CONTROL, "no-store")],
             Json(serde_json::json!({
-                "central": if t.offline() { "offline" } else { "online" },
+                "central": t.central_state(),
                 "counts": counts,
                 "visits": visits,
             })),
@@ -306,6 +307,15 @@ async fn offline_note(State(t): App, Path(id): Path<String>, body: Bytes) -> Res
     }
     match t.annotate_visit(&id, &note) {
         Ok(Some(visit)) => Json(visit).into_response(),
+        Err(crate::offline::OfflineError::Settled) => (
+            StatusCode::CONFLICT,
+            Json(ApiError::new(
+                "visit_settled",
+                "この受付はすでに後日確認が済んでいます。申告内容は確認結果と比べられません。",
+                "the visit was reconciled before the note arrived",
+            )),
+        )
+            .into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
             Json(ApiError::new(
@@ -317,6 +327,76 @@ async fn offline_note(State(t): App, Path(id): Path<String>, body: Bytes) -> Res
             .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot note an offline visit");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(ApiError::new(
+                    "terminal_storage",
+                    "端末に記録できません。端末の管理者に連絡してください。",
+                    "the terminal's database failed",
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `POST /console/offline/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resolution {
+    /// What staff did (e.g. 差額を徴収した, 保険証で確認した), 1–200 characters.
+    resolution: String,
+}
+
+/// Marks a discrepancy or failure as dealt with.
+async fn offline_resolve(State(t): App, Path(id): Path<String>, body: Bytes) -> Response {
+    let Ok(r) = serde_json::from_slice::<Resolution>(&body) else {
+        return bad_request(
+            "invalid_json",
+            "入力の形式が正しくありません。",
+            "expected {resolution}",
+        );
+    };
+    let text = r.resolution.trim();
+    if text.is_empty() || text.chars().count() > 200 || text.chars().any(char::is_control) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                ApiError::new(
+                    "invalid_resolution",
+                    "対応内容を200文字以内で入力してください。",
+                    "resolution must be 1-200 characters without control characters",
+                )
+                .with_field("resolution"),
+            ),
+        )
+            .into_response();
+    }
+    match t.resolve_visit(&id, text) {
+        Ok(Some(true)) => match t.queue().get(&id) {
+            Ok(Some(v)) => Json(v).into_response(),
+            _ => StatusCode::NO_CONTENT.into_response(),
+        },
+        Ok(Some(false)) => (
+            StatusCode::CONFLICT,
+            Json(ApiError::new(
+                "nothing_to_resolve",
+                "この受付には対応が必要な相違はありません。",
+                "the visit is not a discrepancy or failure awaiting action",
+            )),
+        )
+            .into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(ApiError::new(
+                "visit_not_found",
+                "この受付記録はありません。",
+                "no offline visit has this id",
+            )),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot resolve an offline visit");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(ApiError::new(

@@ -134,6 +134,19 @@ pub struct OfflineVisit {
     /// RFC 3339 (JST) of the reconciliation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconciled_at: Option<String>,
+    /// When staff marked a discrepancy or failure as dealt with (RFC 3339, JST), and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+}
+
+impl OfflineVisit {
+    /// Staff must act on it: a discrepancy or a failure not yet marked as dealt with.
+    pub fn needs_action(&self) -> bool {
+        matches!(self.status, VisitStatus::Discrepancy | VisitStatus::Failed)
+            && self.resolved_at.is_none()
+    }
 }
 
 /// A new visit to record.
@@ -154,6 +167,9 @@ pub enum OfflineError {
     Db(#[from] rusqlite::Error),
     #[error("terminal database holds a malformed visit: {0}")]
     Corrupt(String),
+    /// The visit was checked already: what staff note now would not be compared.
+    #[error("the visit was reconciled already")]
+    Settled,
 }
 
 /// The durable queue of offline visits.
@@ -171,6 +187,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS offline_visits (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     id           TEXT    NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL DEFAULT 0,
     visited_at   TEXT    NOT NULL,
     source       TEXT    NOT NULL,
     method       TEXT    NOT NULL,
@@ -185,6 +202,14 @@ CREATE TABLE IF NOT EXISTS offline_visits (
 CREATE INDEX IF NOT EXISTS offline_visits_by_status ON offline_visits (status, seq);
 ";
 
+/// Columns added after the first release of the table: (name, definition).
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("created_at_ms", "INTEGER NOT NULL DEFAULT 0"),
+    ("noted_at_ms", "INTEGER"),
+    ("resolved_at", "TEXT"),
+    ("resolution", "TEXT"),
+];
+
 /// A random visit id: 32 hex digits.
 pub fn new_visit_id() -> String {
     use ring::rand::SecureRandom;
@@ -195,6 +220,12 @@ pub fn new_visit_id() -> String {
         tracing::error!("system random number generator failed");
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn json<T: Serialize>(v: &T) -> String {
@@ -223,6 +254,17 @@ impl Queue {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        let existing: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('offline_visits')")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for (name, definition) in ADDED_COLUMNS {
+            if !existing.iter().any(|c| c == name) {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE offline_visits ADD COLUMN {name} {definition}"
+                ))?;
+            }
+        }
         Ok(Self {
             db: Mutex::new(conn),
         })
@@ -235,8 +277,8 @@ impl Queue {
     /// Records a visit; durable on return.
     pub fn record(&self, v: NewVisit) -> Result<OfflineVisit, OfflineError> {
         self.conn().execute(
-            "INSERT INTO offline_visits (id, visited_at, source, method, proof_json, note_json, file_json, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+            "INSERT INTO offline_visits (id, visited_at, source, method, proof_json, note_json, file_json, status, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
             params![
                 v.id,
                 v.visited_at,
@@ -245,27 +287,66 @@ impl Queue {
                 json(&v.proof),
                 json(&v.note),
                 v.file.as_ref().map(json),
+                now_ms(),
             ],
         )?;
         self.get(&v.id)?
             .ok_or_else(|| corrupt("a visit just written is missing"))
     }
 
-    /// Staff's note on a visit (the 4 attributes, the declared co-pay). `None` for an unknown
-    /// visit.
+    /// Staff's note on a pending visit (the 4 attributes, the declared co-pay). `None` for an
+    /// unknown visit; [`OfflineError::Settled`] once it was checked (the note would not be
+    /// compared any more).
     pub fn annotate(
         &self,
         id: &str,
         note: &PatientNote,
     ) -> Result<Option<OfflineVisit>, OfflineError> {
         let n = self.conn().execute(
-            "UPDATE offline_visits SET note_json = ?2 WHERE id = ?1",
-            params![id, json(note)],
+            "UPDATE offline_visits SET note_json = ?2, noted_at_ms = ?3
+             WHERE id = ?1 AND status = 'pending'",
+            params![id, json(note), now_ms()],
         )?;
         if n == 0 {
-            return Ok(None);
+            return match self.get(id)? {
+                None => Ok(None),
+                Some(_) => Err(OfflineError::Settled),
+            };
         }
         self.get(id)
+    }
+
+    /// Marks a discrepancy or failure as dealt with (e.g. the difference collected, another
+    /// proof seen). `None` for an unknown visit; `Some(false)` when it needs no action.
+    pub fn resolve(
+        &self,
+        id: &str,
+        resolution: &str,
+        at: &str,
+    ) -> Result<Option<bool>, OfflineError> {
+        let n = self.conn().execute(
+            "UPDATE offline_visits SET resolved_at = ?2, resolution = ?3
+             WHERE id = ?1 AND status IN ('discrepancy', 'failed') AND resolved_at IS NULL",
+            params![id, at, resolution],
+        )?;
+        if n == 1 {
+            return Ok(Some(true));
+        }
+        Ok(self.get(id)?.map(|_| false))
+    }
+
+    /// Pending visits ready to be checked, oldest first: a console visit waits for staff's
+    /// note (or `grace_ms` after the visit), so a declared co-pay is never skipped.
+    pub fn ready(&self, grace_ms: i64) -> Result<Vec<OfflineVisit>, OfflineError> {
+        let cutoff = now_ms() - grace_ms;
+        self.query_with(
+            &format!(
+                "{SELECT} WHERE status = 'pending'
+                   AND (source <> 'console' OR noted_at_ms IS NOT NULL OR created_at_ms <= ?1)
+                 ORDER BY seq"
+            ),
+            params![cutoff],
+        )
     }
 
     /// Sets a pending visit's final state. `false` when it was not pending (reconciled before).
@@ -305,18 +386,36 @@ impl Queue {
     }
 
     fn query(&self, sql: &str) -> Result<Vec<OfflineVisit>, OfflineError> {
+        self.query_with(sql, [])
+    }
+
+    fn query_with(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<OfflineVisit>, OfflineError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt
+            .query_map(params, row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(parse).collect()
     }
 
     /// Visits per status.
     pub fn counts(&self) -> Result<Counts, OfflineError> {
         let conn = self.conn();
+        let mut c = Counts {
+            needs_action: conn.query_row(
+                "SELECT COUNT(*) FROM offline_visits
+                 WHERE status IN ('discrepancy', 'failed') AND resolved_at IS NULL",
+                [],
+                |r| r.get(0),
+            )?,
+            ..Counts::default()
+        };
         let mut stmt =
             conn.prepare_cached("SELECT status, COUNT(*) FROM offline_visits GROUP BY status")?;
-        let mut c = Counts::default();
         for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
             let (status, n) = r?;
             match VisitStatus::parse(&status) {
@@ -338,9 +437,11 @@ pub struct Counts {
     pub confirmed: u64,
     pub discrepancy: u64,
     pub failed: u64,
+    /// Discrepancies and failures not yet marked as dealt with.
+    pub needs_action: u64,
 }
 
-const SELECT: &str = "SELECT id, visited_at, source, method, proof_json, note_json, file_json, status, answer_json, problem, reconciled_at FROM offline_visits";
+const SELECT: &str = "SELECT id, visited_at, source, method, proof_json, note_json, file_json, status, answer_json, problem, reconciled_at, resolved_at, resolution FROM offline_visits";
 
 type Row = (
     String,
@@ -351,6 +452,8 @@ type Row = (
     String,
     Option<String>,
     String,
+    Option<String>,
+    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -369,11 +472,27 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         r.get(8)?,
         r.get(9)?,
         r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
     ))
 }
 
 fn parse(
-    (id, visited_at, source, method, proof, note, file, status, answer, problem, reconciled_at): Row,
+    (
+        id,
+        visited_at,
+        source,
+        method,
+        proof,
+        note,
+        file,
+        status,
+        answer,
+        problem,
+        reconciled_at,
+        resolved_at,
+        resolution,
+    ): Row,
 ) -> Result<OfflineVisit, OfflineError> {
     let status = VisitStatus::parse(&status).ok_or_else(|| corrupt(&status))?;
     Ok(OfflineVisit {
@@ -395,6 +514,8 @@ fn parse(
             .map_err(corrupt)?,
         problem,
         reconciled_at,
+        resolved_at,
+        resolution,
     })
 }
 
@@ -535,9 +656,43 @@ mod tests {
             q.get("a").unwrap().unwrap().note.name.as_deref(),
             Some("試験　太郎")
         );
+        assert_eq!(
+            q.ready(60_000)
+                .unwrap()
+                .into_iter()
+                .map(|v| v.id)
+                .collect::<Vec<_>>(),
+            ["a"],
+            "a console visit waits for its note or the grace period"
+        );
+        assert_eq!(q.ready(-1).unwrap().len(), 2, "past the grace period");
         assert!(q
             .settle("a", VisitStatus::Confirmed, None, None, "t")
             .unwrap());
+        assert!(
+            matches!(
+                q.annotate("a", &PatientNote::default()),
+                Err(OfflineError::Settled)
+            ),
+            "a checked visit takes no note"
+        );
+        assert!(q
+            .settle("b", VisitStatus::Discrepancy, None, Some("x"), "t")
+            .unwrap());
+        assert_eq!(q.counts().unwrap().needs_action, 1);
+        assert_eq!(
+            q.resolve("a", "-", "t").unwrap(),
+            Some(false),
+            "nothing to resolve"
+        );
+        assert_eq!(q.resolve("b", "差額を徴収", "t").unwrap(), Some(true));
+        assert_eq!(q.resolve("b", "again", "t").unwrap(), Some(false));
+        assert_eq!(q.resolve("nobody", "-", "t").unwrap(), None);
+        assert_eq!(q.counts().unwrap().needs_action, 0);
+        assert_eq!(
+            q.get("b").unwrap().unwrap().resolution.as_deref(),
+            Some("差額を徴収")
+        );
         assert!(
             !q.settle("a", VisitStatus::Failed, None, Some("x"), "t")
                 .unwrap(),
@@ -547,8 +702,8 @@ mod tests {
         assert_eq!(
             q.counts().unwrap(),
             Counts {
-                pending: 1,
                 confirmed: 1,
+                discrepancy: 1,
                 ..Default::default()
             }
         );

@@ -23,6 +23,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
+/// How long a console visit recorded offline waits for staff's note (the declared co-pay)
+/// before it is checked anyway.
+pub const CONSOLE_GRACE: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// How often the reader is polled for a card placed or removed.
 pub const POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -64,6 +68,9 @@ pub struct OfflineOutcome {
     /// For a visit from the file interface: the request it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileOrigin>,
+    /// The co-pay the patient declared (3-digit percent), when staff noted one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_copay: Option<String>,
 }
 
 /// The answer to a check by insurance numbers.
@@ -155,6 +162,8 @@ pub struct Terminal {
     queue: Queue,
     institution: Option<String>,
     breaker: Breaker,
+    /// The central answered at least once (health probe or a call).
+    central_answered: std::sync::atomic::AtomicBool,
 }
 
 /// Kiosk state as the page reads it: `{"seq": n, "screen": …}`.
@@ -253,6 +262,7 @@ impl Terminal {
             queue: offline.queue,
             institution: offline.institution,
             breaker: Breaker::default(),
+            central_answered: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -264,6 +274,20 @@ impl Terminal {
     /// Whether the terminal currently treats the central as unreachable.
     pub fn offline(&self) -> bool {
         self.breaker.is_open()
+    }
+
+    /// `online`, `offline`, or `unknown` before the central was first asked.
+    pub fn central_state(&self) -> &'static str {
+        if self.breaker.is_open() {
+            "offline"
+        } else if self
+            .central_answered
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            "online"
+        } else {
+            "unknown"
+        }
     }
 
     pub fn queue(&self) -> &Queue {
@@ -571,10 +595,15 @@ impl Terminal {
             ));
         }
         let result = call.await;
-        if let Err(e) = &result {
-            if offline::is_outage(e) && self.breaker.trip() {
-                tracing::warn!(error = %e, "central unreachable: offline reception");
+        match &result {
+            Err(e) if offline::is_outage(e) => {
+                if self.breaker.trip() {
+                    tracing::warn!(error = %e, "central unreachable: offline reception");
+                }
             }
+            _ => self
+                .central_answered
+                .store(true, std::sync::atomic::Ordering::Relaxed),
         }
         result
     }
@@ -778,6 +807,16 @@ impl Terminal {
         }
     }
 
+    /// Marks a discrepancy or failure as dealt with.
+    pub fn resolve_visit(
+        &self,
+        id: &str,
+        resolution: &str,
+    ) -> Result<Option<bool>, offline::OfflineError> {
+        let at = kakunin_domain::Timestamp::from_unix_millis(now_ms()).jst_rfc3339();
+        self.queue.resolve(id, resolution, &at)
+    }
+
     /// Staff's note on an offline visit (the patient's 4 attributes and declared co-pay).
     pub fn annotate_visit(
         &self,
@@ -790,6 +829,16 @@ impl Terminal {
     /// Watches the central while it is out of reach (a health probe every `every`) and, once
     /// it answers, checks every pending visit, oldest first. Runs forever.
     pub async fn reconcile(self: Arc<Self>, every: std::time::Duration) {
+        // Staff see at once whether the central is reachable, before the first patient.
+        match self.client.health().await {
+            Ok(_) => self
+                .central_answered
+                .store(true, std::sync::atomic::Ordering::Relaxed),
+            Err(e) if offline::is_outage(&e) => {
+                self.breaker.trip();
+            }
+            Err(_) => {}
+        }
         loop {
             tokio::time::sleep(every).await;
             if self.breaker.is_open() {
@@ -802,7 +851,7 @@ impl Terminal {
                     Err(_) => continue,
                 }
             }
-            let pending = match self.queue.pending() {
+            let pending = match self.queue.ready(CONSOLE_GRACE.as_millis() as i64) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the offline visits");
@@ -871,6 +920,7 @@ impl Terminal {
                 status_label: status.label(),
                 problem: problem.clone(),
                 file: visit.file.clone(),
+                declared_copay: visit.note.declared_copay.clone(),
             };
             let source = match visit.source.as_str() {
                 "kiosk" => "kiosk",

@@ -112,12 +112,24 @@ async fn pages_state_cards_and_an_unreachable_central() {
     let (s, _) = call(&t, "POST", "/console/cards/remove", "").await;
     assert_eq!(s, StatusCode::NO_CONTENT);
 
+    // The central cannot be reached: the visit is recorded for a later check (要後日確認).
     let check = r#"{"insurer_number":"06139992","number":"1","birthdate":"19800101"}"#;
     let (s, body) = call(&t, "POST", "/console/check", check).await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
-    let e: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(e["code"], "central_unavailable");
-    assert!(e["message"].as_str().unwrap().contains("資格確認書"));
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["offline"], true);
+    assert_eq!(v["visit"]["status"], "pending");
+    let (_, body) = call(&t, "GET", "/console/offline", "").await;
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(state["central"], "offline");
+    assert_eq!(state["counts"]["pending"], 1);
+    // A malformed check is refused, not recorded.
+    let bad = r#"{"insurer_number":"06139993","number":"1","birthdate":"19800101"}"#;
+    let (s, body) = call(&t, "POST", "/console/check", bad).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (_, body) = call(&t, "GET", "/console/offline", "").await;
+    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(state["counts"]["pending"], 1);
     let (s, _) = call(&t, "GET", "/console/receptions", "").await;
     assert_eq!(s, StatusCode::OK);
 }
