@@ -4,6 +4,7 @@
 mod authority;
 mod bench;
 mod bench_card;
+mod bench_files;
 mod bench_medical;
 mod card;
 mod card_helper;
@@ -266,6 +267,9 @@ enum BenchCommand {
     /// UKE ingestion rate (reader alone, reader + store) on a generated file, and drug
     /// information latency for a person with 5 years of history beside an eligibility check.
     Medical(bench_medical::MedicalBenchArgs),
+    /// The レセコン file interface: OQSsiquc01 round trips through the folders (files/s, p50/p99
+    /// from request file to result file) and a 一括照会 end to end, with a local central.
+    Files(bench_files::FilesBenchArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -431,6 +435,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             init_tracing("warn");
             bench::run(args).await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Files(args),
+        } => {
+            init_tracing("warn");
+            bench_files::run(args).await?;
         }
         Command::Bench {
             command: BenchCommand::CardCheck(args),
@@ -755,12 +765,26 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/srv/kakunin"));
         assert_eq!(c.listen.port(), 9443);
         let c = central_config(CentralArgs {
-            config: Some(path),
+            config: Some(path.clone()),
             listen: Some("127.0.0.1:1".parse().unwrap()),
             ..Default::default()
         })
         .unwrap();
         assert_eq!(c.listen.port(), 1, "flags override the file");
+        assert_eq!(c.portal_card_helper, None, "the central's default");
+        let helper = |url: &str| {
+            central_config(CentralArgs {
+                config: Some(path.clone()),
+                portal_card_helper: Some(url.into()),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            helper("http://127.0.0.1:9091/").unwrap().portal_card_helper,
+            Some("http://127.0.0.1:9091".into())
+        );
+        assert!(helper("javascript:alert(1)").is_err());
+        assert!(helper("http://127.0.0.1:9091/x; script-src *").is_err());
         assert!(central_config(CentralArgs::default()).is_err());
     }
 }

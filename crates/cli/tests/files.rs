@@ -774,7 +774,7 @@ fn file_interface_end_to_end() {
         (
             "malformed",
             "OQSsiquc01req_bad1.xml",
-            good_utf8[..good_utf8.len() - 20].as_bytes().to_vec(),
+            good_utf8.as_bytes()[..good_utf8.len() - 20].to_vec(),
         ),
         (
             "unknown family",

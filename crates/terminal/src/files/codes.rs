@@ -159,6 +159,21 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/file-interface.md"
+        ));
+        for c in ALL {
+            assert!(
+                doc.contains(&format!("`{}`", c.code)),
+                "{} is not in docs/file-interface.md",
+                c.code
+            );
+        }
+    }
+
+    #[test]
     fn every_reader_error_has_a_code() {
         // (reader code, our code).
         for (reader, ours) in [

@@ -338,7 +338,10 @@ mod tests {
         };
         s.record_results(pending[0].id, std::slice::from_ref(&one), false, 1)
             .unwrap();
-        assert_eq!(s.pending_registrations().unwrap()[0].results, [one.clone()]);
+        assert_eq!(
+            s.pending_registrations().unwrap()[0].results,
+            std::slice::from_ref(&one)
+        );
         s.record_results(pending[0].id, &[one.clone(), one], true, 2)
             .unwrap();
         assert!(s.pending_registrations().unwrap().is_empty());

@@ -490,7 +490,10 @@ async fn answer(folders: &Folders, processor: &Processor, name: &str, work: &Pat
         }
         Err(_) => return,
     };
-    let family = name.get(..10).unwrap_or("?").to_string();
+    // The prefix only: the rest of a name may carry a patient id.
+    let family = kakunin_formats::oqs::FileName::parse(name)
+        .map(|f| f.prefix().to_string())
+        .unwrap_or_else(|_| "?".into());
     let Some(answer) = processor.answer(name, &bytes).await else {
         tracing::warn!("a file without a request name was moved to error/");
         let _ = move_aside(work, &folders.error, name);
