@@ -434,4 +434,68 @@ impl CentralClient {
             .map_err(Self::transport)?;
         Self::decode(r).await
     }
+
+    /// GETs `path` and decodes the answer.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let r = self
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        Self::decode(r).await
+    }
+
+    /// Closes an open link review without linking (admin).
+    pub async fn dismiss_link_review(
+        &self,
+        req: &crate::DismissLinkReviewRequest,
+    ) -> Result<(), ClientError> {
+        let r = self
+            .post(format!("{}/v1/admin/link-reviews/dismiss", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        let status = r.status().as_u16();
+        if status == 204 {
+            return Ok(());
+        }
+        Self::decode::<serde_json::Value>(r)
+            .await
+            .and_then(|v| Err(ClientError::Unexpected(status, v.to_string())))
+    }
+
+    /// A month's usage (`yyyyMM`; the current month when `None`) as MHLW publishes it (admin).
+    pub async fn statistics(
+        &self,
+        month: Option<&str>,
+    ) -> Result<crate::UsageStatistics, ClientError> {
+        match month {
+            Some(m) => {
+                let m: String = m.chars().filter(char::is_ascii_digit).collect();
+                self.get_json(&format!("/v1/admin/statistics?month={m}"))
+                    .await
+            }
+            None => self.get_json("/v1/admin/statistics").await,
+        }
+    }
+
+    /// Data freshness per insurer over the last `days` days (admin).
+    pub async fn freshness(&self, days: u32) -> Result<crate::FreshnessReport, ClientError> {
+        self.get_json(&format!("/v1/admin/freshness?days={days}"))
+            .await
+    }
+
+    /// The institution registry (admin).
+    pub async fn institutions(&self) -> Result<Vec<crate::InstitutionRecord>, ClientError> {
+        self.get_json("/v1/admin/institutions").await
+    }
+
+    /// Registers an institution or replaces its registration (admin).
+    pub async fn register_institution(
+        &self,
+        req: &crate::InstitutionRequest,
+    ) -> Result<crate::InstitutionRecord, ClientError> {
+        self.post_json("/v1/admin/institutions", req).await
+    }
 }

@@ -10,6 +10,7 @@ mod convert;
 mod dto;
 mod emergency;
 mod medical;
+mod ops;
 mod reception;
 mod signing;
 
@@ -17,5 +18,6 @@ pub use convert::*;
 pub use dto::*;
 pub use emergency::*;
 pub use medical::*;
+pub use ops::*;
 pub use reception::*;
 pub use signing::*;

@@ -58,6 +58,17 @@
     return m ? `${m[1]}/${m[2]}/${m[3]} ${m[4]}:${m[5]}` : s || DASH;
   }
 
+  // "20261116" → "2026/11/16" (in tables).
+  function fmtDay(s) {
+    if (typeof s !== 'string' || !/^\d{8}$/.test(s)) return s || DASH;
+    return `${s.slice(0, 4)}/${s.slice(4, 6)}/${s.slice(6, 8)}`;
+  }
+
+  // A cell that never wraps (dates, short codes).
+  function nw(text) {
+    return h('span', { class: 'p-nowrap' }, text);
+  }
+
   function fmtTime(s) {
     const m = typeof s === 'string' ? /T(\d{2}):(\d{2})/.exec(s) : null;
     return m ? `${m[1]}:${m[2]}` : '';
@@ -100,6 +111,7 @@
   let medicalCategory = 'medications';
 
   function forget() {
+    flash('');
     accessLog = [];
     blocks = [];
     for (const id of ['qualifications', 'access-rows', 'medical', 'consent-rows', 'blocks']) {
@@ -118,6 +130,11 @@
   function flash(text, kind = 'ok') {
     const el = $('flash');
     el.className = `p-flash p-flash-${kind}`;
+    if (!text) {
+      el.textContent = '';
+      el.hidden = true;
+      return;
+    }
     el.textContent = text;
     el.hidden = !text;
     if (flashTimer) clearTimeout(flashTimer);
@@ -219,13 +236,18 @@
     }
   }
 
-  function loginError(text) {
-    $('login-error').textContent = text || '';
+  function loginError(text, scroll = true) {
+    const el = $('login-error');
+    el.textContent = text || '';
+    if (text && scroll) el.scrollIntoView({ block: 'nearest' });
   }
 
+  // The login screen, with a note at its top (the session ended, logged out).
   function toLogin(message) {
     show('login');
-    loginError(message || '');
+    loginError('');
+    $('login-notice').textContent = message || '';
+    $('login-notice').hidden = !message;
     $('pin').value = '';
     probeHelper();
     $('login-title').focus();
@@ -258,7 +280,8 @@
         });
       } catch {
         helperMissing(true);
-        loginError('カード読み取りアプリが起動していません。');
+        loginError('カード読み取りアプリが起動していません。', false);
+        $('helper-missing').scrollIntoView({ block: 'start' });
         return;
       }
       const proof = await r.json().catch(() => ({}));
@@ -291,14 +314,14 @@
       /* the cookie is cleared by the answer; nothing else to do */
     }
     forget();
-    toLogin('');
-    flash('ログアウトしました。', 'ok');
+    toLogin('ログアウトしました。');
   }
 
   // ---------------------------------------------------------------- the app
 
   async function enterApp(expiresAt) {
     loginError('');
+    $('login-notice').hidden = true;
     show('app');
     if (expiresAt) {
       $('session-until').textContent = `ログイン中（${fmtTime(expiresAt)}まで）`;
@@ -328,6 +351,7 @@
   };
 
   function selectTab(name, focus = true) {
+    if (name !== currentTab) flash('');
     currentTab = name;
     for (const tab of document.querySelectorAll('#tabs [role="tab"]')) {
       const on = tab.dataset.tab === name;
@@ -491,7 +515,9 @@
     }
     $('access-rows').replaceChildren(...shown.map((a) => {
       const refused = a.outcome === 'refused';
-      const what = a.category_label ? `${a.purpose_label}：${a.category_label}` : a.purpose_label;
+      const what = a.category_label
+        ? [a.purpose_label, h('span', { class: 'p-category' }, a.category_label)]
+        : a.purpose_label;
       const action = blocked.has(a.institution_code)
         ? h('span', { class: 'p-badge p-badge-block' }, 'ブロック中')
         : h('button', {
@@ -564,12 +590,12 @@
       return [period, table('お薬の記録（新しい順）',
         ['日付', '医療機関・薬局', 'お薬', '量', '日数・回数', '区分'],
         list.map((m) => [
-          m.dispensed_on || m.prescribed_on ? fmtDate8(m.dispensed_on || m.prescribed_on) : fmtMonth6(m.month),
+          nw(m.dispensed_on || m.prescribed_on ? fmtDay(m.dispensed_on || m.prescribed_on) : fmtMonth6(m.month)),
           institutionCell(m.institution_name, m.institution_code),
           drugName(m.drug_name, m.known),
-          m.quantity ? `${m.quantity}${m.unit || ''}` : DASH,
+          nw(m.quantity ? `${m.quantity}${m.unit || ''}` : DASH),
           m.days_or_times ?? DASH,
-          CARE_KIND[m.care_kind] || m.care_kind,
+          nw(CARE_KIND[m.care_kind] || m.care_kind),
         ]))];
     }
     if (category === 'checkups') {
@@ -587,9 +613,9 @@
     return [period, table(`${noun}の記録（新しい順）`,
       ['日付', '医療機関', '区分', '内容', '回数'],
       list.map((t) => [
-        t.dates && t.dates.length ? t.dates.map(fmtDate8).join('、') : fmtMonth6(t.month),
+        t.dates && t.dates.length ? h('span', null, t.dates.map((d) => nw(fmtDay(d))).flatMap((e, i) => (i ? [' ', e] : [e]))) : nw(fmtMonth6(t.month)),
         institutionCell(t.institution_name, t.institution_code),
-        t.kind_label,
+        nw(t.kind_label),
         drugName(t.name, t.known),
         t.count ?? DASH,
       ]))];

@@ -3,6 +3,7 @@
 use crate::cardcheck::{self, CardError, CardServices};
 use crate::emergency::{self, EmergencyError};
 use crate::medical::{self, InfoError};
+use crate::ops::{self, OpsError};
 use crate::pki::Role;
 use crate::reception::{self, BatchQueue, ReceptionError};
 use crate::service::{self, CheckError, ImportError, Scope};
@@ -28,6 +29,10 @@ use kakunin_api::{
     ReferenceNumberResponse, RosterImportReport, RosterLineError, SpecificDiseaseCertificateInfo,
     StoreNodeInfo, StoreStatusInfo, TreatmentInfo,
 };
+use kakunin_api::{
+    FreshnessReport, InstitutionRecord, InstitutionRequest, InsurerFreshnessRecord, KindUsage,
+    LagRecord, MonthTotals, UsageFigures, UsageStatistics,
+};
 use kakunin_domain::InstitutionCode;
 use kakunin_store::MasterKind;
 use kakunin_store::{Store, StoreError};
@@ -51,6 +56,8 @@ pub struct AppState {
     pub batches: BatchQueue,
     /// The patient portal's local card helper URL (`GET /portal/api/config`).
     pub portal_card_helper: Arc<str>,
+    /// Finished months' usage counts (`GET /v1/admin/statistics`).
+    pub stats: ops::StatsCache,
 }
 
 impl AppState {
@@ -879,6 +886,122 @@ async fn store_status(
     }))
 }
 
+impl From<OpsError> for AppError {
+    fn from(e: OpsError) -> Self {
+        match e {
+            OpsError::Invalid(e) => AppError(StatusCode::BAD_REQUEST, e),
+            OpsError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct StatisticsParams {
+    /// `yyyyMM` (JST), not after the current month; default the current month.
+    month: Option<String>,
+}
+
+/// A month's usage in the form MHLW publishes it (admin role): eligibility checks by My
+/// Number card and by insurance numbers (一括照会 items included) and the card share;
+/// medication, treatment (手術 included, also given apart) and checkup views; refusals; all
+/// by institution type (病院・医科診療所・歯科・薬局: the registry's type, else the code's),
+/// with the 12 months before for a trend. Counted from the access log.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/statistics",
+    params(StatisticsParams),
+    responses(
+        (status = 200, body = UsageStatistics),
+        (status = 400, body = ApiError, description = "invalid_month."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn statistics(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Query(params): Query<StatisticsParams>,
+) -> Result<Json<UsageStatistics>, AppError> {
+    authorize(&peer, "admin")?;
+    Ok(Json(
+        ops::statistics(
+            &*app.store,
+            &app.stats,
+            params.month.as_deref(),
+            service::now(),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct FreshnessParams {
+    /// The period in days, 1–366 (default 30).
+    days: Option<String>,
+}
+
+/// Data freshness per insurer (admin role): the last roster import, the imports and rows of
+/// the period, and how many days after 資格取得日 / 資格喪失日 the rows arrived (median and
+/// 90th percentile of the newest 1,000).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/freshness",
+    params(FreshnessParams),
+    responses(
+        (status = 200, body = FreshnessReport),
+        (status = 400, body = ApiError, description = "invalid_days."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn freshness(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    Query(params): Query<FreshnessParams>,
+) -> Result<Json<FreshnessReport>, AppError> {
+    authorize(&peer, "admin")?;
+    Ok(Json(
+        ops::freshness(&*app.store, params.days.as_deref(), service::now()).await?,
+    ))
+}
+
+/// The institution registry, by code (admin role).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/institutions",
+    responses((status = 200, body = Vec<InstitutionRecord>), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError))
+)]
+async fn institutions(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<Vec<InstitutionRecord>>, AppError> {
+    authorize(&peer, "admin")?;
+    Ok(Json(ops::institutions(&*app.store).await?))
+}
+
+/// Registers an institution or replaces its registration (admin role): its name (patients
+/// read it in their access log), type (the statistics) and municipality (災害時 areas).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/institutions",
+    request_body = InstitutionRequest,
+    responses(
+        (status = 200, body = InstitutionRecord),
+        (status = 400, body = ApiError, description = "invalid_institution_code, invalid_name, invalid_kind, kind_mismatch, invalid_municipality, invalid_json."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn register_institution(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<InstitutionRecord>, AppError> {
+    let role = authorize(&peer, "admin")?;
+    let request: InstitutionRequest = json_body(&body)?;
+    let by = format!("admin:{}", role.id());
+    Ok(Json(
+        ops::register_institution(&*app.store, &by, &request).await?,
+    ))
+}
+
 async fn openapi() -> Response {
     ([("content-type", "application/json")], openapi_json()).into_response()
 }
@@ -1154,6 +1277,12 @@ pub fn router(state: AppState) -> Router {
             post(declare_emergency).get(emergencies),
         )
         .route("/v1/admin/emergencies/{id}/end", post(end_emergency))
+        .route("/v1/admin/statistics", get(statistics))
+        .route("/v1/admin/freshness", get(freshness))
+        .route(
+            "/v1/admin/institutions",
+            get(institutions).post(register_institution),
+        )
         .route("/v1/emergency", get(emergency_status))
         .route("/v1/emergency/check", post(emergency_check))
         .route("/v1/emergency/medical/{category}", post(emergency_medical))
@@ -1196,7 +1325,11 @@ pub fn router(state: AppState) -> Router {
         end_emergency,
         emergency_status,
         emergency_check,
-        emergency_medical
+        emergency_medical,
+        statistics,
+        freshness,
+        institutions,
+        register_institution
     ),
     components(schemas(
         ApiError,
@@ -1245,7 +1378,16 @@ pub fn router(state: AppState) -> Router {
         DeclarationRequest,
         DeclarationRecord,
         EmergencyPerson,
-        EmergencyRequest
+        EmergencyRequest,
+        UsageStatistics,
+        UsageFigures,
+        KindUsage,
+        MonthTotals,
+        FreshnessReport,
+        InsurerFreshnessRecord,
+        LagRecord,
+        InstitutionRequest,
+        InstitutionRecord
     ))
 )]
 struct ApiDoc;

@@ -10,6 +10,7 @@ pub mod emergency;
 pub mod http;
 pub mod medical;
 pub mod metrics;
+pub mod ops;
 pub mod pki;
 pub mod portal;
 pub mod reception;
@@ -298,6 +299,7 @@ impl Central {
             cards: self.cards.clone(),
             batches,
             portal_card_helper: self.portal_card_helper.clone().into(),
+            stats: Default::default(),
         });
         let refresher = self.cards.clone().map(|cards| {
             let every = self.crl_refresh;

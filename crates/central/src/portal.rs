@@ -785,6 +785,20 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// `yyyyMMdd` as `yyyy年M月d日` (anything else as it is).
+fn date_ja(d: &str) -> String {
+    match (d.get(..4), d.get(4..6), d.get(6..8)) {
+        (Some(y), Some(m), Some(day)) if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) => {
+            format!(
+                "{y}年{}月{}日",
+                m.trim_start_matches('0'),
+                day.trim_start_matches('0')
+            )
+        }
+        _ => d.to_string(),
+    }
+}
+
 /// 資格情報のお知らせ: the person's current qualifications as a printable page.
 async fn notice(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     let pseudonym = person(&app, &headers)?;
@@ -799,17 +813,19 @@ async fn notice(State(app): State<AppState>, headers: HeaderMap) -> Result<Respo
             .copay_ratio
             .parse::<u32>()
             .map_or(r.copay_ratio.clone(), |p| format!("{}割", p / 10));
+        let birthdate = date_ja(&r.birthdate);
+        let qualified = date_ja(&r.qualification_date);
         cards_html.push_str("<section class=\"notice\"><table>");
         for (label, value) in [
             ("氏名", r.name.as_str()),
-            ("生年月日", r.birthdate.as_str()),
+            ("生年月日", birthdate.as_str()),
             ("保険者名称", r.insurer_name.as_str()),
             ("保険者番号", r.insurer_number.as_str()),
             ("記号", r.symbol.as_deref().unwrap_or("—")),
             ("番号", r.number.as_str()),
             ("枝番", r.branch.as_deref().unwrap_or("—")),
             ("一部負担金の割合", ratio.as_str()),
-            ("資格取得年月日", r.qualification_date.as_str()),
+            ("資格取得年月日", qualified.as_str()),
         ] {
             cards_html.push_str(&row(label, value));
         }
@@ -818,14 +834,21 @@ async fn notice(State(app): State<AppState>, headers: HeaderMap) -> Result<Respo
     if cards_html.is_empty() {
         cards_html = "<p>現在有効な資格はありません。</p>".into();
     }
+    let now = service::now();
+    let issued = format!(
+        "{} {}",
+        date_ja(&now.jst_date().compact()),
+        now.jst_rfc3339().get(11..16).unwrap_or_default()
+    );
     Ok(Html(format!(
-        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>資格情報のお知らせ</title>\
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>資格情報のお知らせ</title>\
          <link rel=\"stylesheet\" href=\"/portal/assets/portal.css\"></head>\
          <body class=\"print\"><h1>資格情報のお知らせ</h1>\
          <p>あなたの医療保険の資格情報です。マイナ保険証で受診できない医療機関等では、マイナンバーカードとあわせて提示してください。</p>\
          {cards_html}<p class=\"small\">発行: kakunin 患者ポータル（{}）</p>\
          <button onclick=\"window.print()\" class=\"no-print\">印刷する</button></body></html>",
-        escape(&service::now().jst_rfc3339())
+        escape(&issued)
     ))
     .into_response())
 }

@@ -36,6 +36,10 @@ pub struct DemoArgs {
     /// taken).
     #[arg(long, default_value = kakunin_terminal::card_helper::DEFAULT_LISTEN)]
     card_helper_listen: SocketAddr,
+    /// Address of the operations console (運用コンソール, with the demo's operator
+    /// certificate; a free port if taken).
+    #[arg(long, default_value = "127.0.0.1:8092")]
+    ops_listen: SocketAddr,
     /// Start, run the printed checks once (numbers, then a card with consent, then the card
     /// holder's medications), print the answers and stop (for scripts and tests).
     #[arg(long)]
@@ -256,6 +260,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             }
         };
     let terminal_url = format!("http://{}", terminal_listener.local_addr()?);
+    let ops_start = |listen| crate::ops::start(&url, &ca_pem, &admin, listen, Some(data.as_path()));
+    let (ops_config, ops_listener) = match ops_start(args.ops_listen).await {
+        Ok(o) => o,
+        Err(_) => ops_start(SocketAddr::new(args.ops_listen.ip(), 0)).await?,
+    };
+    let ops_url = format!("http://{}", ops_listener.local_addr()?);
     let exe =
         std::env::current_exe().map_or_else(|_| "kakunin".into(), |p| p.display().to_string());
     let ca_path = data.join(kakunin_central::pki::CA_CERT);
@@ -280,6 +290,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!(
         "    カード読み取りアプリ（このデモの中で起動済み、仮想カード {}）: {helper_url}",
         cards_dir.display()
+    );
+    println!(
+        "  運用コンソール（利用状況・紐付け確認・災害時モード・医療機関）: {ops_url}/statistics"
     );
     println!("  data directory: {}", data.display());
     println!(
@@ -347,6 +360,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             let _ = helper_stopped.await;
         },
     ));
+    let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops_server = tokio::spawn(kakunin_ops::serve(ops_config, ops_listener, async {
+        let _ = ops_stopped.await;
+    }));
     let (terminal_stop, terminal_stopped) = tokio::sync::oneshot::channel::<()>();
     let terminal_server = tokio::spawn(kakunin_terminal::http::serve(
         terminal.clone(),
@@ -411,6 +428,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let _ = terminal_stop.send(());
     let _ = terminal_server.await;
     let _ = helper_stop.send(());
+    let _ = ops_stop.send(());
+    let _ = ops_server.await;
     let _ = helper_server.await;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod card;
 mod card_helper;
 mod demo;
 mod medical;
+mod ops;
 mod terminal;
 
 use anyhow::{Context, Result};
@@ -65,6 +66,8 @@ enum Command {
     CardHelper(card_helper::CardHelperArgs),
     /// Run the authority (the J-LIS stand-in) on its own: CA, CRL, match service.
     Authority(authority::AuthorityArgs),
+    /// Run the operations console (運用コンソール) on loopback with an operator's certificate.
+    Ops(ops::OpsArgs),
     /// Everything on one machine: CA, certificates, 10,000 people, the central.
     Demo(demo::DemoArgs),
     /// Benchmarks.
@@ -399,6 +402,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Authority(args) => {
             init_tracing("info");
             authority::run(args, shutdown_signal()).await?;
+        }
+        Command::Ops(args) => {
+            init_tracing("info");
+            ops::run(args).await?;
         }
         Command::Check(args) => {
             init_tracing("warn");

@@ -407,10 +407,24 @@ fn the_portal_in_chromium() {
     assert_eq!(status, 200);
     assert!(export["access_log"].as_array().unwrap().len() >= 4);
 
+    // 資格情報のお知らせ, printable.
+    b.goto(&format!("{}/notice", urls.portal));
+    b.wait_for("section.notice", 10);
+    let notice = b.text("body");
+    assert!(notice.contains("資格情報のお知らせ"), "{notice}");
+    assert!(bare(&notice).contains(&bare(name)), "{notice}");
+    shot(&b, "14-notice");
+    b.goto(&urls.portal);
+    wait_visible(&b, "app", 15);
+
     // A phone's width: tables become cards.
     b.set_window_size(390, 844);
     b.click("#tab-access");
     b.wait_for("#access-rows tr[data-outcome=\"refused\"]", 15);
+    b.execute(
+        "document.getElementById('access-count').scrollIntoView()",
+        json!([]),
+    );
     shot(&b, "11-phone-access-log");
     b.set_window_size(1024, 768);
 
@@ -418,11 +432,37 @@ fn the_portal_in_chromium() {
     b.delete_cookies();
     b.click("#tab-qualifications");
     wait_visible(&b, "login", 10);
-    let message = wait_text(&b, "#login-error", "ログイン", 5);
+    let message = wait_text(&b, "#login-notice", "ログイン", 5);
     assert!(message.contains("有効期限"), "{message}");
     assert!(
         b.text("#qualifications").is_empty(),
         "nothing kept in the page"
     );
     shot(&b, "12-session-ended");
+
+    // The card helper not answering (as when it is not started): the page says so and how to
+    // start it; once it answers again, the login is offered again.
+    b.execute(
+        "window.realFetch = window.fetch;
+         window.fetch = (url, init) => String(url).startsWith(location.origin) || String(url).startsWith('/')
+           ? window.realFetch(url, init) : Promise.reject(new TypeError('Failed to fetch'));",
+        json!([]),
+    );
+    log_in(&b, "1234");
+    wait_visible(&b, "helper-missing", 10);
+    let missing = b.text("#helper-missing");
+    assert!(
+        missing.contains("カード読み取りアプリが起動していません"),
+        "{missing}"
+    );
+    assert!(missing.contains("kakunin card-helper"), "{missing}");
+    assert!(
+        missing.contains(&urls.portal.replace("/portal", "")),
+        "{missing}"
+    );
+    shot(&b, "13-helper-missing");
+    b.execute("window.fetch = window.realFetch;", json!([]));
+    b.click("#helper-retry");
+    wait_visible(&b, "card-field", 10);
+    assert!(!visible(&b, "helper-missing"));
 }

@@ -1587,6 +1587,319 @@ fn query_card(number: &str) -> CardQuery {
     query("1", number, None, "19800101")
 }
 
+pub async fn access_counts_group_one_period(s: &dyn Store) {
+    use crate::{AccessCount, ResultKind};
+    s.import_roster(roster(vec![qualification(
+        "12",
+        "345",
+        Some("00"),
+        "19700101",
+    )]))
+    .await
+    .unwrap();
+    let qid = s
+        .find_qualifications(&query("12", "345", None, "19700101"))
+        .await
+        .unwrap()[0]
+        .id;
+    let clinic = InstitutionCode::parse("0110113719").unwrap();
+    let pharmacy = InstitutionCode::parse(&check_digit::complete("134000001").unwrap()).unwrap();
+    // 2026-03-01 00:00 JST to 2026-04-01 00:00 JST.
+    let from = Timestamp::parse_jst_compact("20260301000000").unwrap();
+    let to = Timestamp::parse_jst_compact("20260401000000").unwrap();
+    let t = |offset: i64| from.unix_millis() + offset;
+    let at = |institution: &InstitutionCode,
+              purpose: AccessPurpose,
+              result: AccessResult,
+              category: Option<ConsentCategory>,
+              ms: i64| AccessLogEntry {
+        institution: institution.clone(),
+        purpose,
+        result,
+        information: category.map(|category| InformationAccess {
+            category,
+            from: day("20210301"),
+            to: day("20260301"),
+            basis: AccessBasis::Consent,
+        }),
+        ..access(vec![qid], ms)
+    };
+    use AccessPurpose::*;
+    let refused = |code: &str| AccessResult::Refused(code.into());
+    let entries = [
+        // Outside the period: the instant before it, and its end.
+        at(
+            &clinic,
+            EligibilityByNumbers,
+            AccessResult::Answered(Validity::Valid),
+            None,
+            t(-1),
+        ),
+        at(
+            &clinic,
+            EligibilityByNumbers,
+            AccessResult::Answered(Validity::Valid),
+            None,
+            to.unix_millis(),
+        ),
+        // Every validity is an answer; the first instant counts.
+        at(
+            &clinic,
+            EligibilityByNumbers,
+            AccessResult::Answered(Validity::Valid),
+            None,
+            t(0),
+        ),
+        at(
+            &clinic,
+            EligibilityByNumbers,
+            AccessResult::Answered(Validity::NotFound),
+            None,
+            t(10),
+        ),
+        at(
+            &clinic,
+            EligibilityBatch,
+            AccessResult::Answered(Validity::Invalid),
+            None,
+            t(20),
+        ),
+        at(
+            &pharmacy,
+            EligibilityByCard,
+            AccessResult::Answered(Validity::Valid),
+            None,
+            t(30),
+        ),
+        at(
+            &pharmacy,
+            EligibilityByCard,
+            refused("pin_signature_invalid"),
+            None,
+            t(40),
+        ),
+        at(
+            &pharmacy,
+            EligibilityByCard,
+            refused("certificate_revoked"),
+            None,
+            t(50),
+        ),
+        at(
+            &pharmacy,
+            CardRegistration,
+            AccessResult::Registered,
+            None,
+            t(60),
+        ),
+        // Shown with nothing in it is still a view.
+        at(
+            &pharmacy,
+            MedicalInformation,
+            AccessResult::Disclosed(3),
+            Some(ConsentCategory::Medications),
+            t(70),
+        ),
+        at(
+            &pharmacy,
+            MedicalInformation,
+            AccessResult::Disclosed(0),
+            Some(ConsentCategory::Medications),
+            t(80),
+        ),
+        at(
+            &pharmacy,
+            MedicalInformation,
+            refused("consent_required"),
+            Some(ConsentCategory::Checkups),
+            t(90),
+        ),
+        at(
+            &pharmacy,
+            MedicalInformation,
+            AccessResult::Disclosed(1),
+            Some(ConsentCategory::Surgeries),
+            to.unix_millis() - 1,
+        ),
+    ];
+    for e in entries {
+        s.append_access(e).await.unwrap();
+    }
+    let count = |institution: &InstitutionCode,
+                 purpose: AccessPurpose,
+                 category: Option<ConsentCategory>,
+                 result: ResultKind,
+                 count: u64| AccessCount {
+        institution: institution.clone(),
+        purpose,
+        category,
+        result,
+        count,
+    };
+    use ConsentCategory::{Checkups, Medications, Surgeries};
+    // Sorted by institution, purpose code, category (none first) and result kind.
+    assert_eq!(
+        s.access_counts(from, to).await.unwrap(),
+        vec![
+            count(&clinic, EligibilityBatch, None, ResultKind::Answered, 1),
+            count(&clinic, EligibilityByNumbers, None, ResultKind::Answered, 2),
+            count(&pharmacy, CardRegistration, None, ResultKind::Registered, 1),
+            count(&pharmacy, EligibilityByCard, None, ResultKind::Answered, 1),
+            count(&pharmacy, EligibilityByCard, None, ResultKind::Refused, 2),
+            count(
+                &pharmacy,
+                MedicalInformation,
+                Some(Checkups),
+                ResultKind::Refused,
+                1
+            ),
+            count(
+                &pharmacy,
+                MedicalInformation,
+                Some(Medications),
+                ResultKind::Disclosed,
+                2
+            ),
+            count(
+                &pharmacy,
+                MedicalInformation,
+                Some(Surgeries),
+                ResultKind::Disclosed,
+                1
+            ),
+        ]
+    );
+    // Periods are half-open: the end instant is the next period's.
+    assert_eq!(
+        s.access_counts(to, Timestamp::from_unix_millis(to.unix_millis() + 1))
+            .await
+            .unwrap(),
+        vec![count(
+            &clinic,
+            EligibilityByNumbers,
+            None,
+            ResultKind::Answered,
+            1
+        )]
+    );
+    assert!(s.access_counts(from, from).await.unwrap().is_empty());
+}
+
+pub async fn insurer_freshness_counts_and_lags(s: &dyn Store) {
+    use crate::{InsurerFreshness, LagSummary};
+    let kenpo = "06139992";
+    let kyokai = check_digit::complete("0113001").unwrap();
+    let other = check_digit::complete("0627001").unwrap();
+    let of = |insurer: &str, number: &str, acquired: Date| {
+        let mut q = qualification("1", number, Some("00"), "19800101");
+        q.card = CardIdentity::new(
+            InsurerNumber::parse(insurer).unwrap(),
+            q.card.symbol.clone(),
+            q.card.number.clone(),
+            q.card.branch,
+        )
+        .unwrap();
+        q.qualification_date = acquired;
+        q
+    };
+    let since = Timestamp::parse_jst_compact("20260301000000").unwrap();
+    let when = |day: u32| Timestamp::parse_jst_compact(&format!("202603{day:02}100000")).unwrap();
+    let import = |actor: &str, at: Timestamp, qs: Vec<Qualification>| RosterImport {
+        actor: actor.into(),
+        received_at: at,
+        ..roster(qs)
+    };
+    let before = |at: Timestamp, days: i64| at.jst_date().add_days(-days).unwrap();
+    // Before the period: a seed load of kenpo and of an insurer nobody has sent since.
+    let q1 = of(kenpo, "1", day("20200401"));
+    let forgotten = of(&other, "9", day("20200401"));
+    s.import_roster(import(
+        "seed",
+        Timestamp::from_unix_millis(since.unix_millis() - 86_400_000),
+        vec![q1.clone(), forgotten],
+    ))
+    .await
+    .unwrap();
+    // Kenpo's own uploads: two new people 3 and 10 days late; then q1 lost 5 days ago (q2
+    // unchanged); then nothing changed at all (still an import).
+    let q2 = of(kenpo, "2", before(when(2), 3));
+    let q3 = of(kenpo, "3", before(when(2), 10));
+    s.import_roster(import("insurer:06139992", when(2), vec![q2.clone(), q3]))
+        .await
+        .unwrap();
+    let mut q1_lost = q1.clone();
+    q1_lost.disqualification_date = Some(before(when(3), 5));
+    q1_lost.loss_reason = Some(LossReason::OtherInsurance);
+    s.import_roster(import(
+        "insurer:06139992",
+        when(3),
+        vec![q1_lost.clone(), q2.clone()],
+    ))
+    .await
+    .unwrap();
+    let unchanged = s
+        .import_roster(import("insurer:06139992", when(4), vec![q1_lost, q2]))
+        .await
+        .unwrap();
+    assert_eq!(unchanged.unchanged, 2);
+    // Another insurer's row brought by the seed, ahead of its date.
+    let ahead = of(&kyokai, "4", when(5).jst_date().add_days(10).unwrap());
+    s.import_roster(import("seed", when(5), vec![ahead]))
+        .await
+        .unwrap();
+
+    let lag = |sampled: u64, median: Option<i64>, p90: Option<i64>| LagSummary {
+        sampled,
+        median_days: median,
+        p90_days: p90,
+    };
+    let fresh =
+        |insurer: &str, last: Option<Timestamp>, imports, rows, acquired, lost| InsurerFreshness {
+            insurer: InsurerNumber::parse(insurer).unwrap(),
+            last_import_at: last,
+            imports,
+            rows,
+            acquired,
+            lost,
+        };
+    let mut expected = vec![
+        fresh(
+            &kyokai,
+            Some(when(5)),
+            1,
+            1,
+            lag(1, Some(0), Some(0)),
+            lag(0, None, None),
+        ),
+        fresh(&other, None, 0, 0, lag(0, None, None), lag(0, None, None)),
+        fresh(
+            kenpo,
+            Some(when(4)),
+            3,
+            3,
+            lag(2, Some(3), Some(10)),
+            lag(1, Some(5), Some(5)),
+        ),
+    ];
+    expected.sort_by(|a, b| a.insurer.as_str().cmp(b.insurer.as_str()));
+    assert_eq!(s.insurer_freshness(since).await.unwrap(), expected);
+
+    // From a later instant only the later imports count; kenpo's own last upload stays known.
+    let later = s.insurer_freshness(when(5)).await.unwrap();
+    let kenpo_later = later.iter().find(|f| f.insurer.as_str() == kenpo).unwrap();
+    assert_eq!(
+        kenpo_later,
+        &fresh(
+            kenpo,
+            Some(when(4)),
+            0,
+            0,
+            lag(0, None, None),
+            lag(0, None, None)
+        )
+    );
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -1605,7 +1918,8 @@ macro_rules! store_contract_tests {
             institutions_upsert_and_look_up, institution_blocks_newest_per_institution,
             sharing_opt_out_newest_wins, consent_history_newest_first,
             access_for_several_qualifications, emergency_declarations_window,
-            find_by_attributes_folds_and_narrows);
+            find_by_attributes_folds_and_narrows, access_counts_group_one_period,
+            insurer_freshness_counts_and_lags);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

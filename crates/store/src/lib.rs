@@ -14,6 +14,7 @@ mod people;
 pub mod postgres;
 mod reception;
 pub mod sqlite;
+mod stats;
 
 use async_trait::async_trait;
 use kakunin_domain::{
@@ -35,6 +36,7 @@ pub use reception::{
     BatchInquiryResult, NewBatchInquiry, ReferenceNumberRegistration, StoredBatchInquiry,
 };
 pub use sqlite::SqliteStore;
+pub use stats::{AccessCount, InsurerFreshness, LagSummary, ResultKind, LAG_SAMPLE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -559,4 +561,22 @@ pub trait Store: Send + Sync + 'static {
         query: &AttributeQuery,
         limit: u32,
     ) -> Result<Vec<StoredQualification>, StoreError>;
+
+    // --- Operators' statistics ---
+
+    /// Access-log entries at or after `from` and before `to`, counted per institution,
+    /// purpose, information category and result kind (one grouped read), in a fixed order.
+    async fn access_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<AccessCount>, StoreError>;
+
+    /// Per insurer number with qualifications, by number: its last roster import, the imports
+    /// and versions since `since`, and the lag from 資格取得日 / 資格喪失日 to the import that
+    /// brought them (see [`InsurerFreshness`]).
+    async fn insurer_freshness(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<InsurerFreshness>, StoreError>;
 }

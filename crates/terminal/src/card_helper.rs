@@ -178,7 +178,8 @@ async fn guard(State(helper): App, request: Request, next: Next) -> Response {
             "host_not_allowed",
             "このアドレスからは利用できません。",
             "the Host header must be localhost or an IP address",
-        );
+        )
+        .into_response();
     }
     let origin = request
         .headers()
@@ -193,7 +194,8 @@ async fn guard(State(helper): App, request: Request, next: Next) -> Response {
                 "origin_not_allowed",
                 "このページからはカード読み取りアプリを利用できません。",
                 "the Origin is not in --allow-origin",
-            );
+            )
+            .into_response();
         }
     }
     let preflight = request.method() == Method::OPTIONS;
@@ -206,6 +208,7 @@ async fn guard(State(helper): App, request: Request, next: Next) -> Response {
             "入力の形式が正しくありません。",
             "POST bodies are application/json",
         )
+        .into_response()
     } else {
         next.run(request).await
     };
@@ -254,24 +257,29 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// An error answer: the API's error shape, with the PIN tries left when a PIN was wrong.
 #[derive(Debug, Serialize)]
 struct HelperError {
+    #[serde(skip)]
+    status: StatusCode,
     #[serde(flatten)]
     error: ApiError,
     #[serde(skip_serializing_if = "Option::is_none")]
     tries_left: Option<u8>,
 }
 
-fn error(status: StatusCode, code: &str, message: &str, detail: &str) -> Response {
-    (
-        status,
-        Json(HelperError {
-            error: ApiError::new(code, message, detail),
-            tries_left: None,
-        }),
-    )
-        .into_response()
+impl IntoResponse for HelperError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
 }
 
-fn card_error(e: &JpkiError) -> Response {
+fn error(status: StatusCode, code: &str, message: &str, detail: &str) -> HelperError {
+    HelperError {
+        status,
+        error: ApiError::new(code, message, detail),
+        tries_left: None,
+    }
+}
+
+fn card_error(e: &JpkiError) -> HelperError {
     let (status, code) = match e {
         JpkiError::WrongPin { .. } => (StatusCode::UNAUTHORIZED, "pin_incorrect"),
         JpkiError::PinLocked => (StatusCode::LOCKED, "pin_locked"),
@@ -294,14 +302,11 @@ fn card_error(e: &JpkiError) -> Response {
         JpkiError::PinLocked => Some(0),
         _ => None,
     };
-    (
+    HelperError {
         status,
-        Json(HelperError {
-            error: ApiError::new(code, &e.message_ja(), e.to_string()),
-            tries_left,
-        }),
-    )
-        .into_response()
+        error: ApiError::new(code, &e.message_ja(), e.to_string()),
+        tries_left,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,7 +327,7 @@ fn virtual_cards(dir: &std::path::Path) -> Vec<String> {
 }
 
 /// The `open_card` specification of the chosen card, or the error to answer.
-fn card_spec(source: &CardSource, card: Option<&str>) -> Result<String, Response> {
+fn card_spec(source: &CardSource, card: Option<&str>) -> Result<String, HelperError> {
     match (source, card) {
         (CardSource::Directory(dir), Some(name)) => {
             // Only a listed file name: never a path.
@@ -358,7 +363,7 @@ impl Helper {
         self: &Arc<Self>,
         card: Option<&str>,
         work: impl FnOnce(&mut Jpki<'_>) -> Result<T, JpkiError> + Send + 'static,
-    ) -> Result<T, Response> {
+    ) -> Result<T, HelperError> {
         let spec = card_spec(&self.config.source, card)?;
         let helper = self.clone();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -431,17 +436,16 @@ struct Certificate {
 }
 
 /// The card's 利用者証明用電子証明書, read without a PIN.
-async fn certificate(State(h): App, Query(q): Query<CardQuery>) -> Response {
-    match h
+async fn certificate(
+    State(h): App,
+    Query(q): Query<CardQuery>,
+) -> Result<Json<Certificate>, HelperError> {
+    let der = h
         .with_card(q.card.as_deref(), |jpki| jpki.read_auth_certificate())
-        .await
-    {
-        Ok(der) => Json(Certificate {
-            certificate: b64(&der),
-        })
-        .into_response(),
-        Err(r) => r,
-    }
+        .await?;
+    Ok(Json(Certificate {
+        certificate: b64(&der),
+    }))
 }
 
 /// `POST /portal-login`.
@@ -480,32 +484,32 @@ fn nonce_ok(nonce: &str) -> bool {
 }
 
 /// Verifies the PIN on the card and has it sign the portal login challenge of the nonce.
-async fn portal_login(State(h): App, body: Bytes) -> Response {
+async fn portal_login(State(h): App, body: Bytes) -> Result<Json<LoginProof>, HelperError> {
     let Ok(request) = serde_json::from_slice::<LoginRequest>(&body) else {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             "入力の形式が正しくありません。",
             "expected {nonce, pin, card?}",
-        );
+        ));
     };
     drop(body);
     if !nonce_ok(&request.nonce) {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "invalid_nonce",
             "ログインの準備に失敗しました。ページを読み込み直してください。",
             "the nonce must be 1-512 printable ASCII characters",
-        );
+        ));
     }
     if !kakunin_card::is_valid_auth_pin(&request.pin) {
-        return card_error(&JpkiError::PinFormat);
+        return Err(card_error(&JpkiError::PinFormat));
     }
     // The only message this helper ever has the card sign: the portal login label + nonce.
     let challenge = kakunin_api::portal_challenge(&request.nonce);
     let hash: [u8; 32] = Sha256::digest(&challenge).into();
     let LoginRequest { pin, card, .. } = request;
-    let signed = h
+    let (certificate, signature) = h
         .with_card(card.as_deref(), move |jpki| {
             let certificate = jpki.read_auth_certificate()?;
             // A locked card is said so without spending anything.
@@ -517,15 +521,11 @@ async fn portal_login(State(h): App, body: Bytes) -> Response {
             let signature = jpki.sign_sha256(&hash)?;
             Ok((certificate, signature))
         })
-        .await;
-    match signed {
-        Ok((certificate, signature)) => Json(LoginProof {
-            certificate: b64(&certificate),
-            signature: b64(&signature),
-        })
-        .into_response(),
-        Err(r) => r,
-    }
+        .await?;
+    Ok(Json(LoginProof {
+        certificate: b64(&certificate),
+        signature: b64(&signature),
+    }))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod medical;
 mod people;
 mod reception;
 mod rows;
+mod stats;
 
 use crate::{
     AttributeQuery, BatchInquiryResult, BlockState, CardQuery, CardRegistration, CheckupImport,
@@ -54,6 +55,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0005_reception.sql"),
     ),
     (6, "0006_people", include_str!("migrations/0006_people.sql")),
+    (7, "0007_stats", include_str!("migrations/0007_stats.sql")),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -1109,6 +1111,22 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<StoredQualification>, StoreError> {
         self.on_primary(async |c| people::find_by_attributes(c, query, limit).await)
+            .await
+    }
+    async fn access_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::AccessCount>, StoreError> {
+        self.on_primary(async |c| stats::access_counts(c, from, to).await)
+            .await
+    }
+
+    async fn insurer_freshness(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<crate::InsurerFreshness>, StoreError> {
+        self.on_primary(async |c| stats::insurer_freshness(c, since).await)
             .await
     }
 }

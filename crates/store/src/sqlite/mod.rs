@@ -9,6 +9,7 @@ mod medical;
 mod people;
 mod reception;
 mod rows;
+mod stats;
 
 use crate::{
     AttributeQuery, BatchInquiryResult, BlockState, CardQuery, CardRegistration, CheckupImport,
@@ -47,6 +48,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0005_reception.sql"),
     ),
     (6, "0006_people", include_str!("migrations/0006_people.sql")),
+    (7, "0007_stats", include_str!("migrations/0007_stats.sql")),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -724,5 +726,19 @@ impl Store for SqliteStore {
         let q = query.clone();
         self.read(move |c| people::find_by_attributes(c, &q, limit))
             .await
+    }
+    async fn access_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::AccessCount>, StoreError> {
+        self.read(move |c| stats::access_counts(c, from, to)).await
+    }
+
+    async fn insurer_freshness(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<crate::InsurerFreshness>, StoreError> {
+        self.read(move |c| stats::insurer_freshness(c, since)).await
     }
 }

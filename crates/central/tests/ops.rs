@@ -1,0 +1,699 @@
+//! The operators' endpoints over HTTPS with client certificates: a month's usage in MHLW's form
+//! from seeded access-log entries across institution types and months (exact figures, the
+//! trend, kinds from the registry at read time), the institution registry with its refusals,
+//! data freshness per insurer from real roster uploads, and every endpoint refused to anyone
+//! but an operator. Every test runs on SQLite and on PostgreSQL.
+
+use kakunin_api::client::{CentralClient, ClientError};
+use kakunin_api::{
+    EligibilityCheckRequest, InstitutionRequest, KindUsage, MonthTotals, UsageFigures,
+};
+use kakunin_central::pki::{Ca, Role};
+use kakunin_central::{load_tls, open_store, Central, StoreConfig};
+use kakunin_domain::check_digit::complete;
+use kakunin_domain::{
+    AccessBasis, AccessLogEntry, AccessPurpose, AccessResult, ConsentCategory, Date,
+    InformationAccess, InstitutionCode, Timestamp, Validity,
+};
+use kakunin_store::Store;
+use std::sync::Arc;
+
+struct World {
+    _dir: tempfile::TempDir,
+    url: String,
+    ca_pem: Vec<u8>,
+    store: Arc<dyn Store>,
+    admin: Vec<u8>,
+    institution: Vec<u8>,
+    insurer: Vec<u8>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const KENPO: &str = "06139992";
+
+fn code(body: &str) -> String {
+    complete(body).unwrap()
+}
+
+async fn world(backend: Backend) -> Option<World> {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::init(dir.path(), "test CA").unwrap();
+    let issue = |kind: &str, id: &str| {
+        ca.issue(&Role::parse(kind, id).unwrap())
+            .unwrap()
+            .into_bytes()
+    };
+    let config = match backend {
+        Backend::Sqlite => StoreConfig::default(),
+        Backend::Postgres => StoreConfig {
+            database: Some(kakunin_testkit::pg::shared_database("ops")?),
+            ..Default::default()
+        },
+    };
+    let store = open_store(dir.path(), &config).await.unwrap();
+    let central = Central::bind_with(
+        "127.0.0.1:0".parse().unwrap(),
+        store.clone(),
+        load_tls(dir.path()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let url = central.url();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(central.serve(async {
+        let _ = rx.await;
+    }));
+    Some(World {
+        url,
+        ca_pem: ca.cert_pem().as_bytes().to_vec(),
+        store,
+        admin: issue("admin", "ops"),
+        institution: issue("institution", &code("131000001")),
+        insurer: issue("insurer", KENPO),
+        _dir: dir,
+        _stop: tx,
+    })
+}
+
+impl World {
+    fn client(&self, identity: Option<&[u8]>) -> CentralClient {
+        CentralClient::new(&self.url, &self.ca_pem, identity).unwrap()
+    }
+    fn admin(&self) -> CentralClient {
+        self.client(Some(&self.admin))
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),*) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    monthly_usage_in_mhlw_form,
+    institutions_are_registered_and_checked,
+    freshness_from_roster_uploads,
+    only_operators_may_look
+);
+
+fn register(code: &str, name: &str, kind: &str, municipality: Option<&str>) -> InstitutionRequest {
+    InstitutionRequest {
+        code: code.into(),
+        name: name.into(),
+        kind: kind.into(),
+        municipality: municipality.map(str::to_string),
+    }
+}
+
+/// An access-log entry of `institution` at `at`.
+fn entry(
+    institution: &str,
+    purpose: AccessPurpose,
+    result: AccessResult,
+    category: Option<ConsentCategory>,
+    at: Timestamp,
+) -> AccessLogEntry {
+    AccessLogEntry {
+        at,
+        institution: InstitutionCode::parse(institution).unwrap(),
+        purpose,
+        qualification_ids: vec![],
+        result,
+        processing_code: "OK".into(),
+        information: category.map(|category| InformationAccess {
+            category,
+            from: Date::parse("20200101").unwrap(),
+            to: Date::parse("20250101").unwrap(),
+            basis: AccessBasis::Consent,
+        }),
+    }
+}
+
+fn figures(f: [u64; 11]) -> UsageFigures {
+    let [by_card, by_numbers, batch, refused_checks, emergency_checks, medications, treatments, surgeries, checkups, refused_views, card_registrations] =
+        f;
+    let checks = by_card + by_numbers;
+    UsageFigures {
+        checks,
+        by_card,
+        by_numbers,
+        batch,
+        card_share_percent: kakunin_central::ops::share(by_card, checks),
+        refused_checks,
+        emergency_checks,
+        medications,
+        treatments,
+        surgeries,
+        checkups,
+        refused_views,
+        card_registrations,
+    }
+}
+
+fn kind(kind: &str, label: &str, institutions: u64, f: UsageFigures) -> KindUsage {
+    KindUsage {
+        kind: kind.into(),
+        label: label.into(),
+        institutions,
+        figures: f,
+    }
+}
+
+async fn monthly_usage_in_mhlw_form(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let admin = w.admin();
+    // Registered: a hospital (a 医科 code, only the registry can say 病院), a clinic and a
+    // dental clinic. Not registered: a pharmacy and another 医科 code (医科診療所 by the code).
+    let (hospital, clinic, dental) = (code("131000001"), code("131000002"), code("133000001"));
+    let (pharmacy, unregistered) = (code("134000001"), code("131000003"));
+    for r in [
+        register(&hospital, "架空総合病院", "hospital", Some("13101")),
+        register(&clinic, "架空内科クリニック", "medical_clinic", None),
+        register(&dental, "架空歯科医院", "dental", None),
+    ] {
+        admin.register_institution(&r).await.unwrap();
+    }
+
+    let month = |m: &str| Timestamp::parse_jst_compact(&format!("{m}01000000")).unwrap();
+    let at = |m: &str, seconds: i64| {
+        Timestamp::from_unix_millis(month(m).unix_millis() + seconds * 1000)
+    };
+    use AccessPurpose::*;
+    use ConsentCategory::*;
+    let ok = || AccessResult::Answered(Validity::Valid);
+    let shown = |n| AccessResult::Disclosed(n);
+    let refused = |c: &str| AccessResult::Refused(c.into());
+    let mut seeded: Vec<(usize, AccessLogEntry)> = vec![];
+    let mut add = |n: usize, e: AccessLogEntry| seeded.push((n, e));
+    // February 2025, from its first instant to its last.
+    let feb = |s| at("202502", s);
+    add(3, entry(&hospital, EligibilityByCard, ok(), None, feb(0)));
+    add(
+        1,
+        entry(&hospital, EligibilityByNumbers, ok(), None, feb(10)),
+    );
+    add(
+        1,
+        entry(
+            &hospital,
+            EligibilityByCard,
+            refused("certificate_revoked"),
+            None,
+            feb(20),
+        ),
+    );
+    add(
+        2,
+        entry(
+            &hospital,
+            MedicalInformation,
+            shown(4),
+            Some(Medications),
+            feb(30),
+        ),
+    );
+    add(
+        1,
+        entry(
+            &hospital,
+            MedicalInformation,
+            shown(1),
+            Some(Surgeries),
+            feb(40),
+        ),
+    );
+    add(1, entry(&clinic, EligibilityByNumbers, ok(), None, feb(50)));
+    add(
+        1,
+        entry(
+            &clinic,
+            EligibilityByNumbers,
+            AccessResult::Answered(Validity::NotFound),
+            None,
+            feb(60),
+        ),
+    );
+    add(4, entry(&clinic, EligibilityBatch, ok(), None, feb(70)));
+    add(
+        1,
+        entry(
+            &clinic,
+            MedicalInformation,
+            shown(0),
+            Some(Treatments),
+            feb(80),
+        ),
+    );
+    add(
+        1,
+        entry(
+            &clinic,
+            MedicalInformation,
+            shown(2),
+            Some(Checkups),
+            feb(90),
+        ),
+    );
+    add(
+        1,
+        entry(
+            &clinic,
+            MedicalInformation,
+            refused("consent_required"),
+            Some(Medications),
+            feb(100),
+        ),
+    );
+    add(
+        1,
+        entry(
+            &clinic,
+            CardRegistration,
+            AccessResult::Registered,
+            None,
+            feb(110),
+        ),
+    );
+    add(
+        1,
+        entry(
+            &clinic,
+            ConsentRegistration,
+            AccessResult::Registered,
+            None,
+            feb(120),
+        ),
+    );
+    add(
+        1,
+        entry(
+            &clinic,
+            ReferenceRegistration,
+            AccessResult::Registered,
+            None,
+            feb(130),
+        ),
+    );
+    add(1, entry(&dental, EligibilityByCard, ok(), None, feb(140)));
+    add(2, entry(&pharmacy, EligibilityByCard, ok(), None, feb(150)));
+    add(
+        2,
+        entry(&pharmacy, EligibilityByNumbers, ok(), None, feb(160)),
+    );
+    add(
+        3,
+        entry(
+            &pharmacy,
+            MedicalInformation,
+            shown(5),
+            Some(Medications),
+            feb(170),
+        ),
+    );
+    add(1, entry(&pharmacy, EmergencyCheck, ok(), None, feb(180)));
+    add(
+        1,
+        entry(
+            &unregistered,
+            EligibilityByNumbers,
+            ok(),
+            None,
+            at("202503", 0).add(-1),
+        ),
+    );
+    // January 2025, February 2024 (the trend's first month) and January 2024 (outside it).
+    add(
+        1,
+        entry(&hospital, EligibilityByCard, ok(), None, at("202501", 5)),
+    );
+    add(
+        1,
+        entry(&pharmacy, EligibilityByNumbers, ok(), None, at("202501", 6)),
+    );
+    add(
+        1,
+        entry(&clinic, EligibilityByNumbers, ok(), None, at("202402", 0)),
+    );
+    add(
+        5,
+        entry(&clinic, EligibilityByNumbers, ok(), None, at("202401", 0)),
+    );
+    // March 2025's first instant belongs to March.
+    add(
+        1,
+        entry(&clinic, EligibilityByCard, ok(), None, at("202503", 0)),
+    );
+    for (n, e) in seeded {
+        for _ in 0..n {
+            w.store.append_access(e.clone()).await.unwrap();
+        }
+    }
+
+    //                      card numbers batch refC emerg meds treat surg chk refV reg
+    let total = figures([6, 10, 4, 1, 1, 5, 2, 1, 1, 1, 1]);
+    let by_kind = vec![
+        kind(
+            "hospital",
+            "病院",
+            1,
+            figures([3, 1, 0, 1, 0, 2, 1, 1, 0, 0, 0]),
+        ),
+        kind(
+            "medical_clinic",
+            "医科診療所",
+            2,
+            figures([0, 7, 4, 0, 0, 0, 1, 0, 1, 1, 1]),
+        ),
+        kind(
+            "dental",
+            "歯科",
+            1,
+            figures([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ),
+        kind(
+            "pharmacy",
+            "薬局",
+            1,
+            figures([2, 2, 0, 0, 1, 3, 0, 0, 0, 0, 0]),
+        ),
+    ];
+    let s = admin.statistics(Some("202502")).await.unwrap();
+    assert_eq!(s.month, "202502");
+    assert_eq!(
+        (s.from.as_str(), s.to.as_str(), s.complete),
+        (
+            "2025-02-01T00:00:00.000+09:00",
+            "2025-03-01T00:00:00.000+09:00",
+            true
+        )
+    );
+    assert_eq!(s.total, total);
+    assert_eq!(s.total.card_share_percent.as_deref(), Some("37.50"));
+    assert_eq!(s.by_kind, by_kind);
+    let totals = |month: &str, card: u64, numbers: u64| MonthTotals {
+        month: month.into(),
+        checks: card + numbers,
+        by_card: card,
+        by_numbers: numbers,
+        card_share_percent: kakunin_central::ops::share(card, card + numbers),
+    };
+    let mut trend = vec![totals("202402", 0, 1)];
+    trend.extend((3..=12).map(|m| totals(&format!("2024{m:02}"), 0, 0)));
+    trend.push(totals("202501", 1, 1));
+    trend.push(totals("202502", 6, 10));
+    assert_eq!(s.trend, trend);
+
+    // January alone; the "yyyy-MM" of a month picker is folded by the client.
+    let jan = admin.statistics(Some("2025-01")).await.unwrap();
+    assert_eq!(jan.total, figures([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    assert_eq!(
+        jan.by_kind
+            .iter()
+            .map(|k| k.institutions)
+            .collect::<Vec<_>>(),
+        vec![1, 0, 0, 1]
+    );
+
+    // Types come from the registry when read, even for finished (cached) months.
+    admin
+        .register_institution(&register(&unregistered, "架空記念病院", "hospital", None))
+        .await
+        .unwrap();
+    let again = admin.statistics(Some("202502")).await.unwrap();
+    assert_eq!(again.total, total);
+    assert_eq!(
+        (
+            again.by_kind[0].institutions,
+            again.by_kind[0].figures.by_numbers
+        ),
+        (2, 2)
+    );
+    assert_eq!(
+        (
+            again.by_kind[1].institutions,
+            again.by_kind[1].figures.by_numbers
+        ),
+        (1, 6)
+    );
+
+    // The current month by default, with a check made through the API just now.
+    let before = admin.statistics(None).await.unwrap();
+    w.client(Some(&w.institution))
+        .check(&EligibilityCheckRequest {
+            insurer_number: KENPO.into(),
+            symbol: None,
+            number: "1".into(),
+            branch: None,
+            birthdate: "19800101".into(),
+            qualification_confirmation_date: None,
+            limit_application_certificate_related_cons_flg: None,
+        })
+        .await
+        .unwrap();
+    let now = admin.statistics(None).await.unwrap();
+    assert!(!now.complete);
+    assert_eq!(now.total.by_numbers, before.total.by_numbers + 1);
+    assert_eq!(
+        now.by_kind[0].figures.by_numbers,
+        before.by_kind[0].figures.by_numbers + 1,
+        "the checking institution is registered as a hospital"
+    );
+    assert_eq!(now.trend.len(), 13);
+    assert_eq!(now.trend.last().unwrap().month, now.month);
+
+    // Months that are not yyyyMM, or after this one, are refused.
+    let next = {
+        let m = &now.month;
+        let (y, mo): (u32, u32) = (m[..4].parse().unwrap(), m[4..].parse().unwrap());
+        if mo == 12 {
+            format!("{}01", y + 1)
+        } else {
+            format!("{y}{:02}", mo + 1)
+        }
+    };
+    for bad in ["202513", "25-02", "20250", next.as_str()] {
+        match admin.statistics(Some(bad)).await {
+            Err(ClientError::Api(e, 400)) => {
+                assert_eq!(
+                    (e.code.as_str(), e.field.as_deref()),
+                    ("invalid_month", Some("month"))
+                );
+                assert!(e.message.contains("yyyyMM"), "{}", e.message);
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+trait AddSeconds {
+    fn add(self, seconds: i64) -> Self;
+}
+impl AddSeconds for Timestamp {
+    fn add(self, seconds: i64) -> Self {
+        Timestamp::from_unix_millis(self.unix_millis() + seconds * 1000)
+    }
+}
+
+async fn institutions_are_registered_and_checked(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let admin = w.admin();
+    assert!(admin.institutions().await.unwrap().is_empty());
+    let pharmacy = code("134000001");
+    let clinic = code("131000001");
+    let r = admin
+        .register_institution(&register(
+            &pharmacy,
+            " 架空薬局 ",
+            "pharmacy",
+            Some("13102"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.name.as_str(),
+            r.kind_label.as_str(),
+            r.prefecture.as_str()
+        ),
+        ("架空薬局", "薬局", "13")
+    );
+    admin
+        .register_institution(&register(&clinic, "旧名クリニック", "medical_clinic", None))
+        .await
+        .unwrap();
+    // A second registration of a code replaces the first.
+    admin
+        .register_institution(&register(&clinic, "新名病院", "hospital", Some("13101")))
+        .await
+        .unwrap();
+    let list = admin.institutions().await.unwrap();
+    assert_eq!(
+        list.iter()
+            .map(|i| (
+                i.code.as_str(),
+                i.name.as_str(),
+                i.kind.as_str(),
+                i.municipality.as_deref()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (clinic.as_str(), "新名病院", "hospital", Some("13101")),
+            (pharmacy.as_str(), "架空薬局", "pharmacy", Some("13102")),
+        ]
+    );
+    // Each refusal names its field, in Japanese, and changes nothing.
+    let bad_digit = format!("{}{}", &clinic[..9], (clinic.as_bytes()[9] - b'0' + 1) % 10);
+    for (r, code) in [
+        (
+            register(&bad_digit, "x", "hospital", None),
+            "invalid_institution_code",
+        ),
+        (register(&clinic, "", "hospital", None), "invalid_name"),
+        (register(&clinic, "x", "clinic", None), "invalid_kind"),
+        (register(&clinic, "x", "pharmacy", None), "kind_mismatch"),
+        (
+            register(&clinic, "x", "hospital", Some("27100")),
+            "invalid_municipality",
+        ),
+    ] {
+        match admin.register_institution(&r).await {
+            Err(ClientError::Api(e, 400)) => {
+                assert_eq!(e.code, code);
+                assert!(!e.message.is_ascii(), "{}", e.message);
+            }
+            other => panic!("{code}: {other:?}"),
+        }
+    }
+    assert_eq!(admin.institutions().await.unwrap(), list);
+}
+
+const HEADER: &str = "insurer_number,symbol,number,branch,relationship,name,name_kana,sex,birthdate,qualification_date,disqualification_date,disqualification_reason,card_classification,copay_ratio,insurer_name";
+
+async fn freshness_from_roster_uploads(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let admin = w.admin();
+    assert!(admin.freshness(30).await.unwrap().insurers.is_empty());
+    let today = kakunin_central::service::now().jst_date();
+    let ago = |days: i64| today.add_days(-days).unwrap().compact();
+    // Three people who joined 2, 9 and 30 days ago; then the third leaves, 4 days ago.
+    let row = |number: &str, name: &str, joined: &str, left: &str| {
+        format!(
+            "{KENPO},1,{number},00,1,{name},ｼｹﾝ,1,19800101,{joined},{left},{},01,030,架空健康保険組合\n",
+            if left.is_empty() { "" } else { "03" }
+        )
+    };
+    let first = format!(
+        "{HEADER}\n{}{}{}",
+        row("1", "試験 一郎", &ago(2), ""),
+        row("2", "試験 二郎", &ago(9), ""),
+        row("3", "試験 三郎", &ago(30), "")
+    );
+    let second = format!("{HEADER}\n{}", row("3", "試験 三郎", &ago(30), &ago(4)));
+    let insurer = w.client(Some(&w.insurer));
+    for csv in [&first, &second] {
+        let report = insurer
+            .import_roster(csv.as_bytes().to_vec(), false)
+            .await
+            .unwrap();
+        assert!(report.accepted, "{:?}", report.errors);
+    }
+    let report = admin.freshness(30).await.unwrap();
+    assert_eq!(report.days, 30);
+    let [kenpo] = report.insurers.as_slice() else {
+        panic!("{report:?}")
+    };
+    assert_eq!(kenpo.insurer_number, KENPO);
+    assert!(kenpo.last_import_at.is_some());
+    assert_eq!(kenpo.days_since_import, Some(0));
+    assert_eq!((kenpo.imports, kenpo.rows), (2, 4));
+    assert_eq!(
+        (
+            kenpo.acquired.sampled,
+            kenpo.acquired.median_days,
+            kenpo.acquired.p90_days
+        ),
+        (3, Some(9), Some(30))
+    );
+    assert_eq!(
+        (
+            kenpo.lost.sampled,
+            kenpo.lost.median_days,
+            kenpo.lost.p90_days
+        ),
+        (1, Some(4), Some(4))
+    );
+    for bad in ["0", "367", "x"] {
+        let r = reqwest_get(&w, &format!("/v1/admin/freshness?days={bad}")).await;
+        assert_eq!(r.0, 400, "{bad}");
+        assert_eq!(r.1["code"], "invalid_days", "{bad}");
+    }
+}
+
+/// A raw GET as the operator: (status, JSON body).
+async fn reqwest_get(w: &World, path: &str) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&w.ca_pem).unwrap())
+        .identity(reqwest::Identity::from_pem(&w.admin).unwrap())
+        .build()
+        .unwrap();
+    let r = client.get(format!("{}{path}", w.url)).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn only_operators_may_look(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let pharmacy = code("134000001");
+    for (who, status, code) in [
+        (Some(w.institution.as_slice()), 403, "forbidden_role"),
+        (Some(w.insurer.as_slice()), 403, "forbidden_role"),
+        (None, 401, "certificate_required"),
+    ] {
+        let c = w.client(who);
+        let results: Vec<Result<(), ClientError>> = vec![
+            c.statistics(None).await.map(drop),
+            c.statistics(Some("202501")).await.map(drop),
+            c.freshness(30).await.map(drop),
+            c.institutions().await.map(drop),
+            c.register_institution(&register(&pharmacy, "乗っ取り薬局", "pharmacy", None))
+                .await
+                .map(drop),
+        ];
+        for r in results {
+            match r {
+                Err(ClientError::Api(e, s)) => assert_eq!((s, e.code.as_str()), (status, code)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert!(
+        w.store.all_institutions().await.unwrap().is_empty(),
+        "nothing registered"
+    );
+}
