@@ -337,6 +337,30 @@
     }
     selectTab('qualifications', false);
     $('app-title').focus();
+    noticeEmergencies();
+  }
+
+  // 災害時: accesses without a card or consent are shown at once, whatever tab is open.
+  async function noticeEmergencies() {
+    const box = $('emergency-notice');
+    try {
+      const log = await api('GET', '/portal/api/access-log?limit=5000');
+      const since = Date.now() - 90 * 24 * 3600 * 1000;
+      const found = log.filter((a) => a.basis === 'emergency' && Date.parse(a.at) >= since);
+      if (!found.length) {
+        box.hidden = true;
+        return;
+      }
+      const latest = found[0];
+      box.replaceChildren(
+        h('strong', null, `災害時モードによる確認・閲覧が${found.length}件ありました（最近90日）。`),
+        ' ',
+        `最新: ${fmtAt(latest.at)}・${latest.institution_name || `医療機関コード ${latest.institution_code}`}・${latest.basis_label}。「閲覧履歴」で確認できます。`,
+      );
+      box.hidden = false;
+    } catch {
+      box.hidden = true;
+    }
   }
 
   // ---------------------------------------------------------------- tabs
@@ -528,7 +552,7 @@
           onclick: () => block(a.institution_code, a.institution_name),
         }, 'この医療機関をブロック');
       return h('tr', {
-        class: refused ? 'is-refused' : null,
+        class: refused ? 'is-refused' : a.basis === 'emergency' ? 'is-emergency' : null,
         'data-access-id': a.id,
         'data-outcome': a.outcome,
         'data-institution': a.institution_code,

@@ -260,6 +260,13 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             }
         };
     let terminal_url = format!("http://{}", terminal_listener.local_addr()?);
+    // The レセコン file interface, as clinic software would use it.
+    let files = crate::terminal::start_files(
+        &terminal,
+        &data.join("oqs"),
+        &terminal_data,
+        kakunin_formats::oqs::CharacterCode::ShiftJis,
+    )?;
     let ops_start = |listen| crate::ops::start(&url, &ca_pem, &admin, listen, Some(data.as_path()));
     let (ops_config, ops_listener) = match ops_start(args.ops_listen).await {
         Ok(o) => o,
@@ -293,6 +300,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     );
     println!(
         "  運用コンソール（利用状況・紐付け確認・災害時モード・医療機関）: {ops_url}/statistics"
+    );
+    println!(
+        "  レセコン連携フォルダ: {}（req/ に OQSsiquc01req_….xml などを置くと res/ に結果、face/ にカード受付の結果）",
+        files.folders.root.display()
     );
     println!("  data directory: {}", data.display());
     println!(
@@ -427,6 +438,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     let _ = terminal_stop.send(());
     let _ = terminal_server.await;
+    files.stop();
     let _ = helper_stop.send(());
     let _ = ops_stop.send(());
     let _ = ops_server.await;
