@@ -426,6 +426,11 @@ impl CentralClient {
             .await
     }
 
+    /// 災害時: the declarations in force for the caller's area (institution); empty outside one.
+    pub async fn emergencies_in_force(&self) -> Result<Vec<crate::DeclarationRecord>, ClientError> {
+        self.get_json("/v1/emergency").await
+    }
+
     pub async fn store_status(&self) -> Result<StoreStatusInfo, ClientError> {
         let r = self
             .get(format!("{}/v1/admin/store", self.base))
@@ -497,5 +502,28 @@ impl CentralClient {
         req: &crate::InstitutionRequest,
     ) -> Result<crate::InstitutionRecord, ClientError> {
         self.post_json("/v1/admin/institutions", req).await
+    }
+
+    /// The client-certificate registry, most recently recorded first (admin).
+    pub async fn certificates(&self) -> Result<Vec<crate::CertificateRecord>, ClientError> {
+        self.get_json("/v1/admin/certificates").await
+    }
+
+    /// Issues a client certificate (admin); the answer holds its private key.
+    pub async fn issue_certificate(
+        &self,
+        req: &crate::CertificateRequest,
+    ) -> Result<crate::IssuedCertificate, ClientError> {
+        self.post_json("/v1/admin/certificates", req).await
+    }
+
+    /// Revokes a client certificate (admin); final.
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        req: &crate::RevocationRequest,
+    ) -> Result<crate::RevocationRecord, ClientError> {
+        self.post_json(&format!("/v1/admin/certificates/{serial}/revoke"), req)
+            .await
     }
 }

@@ -364,3 +364,84 @@ mod tests {
         }
     }
 }
+
+/// Why a client certificate is revoked: RFC 5280's reasons that apply to ours (code, label).
+pub const REVOCATION_REASONS: &[(&str, &str)] = &[
+    ("key_compromise", "秘密鍵の漏えい・紛失"),
+    ("affiliation_changed", "廃止・移転（所属の変更）"),
+    ("superseded", "再発行による置き換え"),
+    ("cessation_of_operation", "業務の終了"),
+    ("unspecified", "その他"),
+];
+
+/// The kinds of client certificate (the role in the subject's OU) and their labels.
+pub const CERTIFICATE_KINDS: &[(&str, &str)] = &[
+    ("institution", "医療機関"),
+    ("insurer", "保険者"),
+    ("terminal", "資格確認端末"),
+    ("admin", "運用者"),
+];
+
+/// A client certificate in the registry (admin): issued through the API, or issued elsewhere
+/// and recorded when first used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CertificateRecord {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// `institution`, `insurer`, `terminal` or `admin`.
+    pub kind: String,
+    /// 医療機関, 保険者, 資格確認端末 or 運用者.
+    pub kind_label: String,
+    /// 医療機関コード, 保険者番号 or the operator's id.
+    pub subject: String,
+    /// RFC 3339, JST.
+    pub not_before: String,
+    pub not_after: String,
+    /// When the registry recorded it.
+    pub recorded_at: String,
+    /// `admin:<id>` when issued through the API; absent when recorded on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<String>,
+    /// `valid`, `expired` or `revoked`.
+    pub status: String,
+    /// 有効, 期限切れ or 失効.
+    pub status_label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<RevocationRecord>,
+}
+
+/// When, why and by whom a certificate was revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RevocationRecord {
+    pub revoked_at: String,
+    /// `key_compromise`, `affiliation_changed`, `superseded`, `cessation_of_operation` or
+    /// `unspecified`.
+    pub reason: String,
+    pub reason_label: String,
+    pub revoked_by: String,
+}
+
+/// A certificate to issue (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateRequest {
+    /// `institution`, `insurer`, `terminal` or `admin`.
+    pub kind: String,
+    /// 医療機関コード (institution, terminal), 保険者番号 (insurer) or an operator id (admin).
+    pub subject: String,
+}
+
+/// A certificate just issued: its record, and the PEM to hand over (the certificate, then its
+/// private key; the central keeps no copy of the key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedCertificate {
+    pub certificate: CertificateRecord,
+    pub pem: String,
+}
+
+/// Why a certificate is revoked (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationRequest {
+    pub reason: String,
+}

@@ -30,12 +30,15 @@ use kakunin_api::{
     StoreNodeInfo, StoreStatusInfo, TreatmentInfo,
 };
 use kakunin_api::{
+    CertificateRecord, CertificateRequest, IssuedCertificate, RevocationRecord, RevocationRequest,
+};
+use kakunin_api::{
     FreshnessReport, InstitutionRecord, InstitutionRequest, InsurerFreshnessRecord, KindUsage,
     LagRecord, MonthTotals, UsageFigures, UsageStatistics,
 };
 use kakunin_domain::InstitutionCode;
 use kakunin_store::MasterKind;
-use kakunin_store::{Store, StoreError};
+use kakunin_store::{RevokeOutcome, Store, StoreError};
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -58,6 +61,10 @@ pub struct AppState {
     pub portal_card_helper: Arc<str>,
     /// Finished months' usage counts (`GET /v1/admin/statistics`).
     pub stats: ops::StatsCache,
+    /// The client-certificate registry (`/v1/admin/certificates`).
+    pub certificates: Arc<crate::clientcerts::Registry>,
+    /// Issues client certificates, when this node holds the CA key.
+    pub ca: Option<Arc<crate::pki::Ca>>,
 }
 
 impl AppState {
@@ -684,6 +691,11 @@ fn authorize(peer: &Peer, want: &'static str) -> Result<Role, AppError> {
             "クライアント証明書の内容が正しくありません。",
             format!("The client certificate subject does not name a valid role: {why}"),
         )),
+        Err(AuthFailure::Revoked) => Err(unauthorized(
+            "certificate_revoked",
+            "このクライアント証明書は失効しています。新しい証明書を運用者に依頼してください。",
+            "The client certificate was revoked by an operator.".into(),
+        )),
         Ok(role) if role.kind() == want => Ok(role.clone()),
         Ok(role) => Err(AppError(
             StatusCode::FORBIDDEN,
@@ -1002,6 +1014,196 @@ async fn register_institution(
     ))
 }
 
+/// Most certificates the registry lists at once.
+const CERTIFICATE_LIST_LIMIT: u32 = 10_000;
+
+/// The client-certificate registry (admin role): every certificate issued through the API,
+/// and those issued elsewhere once used; most recently recorded first, with its status.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/certificates",
+    responses((status = 200, body = Vec<CertificateRecord>), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError))
+)]
+async fn certificates(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<Vec<CertificateRecord>>, AppError> {
+    authorize(&peer, "admin")?;
+    let now = service::now();
+    let list = app
+        .certificates
+        .store()
+        .client_certificates(CERTIFICATE_LIST_LIMIT)
+        .await?;
+    Ok(Json(
+        list.iter()
+            .map(|c| crate::clientcerts::record(c, now))
+            .collect(),
+    ))
+}
+
+/// Issues a client certificate (admin role) for an institution, an insurer, a clinic
+/// terminal's device key or an operator, valid 2 years; the answer holds the private key (the
+/// central keeps no copy). Needs the CA key on this node.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/certificates",
+    request_body = CertificateRequest,
+    responses(
+        (status = 200, body = IssuedCertificate),
+        (status = 400, body = ApiError, description = "invalid_certificate_subject, invalid_json."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 503, body = ApiError, description = "issuing_unavailable (no CA key on this node), store_unavailable.")
+    )
+)]
+async fn issue_certificate(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Result<Json<IssuedCertificate>, AppError> {
+    let admin = authorize(&peer, "admin")?;
+    let request: CertificateRequest = json_body(&body)?;
+    let role = Role::parse(request.kind.trim(), request.subject.trim()).map_err(|e| {
+        AppError(
+            StatusCode::BAD_REQUEST,
+            ApiError::new(
+                "invalid_certificate_subject",
+                "種別と番号（医療機関コード・保険者番号・運用者ID）を確認してください。",
+                format!(
+                    "kind must be institution, insurer, terminal or admin, with a valid id: {e}"
+                ),
+            )
+            .with_field("subject"),
+        )
+    })?;
+    let Some(ca) = app.ca.as_deref() else {
+        return Err(AppError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::new(
+                "issuing_unavailable",
+                "この中央システムでは証明書を発行できません（認証局の鍵がありません）。",
+                "This node has no CA key (ca-key.pem in its data directory).",
+            ),
+        ));
+    };
+    let by = format!("admin:{}", admin.id());
+    let kind = role.kind();
+    let (cert, pem) =
+        app.certificates.issue(ca, role, &by).await.map_err(|e| {
+            match e.downcast::<StoreError>() {
+                Ok(e) => AppError::from(e),
+                Err(e) => {
+                    tracing::error!(error = %e, "issuing a client certificate failed");
+                    AppError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        ApiError::new(
+                            "issuing_failed",
+                            "証明書を発行できませんでした。",
+                            "The certificate could not be issued; see the central's log.",
+                        ),
+                    )
+                }
+            }
+        })?;
+    tracing::info!(by, kind, "client certificate issued");
+    Ok(Json(IssuedCertificate {
+        certificate: crate::clientcerts::record(&cert, service::now()),
+        pem,
+    }))
+}
+
+/// Revokes a client certificate (admin role): final; every node refuses it within seconds
+/// (this node at once), even on connections already open. An operator cannot revoke the
+/// certificate the request comes with.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/certificates/{serial}/revoke",
+    params(("serial" = String, Path, description = "Serial number, hex.")),
+    request_body = RevocationRequest,
+    responses(
+        (status = 200, body = RevocationRecord),
+        (status = 400, body = ApiError, description = "invalid_serial, invalid_reason, invalid_json."),
+        (status = 404, body = ApiError, description = "certificate_not_found."),
+        (status = 409, body = ApiError, description = "already_revoked, own_certificate."),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 503, body = ApiError)
+    )
+)]
+async fn revoke_certificate(
+    State(app): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    caller: Option<Extension<crate::tls::CallerSerial>>,
+    Path(serial): Path<String>,
+    body: Bytes,
+) -> Result<Json<RevocationRecord>, AppError> {
+    let admin = authorize(&peer, "admin")?;
+    let bad = |code: &str, message: &str, detail: &str, field: &str| {
+        AppError(
+            StatusCode::BAD_REQUEST,
+            ApiError::new(code, message, detail).with_field(field),
+        )
+    };
+    let Some(serial) = crate::clientcerts::parse_serial(&serial) else {
+        return Err(bad(
+            "invalid_serial",
+            "シリアル番号が正しくありません。",
+            "serial must be 1-40 hex digits",
+            "serial",
+        ));
+    };
+    let request: RevocationRequest = json_body(&body)?;
+    if !kakunin_api::REVOCATION_REASONS
+        .iter()
+        .any(|(c, _)| *c == request.reason)
+    {
+        return Err(bad(
+            "invalid_reason",
+            "失効の理由を選んでください。",
+            "reason must be key_compromise, affiliation_changed, superseded, cessation_of_operation or unspecified",
+            "reason",
+        ));
+    }
+    let conflict = |code: &str, message: &str, detail: &str| {
+        AppError(StatusCode::CONFLICT, ApiError::new(code, message, detail))
+    };
+    if caller.is_some_and(|Extension(c)| c.0 == serial) {
+        return Err(conflict(
+            "own_certificate",
+            "操作中の運用者自身の証明書は失効できません。別の運用者の証明書で操作してください。",
+            "An operator cannot revoke the certificate of the request itself.",
+        ));
+    }
+    let by = format!("admin:{}", admin.id());
+    match app
+        .certificates
+        .revoke(&serial, &request.reason, &by)
+        .await?
+    {
+        RevokeOutcome::Revoked => {
+            tracing::info!(by, reason = %request.reason, "client certificate revoked");
+            Ok(Json(crate::clientcerts::revocation_record(
+                &kakunin_store::CertificateRevocation {
+                    at: service::now(),
+                    reason: request.reason,
+                    by,
+                },
+            )))
+        }
+        RevokeOutcome::AlreadyRevoked => Err(conflict(
+            "already_revoked",
+            "この証明書はすでに失効しています。",
+            "The certificate was revoked before; the first revocation stands.",
+        )),
+        RevokeOutcome::Unknown => Err(AppError(
+            StatusCode::NOT_FOUND,
+            ApiError::new(
+                "certificate_not_found",
+                "このシリアル番号の証明書は登録されていません。",
+                "No certificate with this serial in the registry (certificates issued elsewhere are recorded on first use).",
+            ),
+        )),
+    }
+}
+
 async fn openapi() -> Response {
     ([("content-type", "application/json")], openapi_json()).into_response()
 }
@@ -1283,6 +1485,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/institutions",
             get(institutions).post(register_institution),
         )
+        .route(
+            "/v1/admin/certificates",
+            get(certificates).post(issue_certificate),
+        )
+        .route(
+            "/v1/admin/certificates/{serial}/revoke",
+            post(revoke_certificate),
+        )
         .route("/v1/emergency", get(emergency_status))
         .route("/v1/emergency/check", post(emergency_check))
         .route("/v1/emergency/medical/{category}", post(emergency_medical))
@@ -1329,10 +1539,18 @@ pub fn router(state: AppState) -> Router {
         statistics,
         freshness,
         institutions,
-        register_institution
+        register_institution,
+        certificates,
+        issue_certificate,
+        revoke_certificate
     ),
     components(schemas(
         ApiError,
+        CertificateRecord,
+        RevocationRecord,
+        CertificateRequest,
+        IssuedCertificate,
+        RevocationRequest,
         Health,
         EligibilityCheckRequest,
         EligibilityCheckResponse,

@@ -6,6 +6,7 @@
 
 pub mod cardcheck;
 pub mod cards;
+pub mod clientcerts;
 pub mod emergency;
 pub mod http;
 pub mod medical;
@@ -208,6 +209,10 @@ pub struct Central {
     listener: tokio::net::TcpListener,
     tls: tls::Tls,
     metrics: Option<tokio::net::TcpListener>,
+    /// The CA whose key issues client certificates through the operators' API, when this
+    /// node holds it.
+    ca: Option<Arc<pki::Ca>>,
+    certificate_refresh: Duration,
 }
 
 impl std::fmt::Debug for Central {
@@ -223,6 +228,9 @@ impl Central {
         let store = open_store(&config.data_dir, &config.store).await?;
         let cards = open_card_services(&config.data_dir, &config.authority, &tls).await?;
         let mut central = Self::bind_with(config.listen, store, tls).await?;
+        if config.data_dir.join(pki::CA_KEY).exists() {
+            central.ca = Some(Arc::new(pki::Ca::load(&config.data_dir)?));
+        }
         central.cards = cards;
         central.crl_refresh = config.crl_refresh;
         if let Some(url) = &config.portal_card_helper {
@@ -242,6 +250,19 @@ impl Central {
     ) -> Self {
         self.cards = Some(cards);
         self.crl_refresh = crl_refresh;
+        self
+    }
+
+    /// Lets operators issue client certificates through the API with this CA.
+    pub fn with_ca(mut self, ca: pki::Ca) -> Self {
+        self.ca = Some(Arc::new(ca));
+        self
+    }
+
+    /// How often this node reads the revoked client certificates again (default
+    /// [`clientcerts::REFRESH`]).
+    pub fn with_certificate_refresh(mut self, every: Duration) -> Self {
+        self.certificate_refresh = every;
         self
     }
 
@@ -269,6 +290,8 @@ impl Central {
             listener,
             tls,
             metrics: None,
+            ca: None,
+            certificate_refresh: clientcerts::REFRESH,
         })
     }
 
@@ -294,13 +317,34 @@ impl Central {
     /// Serves until `shutdown` completes.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let (batches, batch_worker) = reception::start_worker(self.store.clone());
+        // Revoked client certificates are refused before the first connection is accepted.
+        let certificates = clientcerts::Registry::new(self.store.clone(), self.tls.clone());
+        if let Err(e) = certificates.refresh().await {
+            tracing::warn!(error = %e, "revoked certificates not read yet; retrying");
+        }
         let router = http::router(http::AppState {
             store: self.store.clone(),
             cards: self.cards.clone(),
             batches,
             portal_card_helper: self.portal_card_helper.clone().into(),
             stats: Default::default(),
+            certificates: certificates.clone(),
+            ca: self.ca.clone(),
         });
+        let revocations = {
+            let certificates = certificates.clone();
+            let every = self.certificate_refresh;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = certificates.refresh().await {
+                        tracing::warn!(error = %e, "reading revoked certificates failed; keeping the previous set");
+                    }
+                }
+            })
+        };
         let refresher = self.cards.clone().map(|cards| {
             let every = self.crl_refresh;
             tokio::spawn(async move {
@@ -337,7 +381,9 @@ impl Central {
                 let _ = metrics_stopped.await;
             }))
         });
+        drop(certificates);
         server::serve(router, self.tls, self.listener, shutdown).await;
+        revocations.abort();
         let _ = metrics_stop.send(());
         if let Some(m) = metrics {
             let _ = m.await;

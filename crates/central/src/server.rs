@@ -1,6 +1,6 @@
 //! The HTTPS accept loop: TLS handshake, peer role, HTTP/1.1 keep-alive, graceful shutdown.
 
-use crate::tls::Tls;
+use crate::tls::{CallerSerial, Tls};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -51,9 +51,15 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
-            let peer = tls.peer(stream.get_ref().1);
+            let (peer, presented) = tls.peer_and_certificate(stream.get_ref().1);
+            // The role is read again on every request: a certificate revoked while its
+            // connection is open is refused from the next request on.
             let svc = router.map_request(move |mut req: axum::http::Request<Incoming>| {
-                req.extensions_mut().insert(peer.clone());
+                req.extensions_mut()
+                    .insert(tls.current(&peer, presented.as_ref()));
+                if let Some(p) = &presented {
+                    req.extensions_mut().insert(CallerSerial(p.serial.clone()));
+                }
                 req
             });
             let conn = hyper::server::conn::http1::Builder::new()

@@ -25,6 +25,108 @@ pub enum AuthFailure {
     Untrusted(String),
     /// It chains, but its subject does not name a valid role and id.
     BadSubject(String),
+    /// It chains and names a role, but an operator revoked it.
+    Revoked,
+}
+
+/// A client certificate that chained to our CA and named a role: what the registry records of
+/// it on first sight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    /// Lowercase hex.
+    pub serial: String,
+    pub role: Role,
+    /// Unix milliseconds.
+    pub not_before_ms: i64,
+    pub not_after_ms: i64,
+}
+
+/// Certificates seen on connections or inside requests, passed once per serial to the
+/// registry (which records those it does not know yet).
+#[derive(Debug, Default)]
+pub struct Seen {
+    to_registry: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Presented>>,
+    known: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Seen {
+    /// Where seen certificates go from now on (the first registry of this TLS setup wins).
+    pub fn connect(&self, to: tokio::sync::mpsc::UnboundedSender<Presented>) {
+        let _ = self.to_registry.set(to);
+    }
+    /// Passes `p` on unless its serial was passed before.
+    pub fn note(&self, p: Presented) {
+        let Some(to) = self.to_registry.get() else {
+            return;
+        };
+        if self
+            .known
+            .lock()
+            .is_ok_and(|mut k| k.insert(p.serial.clone()))
+        {
+            let _ = to.send(p);
+        }
+    }
+    /// Forgets a serial (its record failed: it is passed on again when next seen).
+    pub fn forget(&self, serial: &str) {
+        if let Ok(mut k) = self.known.lock() {
+            k.remove(serial);
+        }
+    }
+}
+
+/// The serial of the certificate a request came with (a request extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerSerial(pub String);
+
+/// The serials of revoked client certificates, as this node last read them (shared by every
+/// connection; a lookup is a read lock and a hash).
+#[derive(Debug, Default)]
+pub struct Revoked(std::sync::RwLock<std::collections::HashSet<String>>);
+
+impl Revoked {
+    pub fn contains(&self, serial: &str) -> bool {
+        self.0.read().is_ok_and(|s| s.contains(serial))
+    }
+    /// Replaces the set with what the store holds now (revocation is final, so this only
+    /// ever grows, whatever order nodes read in).
+    pub fn extend(&self, serials: impl IntoIterator<Item = String>) {
+        if let Ok(mut s) = self.0.write() {
+            s.extend(serials);
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.0.read().map_or(0, |s| s.len())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The serial number of a DER certificate as lowercase hex (leading zero bytes kept as
+/// encoded), or `None` when it does not parse.
+pub fn serial_hex(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(to_hex(cert.raw_serial()))
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+pub(crate) fn presented(der: &[u8], role: Role) -> Option<Presented> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let validity = cert.validity();
+    Some(Presented {
+        serial: to_hex(cert.raw_serial()),
+        role,
+        not_before_ms: validity.not_before.timestamp().saturating_mul(1000),
+        not_after_ms: validity.not_after.timestamp().saturating_mul(1000),
+    })
 }
 
 /// The authenticated party of one TLS connection.
@@ -81,6 +183,10 @@ impl ClientCertVerifier for DeferredVerifier {
 pub struct Tls {
     pub config: Arc<ServerConfig>,
     verifier: Arc<dyn ClientCertVerifier>,
+    /// Refused even though they chain (kept current by the certificate registry).
+    pub revoked: Arc<Revoked>,
+    /// Certificates that verified, for the registry.
+    pub seen: Arc<Seen>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -120,30 +226,110 @@ impl Tls {
         Ok(Self {
             config: Arc::new(config),
             verifier,
+            revoked: Arc::default(),
+            seen: Arc::default(),
         })
     }
 
     /// Verifies a certificate presented inside a request (a terminal's device certificate) the
-    /// way client certificates are verified, and reads its role.
+    /// way client certificates are verified (revocation included), and reads its role.
     pub fn verify_certificate(&self, der: &[u8]) -> Result<Role, String> {
         let cert = CertificateDer::from(der.to_vec());
         self.verifier
             .verify_client_cert(&cert, &[], UnixTime::now())
             .map_err(|e| e.to_string())?;
-        role_of(der)
+        if serial_hex(der).is_some_and(|s| self.revoked.contains(&s)) {
+            return Err("the certificate is revoked".into());
+        }
+        let role = role_of(der)?;
+        if let Some(p) = presented(der, role.clone()) {
+            self.seen.note(p);
+        }
+        Ok(role)
     }
 
-    /// Verifies the peer's certificate chain and reads its role.
+    /// Verifies the peer's certificate chain and reads its role (refused when revoked).
     pub fn peer(&self, conn: &rustls::ServerConnection) -> Peer {
+        let (peer, presented) = self.peer_and_certificate(conn);
+        self.current(&peer, presented.as_ref())
+    }
+
+    /// The peer's role as of the handshake, and its certificate when it chains and names a
+    /// role (for the registry, and for [`Self::current`] on every later request).
+    pub fn peer_and_certificate(
+        &self,
+        conn: &rustls::ServerConnection,
+    ) -> (Peer, Option<Presented>) {
         let Some(chain) = conn.peer_certificates().filter(|c| !c.is_empty()) else {
-            return Peer(Err(AuthFailure::NoCertificate));
+            return (Peer(Err(AuthFailure::NoCertificate)), None);
         };
         if let Err(e) = self
             .verifier
             .verify_client_cert(&chain[0], &chain[1..], UnixTime::now())
         {
-            return Peer(Err(AuthFailure::Untrusted(e.to_string())));
+            return (Peer(Err(AuthFailure::Untrusted(e.to_string()))), None);
         }
-        Peer(role_of(&chain[0]).map_err(AuthFailure::BadSubject))
+        match role_of(&chain[0]) {
+            Ok(role) => {
+                let p = presented(&chain[0], role.clone());
+                if let Some(p) = &p {
+                    self.seen.note(p.clone());
+                }
+                (Peer(Ok(role)), p)
+            }
+            Err(e) => (Peer(Err(AuthFailure::BadSubject(e))), None),
+        }
+    }
+
+    /// The connection's peer for a request now: refused once its certificate is revoked, even
+    /// on a connection opened before.
+    pub fn current(&self, peer: &Peer, presented: Option<&Presented>) -> Peer {
+        match presented {
+            Some(p) if self.revoked.contains(&p.serial) => Peer(Err(AuthFailure::Revoked)),
+            _ => peer.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::Ca;
+
+    /// A terminal's device certificate presented inside a request is refused once revoked,
+    /// like a connection's certificate.
+    #[test]
+    fn revoked_device_certificates_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::init(dir.path(), "test CA").unwrap();
+        let code = kakunin_domain::check_digit::complete("131000001").unwrap();
+        let pem = ca.issue(&Role::parse("terminal", &code).unwrap()).unwrap();
+        let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let identity = std::fs::read(dir.path().join(crate::pki::SERVER_IDENTITY)).unwrap();
+        let tls = Tls::new(ca.cert_pem().as_bytes(), &identity).unwrap();
+        assert_eq!(
+            tls.verify_certificate(&der),
+            Ok(Role::parse("terminal", &code).unwrap())
+        );
+        let serial = serial_hex(&der).unwrap();
+        assert!(serial
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        tls.revoked.extend([serial.clone()]);
+        assert_eq!(
+            tls.verify_certificate(&der),
+            Err("the certificate is revoked".into())
+        );
+        // Another certificate of the same institution still verifies.
+        let other = ca.issue(&Role::parse("terminal", &code).unwrap()).unwrap();
+        let other = CertificateDer::pem_slice_iter(other.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(tls.verify_certificate(&other).is_ok());
+        assert_ne!(serial_hex(&other), Some(serial));
     }
 }

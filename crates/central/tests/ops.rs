@@ -6,7 +6,8 @@
 
 use kakunin_api::client::{CentralClient, ClientError};
 use kakunin_api::{
-    EligibilityCheckRequest, InstitutionRequest, KindUsage, MonthTotals, UsageFigures,
+    CertificateRequest, EligibilityCheckRequest, InstitutionRequest, KindUsage, MonthTotals,
+    RevocationRequest, UsageFigures,
 };
 use kakunin_central::pki::{Ca, Role};
 use kakunin_central::{load_tls, open_store, Central, StoreConfig};
@@ -19,7 +20,7 @@ use kakunin_store::Store;
 use std::sync::Arc;
 
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     url: String,
     ca_pem: Vec<u8>,
     store: Arc<dyn Store>,
@@ -63,7 +64,9 @@ async fn world(backend: Backend) -> Option<World> {
         load_tls(dir.path()).unwrap(),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .with_ca(Ca::load(dir.path()).unwrap())
+    .with_certificate_refresh(std::time::Duration::from_millis(100));
     let url = central.url();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(central.serve(async {
@@ -76,7 +79,7 @@ async fn world(backend: Backend) -> Option<World> {
         admin: issue("admin", "ops"),
         institution: issue("institution", &code("131000001")),
         insurer: issue("insurer", KENPO),
-        _dir: dir,
+        dir,
         _stop: tx,
     })
 }
@@ -109,7 +112,8 @@ on_both_backends!(
     monthly_usage_in_mhlw_form,
     institutions_are_registered_and_checked,
     freshness_from_roster_uploads,
-    only_operators_may_look
+    only_operators_may_look,
+    certificates_are_issued_listed_and_revoked
 );
 
 fn register(code: &str, name: &str, kind: &str, municipality: Option<&str>) -> InstitutionRequest {
@@ -684,6 +688,21 @@ async fn only_operators_may_look(backend: Backend) {
             c.register_institution(&register(&pharmacy, "乗っ取り薬局", "pharmacy", None))
                 .await
                 .map(drop),
+            c.certificates().await.map(drop),
+            c.issue_certificate(&CertificateRequest {
+                kind: "admin".into(),
+                subject: "intruder".into(),
+            })
+            .await
+            .map(drop),
+            c.revoke_certificate(
+                "0a",
+                &RevocationRequest {
+                    reason: "unspecified".into(),
+                },
+            )
+            .await
+            .map(drop),
         ];
         for r in results {
             match r {
@@ -696,4 +715,240 @@ async fn only_operators_may_look(backend: Backend) {
         w.store.all_institutions().await.unwrap().is_empty(),
         "nothing registered"
     );
+}
+
+/// The API error of a failed call: (status, code).
+fn refused<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (u16, String) {
+    match r {
+        Err(ClientError::Api(e, s)) => (s, e.code),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Waits (at most 10 s) until `check` holds.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < until, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The certificate registry: an operator issues a clinic's certificate (bad subjects refused
+/// first, nothing recorded), the clinic uses it; certificates issued elsewhere appear once
+/// used; revoking checks the serial, the reason and that it is not the operator's own; a
+/// revoked certificate is refused at once on this node, on a connection opened before, and on
+/// a second node of the same store (at its start, and within its refresh when it was already
+/// running); a second revocation says so and the first stands.
+async fn certificates_are_issued_listed_and_revoked(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let admin = w.admin();
+    let clinic_code = code("131000009");
+    for (kind, subject) in [
+        ("institution", "1310000099"),
+        ("institution", ""),
+        ("insurer", "0613999"),
+        ("doctor", "ops2"),
+        ("admin", "a b"),
+    ] {
+        let r = admin
+            .issue_certificate(&CertificateRequest {
+                kind: kind.into(),
+                subject: subject.into(),
+            })
+            .await;
+        assert_eq!(
+            refused(r),
+            (400, "invalid_certificate_subject".into()),
+            "{kind} {subject}"
+        );
+    }
+    assert!(
+        admin
+            .certificates()
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.issued_by.is_none()),
+        "no refused subject recorded"
+    );
+
+    let issued = admin
+        .issue_certificate(&CertificateRequest {
+            kind: "institution".into(),
+            subject: clinic_code.clone(),
+        })
+        .await
+        .unwrap();
+    let cert = &issued.certificate;
+    assert_eq!(
+        (
+            cert.kind.as_str(),
+            cert.kind_label.as_str(),
+            cert.subject.as_str()
+        ),
+        ("institution", "医療機関", clinic_code.as_str())
+    );
+    assert_eq!(
+        (cert.status.as_str(), cert.issued_by.as_deref()),
+        ("valid", Some("admin:ops"))
+    );
+    assert!(issued.pem.contains("BEGIN CERTIFICATE") && issued.pem.contains("PRIVATE KEY"));
+    let clinic = w.client(Some(issued.pem.as_bytes()));
+    let check = EligibilityCheckRequest {
+        insurer_number: KENPO.into(),
+        symbol: Some("1".into()),
+        number: "1".into(),
+        branch: None,
+        birthdate: "19800101".into(),
+        qualification_confirmation_date: None,
+        limit_application_certificate_related_cons_flg: None,
+    };
+    clinic
+        .check(&check)
+        .await
+        .expect("the issued certificate works");
+
+    // Certificates from `kakunin ca issue` (the operator's, the insurer's) are recorded once
+    // used.
+    w.client(Some(&w.insurer)).institutions().await.ok();
+    eventually(
+        "the operator's and insurer's certificates recorded on use",
+        || async {
+            let list = admin.certificates().await.unwrap();
+            list.iter()
+                .any(|c| c.kind == "admin" && c.subject == "ops" && c.issued_by.is_none())
+                && list
+                    .iter()
+                    .any(|c| c.kind == "insurer" && c.subject == KENPO)
+        },
+    )
+    .await;
+    let list = admin.certificates().await.unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert!(
+        list.windows(2)
+            .all(|p| p[0].recorded_at >= p[1].recorded_at),
+        "most recently recorded first: {list:?}"
+    );
+    assert!(list.iter().any(|c| c.serial == cert.serial));
+    let own = list
+        .iter()
+        .find(|c| c.kind == "admin")
+        .unwrap()
+        .serial
+        .clone();
+
+    let revoke = |serial: String, reason: &str| {
+        let admin = admin.clone();
+        let reason = reason.to_string();
+        async move {
+            admin
+                .revoke_certificate(&serial, &RevocationRequest { reason })
+                .await
+        }
+    };
+    assert_eq!(
+        refused(revoke("xyz".into(), "superseded").await),
+        (400, "invalid_serial".into())
+    );
+    assert_eq!(
+        refused(revoke(cert.serial.clone(), "because").await),
+        (400, "invalid_reason".into())
+    );
+    assert_eq!(
+        refused(revoke("0badc0de".into(), "superseded").await),
+        (404, "certificate_not_found".into())
+    );
+    assert_eq!(
+        refused(revoke(own.clone(), "superseded").await),
+        (409, "own_certificate".into())
+    );
+    clinic.check(&check).await.expect("not revoked yet");
+
+    // A second node on the same store, running before the revocation.
+    let second = Central::bind_with(
+        "127.0.0.1:0".parse().unwrap(),
+        w.store.clone(),
+        load_tls(w.dir.path()).unwrap(),
+    )
+    .await
+    .unwrap()
+    .with_certificate_refresh(std::time::Duration::from_millis(100));
+    let second_url = second.url();
+    let (stop_second, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(second.serve(async {
+        let _ = stopped.await;
+    }));
+    let at_second =
+        CentralClient::new(&second_url, &w.ca_pem, Some(issued.pem.as_bytes())).unwrap();
+    at_second
+        .check(&check)
+        .await
+        .expect("the second node accepts it too");
+
+    let revoked = revoke(cert.serial.to_uppercase(), "key_compromise")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            revoked.reason.as_str(),
+            revoked.reason_label.as_str(),
+            revoked.revoked_by.as_str()
+        ),
+        ("key_compromise", "秘密鍵の漏えい・紛失", "admin:ops")
+    );
+    // This node, on the clinic's connection opened before: refused at once.
+    assert_eq!(
+        refused(clinic.check(&check).await),
+        (401, "certificate_revoked".into())
+    );
+    // The other node within its refresh, on its open connection too.
+    eventually(
+        "the second node refuses the revoked certificate",
+        || async { matches!(at_second.check(&check).await, Err(ClientError::Api(_, 401))) },
+    )
+    .await;
+    drop(stop_second);
+    // A node started afterwards refuses it from its first request.
+    let third = Central::bind_with(
+        "127.0.0.1:0".parse().unwrap(),
+        w.store.clone(),
+        load_tls(w.dir.path()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let third_url = third.url();
+    let (_stop_third, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(third.serve(async {
+        let _ = stopped.await;
+    }));
+    let at_third = CentralClient::new(&third_url, &w.ca_pem, Some(issued.pem.as_bytes())).unwrap();
+    assert_eq!(
+        refused(at_third.check(&check).await),
+        (401, "certificate_revoked".into())
+    );
+
+    assert_eq!(
+        refused(revoke(cert.serial.clone(), "superseded").await),
+        (409, "already_revoked".into())
+    );
+    let listed = admin.certificates().await.unwrap();
+    let entry = listed.iter().find(|c| c.serial == cert.serial).unwrap();
+    assert_eq!(
+        (entry.status.as_str(), entry.status_label.as_str()),
+        ("revoked", "失効")
+    );
+    assert_eq!(
+        entry.revocation.as_ref().map(|r| r.reason.as_str()),
+        Some("key_compromise"),
+        "the first revocation stands"
+    );
+    // The operator's own certificate still works.
+    admin.certificates().await.unwrap();
 }

@@ -219,7 +219,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             Central::bind_with(SocketAddr::new(args.listen.ip(), 0), store.clone(), tls).await?
         }
     }
-    .with_cards(services, std::time::Duration::from_secs(5));
+    .with_cards(services, std::time::Duration::from_secs(5))
+    .with_ca(Ca::load(data)?);
     let url = central.url();
     // The patient portal's card helper: the demo's cards, for pages of this central only.
     let helper_listener = match tokio::net::TcpListener::bind(args.card_helper_listen).await {

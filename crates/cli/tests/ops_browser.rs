@@ -5,8 +5,10 @@
 //! central's admin API says, at least the smoke's) and both SVG charts with their title and
 //! description; the previous month from the picker; a link review (from a roster whose
 //! 個人番号 the authority does not know) closed with a note; a 災害時 declaration made and
-//! ended; an institution registered (a wrong code refused first, in Japanese); データ鮮度;
-//! 失効; and a form posted from another origin refused. Screenshots are saved as
+//! ended, with the clinic console's search without a card while it was in force; an
+//! institution registered (a wrong code refused first, in Japanese); データ鮮度; a client
+//! certificate issued, used and revoked (then refused); 失効; and a form posted from another
+//! origin refused. Screenshots are saved as
 //! `target/kiosk-screens/ops-*.png`.
 
 use kakunin_api::client::CentralClient;
@@ -48,9 +50,9 @@ fn demo_args(data: &Path) -> Vec<String> {
     .to_vec()
 }
 
-/// Starts the demo (every listener on a free port); returns the central's and the console's
-/// URLs.
-fn demo(data: &Path) -> (Demo, String, String) {
+/// Starts the demo (every listener on a free port); returns the central's, the operations
+/// console's and the clinic terminal's URLs.
+fn demo(data: &Path) -> (Demo, String, String, String) {
     let mut child = Command::new(BIN)
         .args(demo_args(data))
         .stdout(Stdio::piped())
@@ -58,9 +60,12 @@ fn demo(data: &Path) -> (Demo, String, String) {
         .spawn()
         .expect("start the demo");
     let out = child.stdout.take().unwrap();
-    let (mut central, mut ops) = (None, None);
+    let (mut central, mut ops, mut terminal) = (None, None, None);
     for line in BufReader::new(out).lines() {
         let line = line.unwrap();
+        if let (Some(i), Some(j)) = (line.find("http://"), line.find("/kiosk")) {
+            terminal = Some(line[i..j].to_string());
+        }
         if line.trim_start().starts_with("central (API):") {
             let i = line.find("https://").unwrap();
             central = line[i..].split_whitespace().next().map(str::to_string);
@@ -77,6 +82,7 @@ fn demo(data: &Path) -> (Demo, String, String) {
         Demo(child),
         central.expect("the demo printed the central's URL"),
         ops.expect("the demo printed the console's URL"),
+        terminal.expect("the demo printed the kiosk's URL"),
     )
 }
 
@@ -114,7 +120,7 @@ fn operations_console_in_chromium() {
     smoke.push("--smoke".into());
     let smoke: Vec<&str> = smoke.iter().map(String::as_str).collect();
     kakunin(&smoke);
-    let (_demo, central, ops) = demo(&data);
+    let (_demo, central, ops, terminal) = demo(&data);
     let shot = |n: &str| b.screenshot(&shots().join(format!("ops-{n}.png")));
     let ca = data.join("ca.pem");
 
@@ -298,6 +304,9 @@ fn operations_console_in_chromium() {
         "{row}"
     );
     shot("03-emergencies");
+    emergency_search_on_the_console(&b, &terminal, &data);
+    b.goto(&format!("{ops}/emergencies"));
+    b.wait_for("tr[data-declaration] button", 15);
     b.click("tr[data-declaration] button");
     wait_text(&b, ".notice", "終了しました");
     assert!(b.text("tr[data-declaration]").contains("早期終了"));
@@ -350,12 +359,92 @@ fn operations_console_in_chromium() {
     assert!(row.contains("0日"), "{row}");
     shot("05-freshness");
 
-    // 失効: no admin API yet, said plainly, with the command for this data directory.
+    // 証明書: a wrong code refused in Japanese, then a certificate issued for the pharmacy (its
+    // PEM offered once as a download), used, and revoked with a reason.
+    b.click("nav a[href=\"/certificates\"]");
+    b.wait_for("form[action=\"/certificates\"][method=\"post\"]", 15);
+    assert!(
+        b.find("tr[data-certificate]").is_some(),
+        "the demo's certificates, recorded on use, are listed"
+    );
+    b.execute(
+        "document.getElementById('kind').value = 'institution'",
+        json!([]),
+    );
+    b.type_text("#subject", &wrong);
+    b.click("form[action=\"/certificates\"][method=\"post\"] button");
+    b.wait_for(".error", 15);
+    assert!(
+        b.text(".error").contains("種別と番号"),
+        "{}",
+        b.text(".error")
+    );
+    b.clear("#subject");
+    b.type_text("#subject", &pharmacy);
+    b.click("form[action=\"/certificates\"][method=\"post\"] button");
+    b.wait_for("section.issued", 15);
+    let pem = b.execute("return document.getElementById('pem').value", json!([]));
+    let pem = pem.as_str().unwrap().to_string();
+    assert!(pem.contains("BEGIN CERTIFICATE") && pem.contains("PRIVATE KEY"));
+    let download = b.execute(
+        "const a = document.querySelector('section.issued a[download]'); return [a.getAttribute('download'), a.href.slice(0, 40)]",
+        json!([]),
+    );
+    assert_eq!(
+        download,
+        json!([
+            format!("kakunin-institution-{pharmacy}.pem"),
+            "data:application/x-pem-file;charset=utf-"
+        ])
+    );
+    shot("06-certificate-issued");
+    let serial = b
+        .execute(
+            "return document.querySelector('section.issued code').textContent",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pharmacy_client =
+        CentralClient::new(&central, &std::fs::read(&ca).unwrap(), Some(pem.as_bytes())).unwrap();
+    rt.block_on(pharmacy_client.emergencies_in_force())
+        .expect("the issued certificate is accepted");
+    let row = format!("tr[data-certificate=\"{serial}\"]");
+    assert!(
+        b.text(&row).contains("かくにん薬局（デモ）"),
+        "{}",
+        b.text(&row)
+    );
+    // No reason chosen: the browser keeps the form (required), nothing is revoked.
+    b.click(&format!("{row} button"));
+    assert!(b.find("section.issued").is_some(), "still on the same page");
+    b.execute(
+        "document.querySelector(arguments[0] + ' select').value = 'affiliation_changed'",
+        json!([row]),
+    );
+    b.click(&format!("{row} button"));
+    wait_text(&b, ".notice", "失効させました");
+    let text = b.text(&row);
+    assert!(
+        text.contains("失効") && text.contains("廃止・移転"),
+        "{text}"
+    );
+    assert!(b.find(&format!("{row} button")).is_none());
+    match rt.block_on(pharmacy_client.emergencies_in_force()) {
+        Err(kakunin_api::client::ClientError::Api(e, 401)) => {
+            assert_eq!(e.code, "certificate_revoked")
+        }
+        other => panic!("a revoked certificate must be refused: {other:?}"),
+    }
+    shot("07-certificates");
+
+    // 失効: the revoked certificate, and how card certificates are revoked (at the authority).
     b.click("nav a[href=\"/revocations\"]");
     b.wait_for("pre", 15);
-    assert!(b.text("main").contains("運用者向けAPIがまだない"));
+    assert!(b.text("main").contains(&serial));
     assert!(b.text("pre").contains("kakunin card revoke --data"));
-    shot("06-revocations");
+    shot("08-revocations");
 
     // A form on another origin posting to the console is refused and changes nothing.
     let before = rt.block_on(admin.institutions()).unwrap().len();
@@ -371,6 +460,56 @@ fn operations_console_in_chromium() {
         b.text("body")
     );
     assert_eq!(rt.block_on(admin.institutions()).unwrap().len(), before);
+}
+
+/// While the declaration for Tokyo is in force, the demo clinic's console (in 13101) shows the
+/// banner and the search without a card: an incomplete form is refused as typed, the card
+/// holder found by numbers on the verbal-consent ground, and the holder's medications shown on
+/// the emergency basis.
+fn emergency_search_on_the_console(b: &Browser, terminal: &str, data: &Path) {
+    let holder: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("demo-card-holder.json")).unwrap())
+            .unwrap();
+    b.goto(&format!("{terminal}/console"));
+    b.wait_for("#emergency-panel:not([hidden])", 15);
+    assert!(b
+        .text("body")
+        .contains("災害時モード（令和8年架空地震（訓練）"));
+    b.click("#ef-by-numbers");
+    b.wait_for("#emergency-numbers:not([hidden])", 5);
+    b.click("#emergency-submit");
+    wait_text(b, "#ee-consent", "同意の種類を選んでください");
+    assert!(
+        !b.text("#ee-insurer_number").is_empty(),
+        "the insurer number is asked for"
+    );
+    for (field, key) in [
+        ("insurer_number", "insurer_number"),
+        ("symbol", "symbol"),
+        ("number", "number"),
+        ("branch", "branch"),
+        ("birthdate", "birthdate"),
+    ] {
+        if let Some(v) = holder[key].as_str() {
+            b.type_text(&format!("#ef-{field}"), v);
+        }
+    }
+    b.click("#ef-consent-verbal");
+    b.click("#emergency-submit");
+    b.wait_for("#emergency-result:not([hidden])", 15);
+    let result = b.text("#emergency-result");
+    let name = holder["name"].as_str().unwrap();
+    assert!(
+        result.contains(name) && result.contains("有効") && result.contains("口頭で同意を得た"),
+        "{result}"
+    );
+    b.screenshot(&shots().join("ops-console-emergency.png"));
+    b.click("#emergency-result button[data-category=\"medications\"]");
+    b.wait_for("#medical-panel table, #medical-panel .c-empty", 15);
+    assert!(b
+        .text("#medical")
+        .contains("閲覧の根拠: 災害時（口頭で同意を得た）"));
+    b.click("#medical-close");
 }
 
 /// Waits (at most 15 s) until the first `css` element's text contains `needle`.

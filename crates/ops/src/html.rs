@@ -21,12 +21,13 @@ pub fn esc(s: &str) -> String {
 }
 
 /// The console's pages, in the navigation's order: (path, label).
-pub const NAV: [(&str, &str); 6] = [
+pub const NAV: [(&str, &str); 7] = [
     ("/statistics", "利用状況"),
     ("/link-reviews", "紐付け確認"),
     ("/emergencies", "災害時モード"),
     ("/institutions", "医療機関"),
     ("/freshness", "データ鮮度"),
+    ("/certificates", "証明書"),
     ("/revocations", "失効"),
 ];
 

@@ -3,7 +3,8 @@
 //!
 //! Pages: 利用状況 (a month's usage in MHLW's layout, with SVG charts drawn here), 紐付け確認
 //! (the link review queue), 災害時モード (declarations), 医療機関 (the registry), データ鮮度
-//! (per insurer) and 失効 (how card revocation is done today).
+//! (per insurer), 証明書 (client certificates: issue, list, revoke) and 失効 (revoked
+//! certificates, and how card certificates are revoked at the authority).
 //!
 //! Invariants: every figure and list comes from the central's admin API (the console keeps no
 //! data and has no store); everything shown is HTML-escaped; no personal data in a URL (query
@@ -12,6 +13,7 @@
 //! (`Origin` / `Sec-Fetch-Site` same-origin) and answered with a redirect (POST-redirect-GET);
 //! requests naming another host are refused (DNS rebinding).
 
+mod certs;
 mod charts;
 mod html;
 mod pages;
@@ -57,6 +59,8 @@ pub fn router(config: OpsConfig) -> Router {
             get(pages::institutions).post(pages::register_institution),
         )
         .route("/freshness", get(pages::freshness))
+        .route("/certificates", get(certs::certificates).post(certs::issue))
+        .route("/certificates/{serial}/revoke", post(certs::revoke))
         .route("/revocations", get(pages::revocations))
         .fallback(pages::not_found)
         .layer(middleware::from_fn(guard))

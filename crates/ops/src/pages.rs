@@ -2,7 +2,7 @@
 //! (POST-redirect-GET), or shows the form again with the central's message when refused.
 
 use crate::charts::{stacked_bars, Bar};
-use crate::html::{esc, info, month_label, notice, page, percent, respond, thousands, when};
+use crate::html::{esc, month_label, notice, page, percent, respond, thousands, when};
 use crate::Ops;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -38,7 +38,7 @@ pub async fn not_found(State(ops): State<Ops>) -> Response {
     )
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::from_unix_millis(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -48,7 +48,7 @@ fn now() -> Timestamp {
 
 /// What to tell the operator when the central refused or could not be reached, and the
 /// status to answer with.
-fn central_failure(e: &ClientError) -> (StatusCode, String) {
+pub(crate) fn central_failure(e: &ClientError) -> (StatusCode, String) {
     match e {
         ClientError::Api(api, 401 | 403) => (
             StatusCode::BAD_GATEWAY,
@@ -79,7 +79,7 @@ fn central_failure(e: &ClientError) -> (StatusCode, String) {
 }
 
 /// A page that could not be shown: the frame with the reason.
-fn failed(ops: &Ops, current: &str, title: &str, e: &ClientError) -> Response {
+pub(crate) fn failed(ops: &Ops, current: &str, title: &str, e: &ClientError) -> Response {
     let (status, message) = central_failure(e);
     respond(
         status,
@@ -88,22 +88,25 @@ fn failed(ops: &Ops, current: &str, title: &str, e: &ClientError) -> Response {
 }
 
 /// A fixed message for a `done` code after a redirect (unknown codes show nothing).
-fn done_notice(done: Option<&str>) -> String {
+pub(crate) fn done_notice(done: Option<&str>) -> String {
     let text = match done {
         Some("dismissed") => "確認依頼を紐付けせずに閉じました。",
         Some("declared") => "災害時モードを宣言しました。",
         Some("ended") => "災害時モードを終了しました。",
         Some("registered") => "医療機関を登録しました。",
+        Some("revoked") => {
+            "証明書を失効させました。すべての中央システムで数秒以内に使えなくなります。"
+        }
         _ => return String::new(),
     };
     notice(true, text)
 }
 
-fn form<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Option<T> {
+pub(crate) fn form<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Option<T> {
     serde_urlencoded::from_bytes(body).ok()
 }
 
-fn bad_form(ops: &Ops) -> Response {
+pub(crate) fn bad_form(ops: &Ops) -> Response {
     respond(
         StatusCode::BAD_REQUEST,
         page(
@@ -820,7 +823,8 @@ async fn institutions_page(
             let _ = write!(
                 b,
                 "<tr data-institution=\"{c}\"><td>{c}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td><a href=\"/institutions?edit={c}#register\">変更</a></td></tr>",
+                 <td><a href=\"/institutions?edit={c}#register\">変更</a> \
+                 <a href=\"/certificates?subject={c}\">証明書</a></td></tr>",
                 esc(&i.name),
                 esc(&i.kind_label),
                 esc(&i.prefecture),
@@ -981,27 +985,42 @@ pub async fn freshness(State(ops): State<Ops>, Query(q): Query<DaysQuery>) -> Re
 // --- 失効 ---
 
 pub async fn revocations(State(ops): State<Ops>) -> Response {
+    let title = "失効";
+    let list = match ops.client.certificates().await {
+        Ok(l) => l,
+        Err(e) => return failed(&ops, "/revocations", title, &e),
+    };
     let data = ops
         .data_dir
         .as_ref()
         .map_or_else(|| "DATA".to_string(), |d| d.display().to_string());
-    let b = format!(
-        "{}<p>マイナンバーカードの電子証明書の失効・一時停止は、地方公共団体情報システム機構（このシステムでは認証局の代わりの authority）で行います。\
+    let mut b = String::from(
+        "<h2>医療機関・保険者・端末・運用者の証明書</h2>\
+         <p class=\"lead\">kakunin の認証局が発行したクライアント証明書の失効は「証明書」の画面で行います。\
+         失効した証明書は、すべての中央システムで数秒以内に（接続中のものも次の要求から）使えなくなります。</p>",
+    );
+    let revoked: Vec<_> = list.iter().filter(|c| c.revocation.is_some()).collect();
+    if revoked.is_empty() {
+        b.push_str(&notice(true, "失効させた証明書はありません。"));
+    } else {
+        b.push_str(&crate::certs::table(&revoked, false));
+    }
+    let _ = write!(
+        b,
+        "<p><a href=\"/certificates\">証明書の一覧・発行・失効へ</a></p>\
+         <h2>マイナンバーカードの電子証明書</h2>\
+         <p>カードの電子証明書の失効・一時停止は、地方公共団体情報システム機構（このシステムでは認証局の代わりの authority）で行います。\
          中央システムは失効リスト（CRL）を60秒ごとに取得し、失効した証明書によるカードでの資格確認を拒否します。\
-         失効リストが取得できない間は、カードでの確認を止め、保険証等での確認は続けます。</p>\
-         <h2>カードを失効させる</h2><pre><code>kakunin card revoke --data {d} --card virtual:カードファイル</code></pre>\
-         <h2>一時停止と解除</h2><pre><code>kakunin card revoke --data {d} --card virtual:カードファイル --suspend\n\
+         失効リストが取得できない間は、カードでの確認を止め、保険証等での確認は続けます。次のコマンドで行います。</p>\
+         <h3>カードを失効させる</h3><pre><code>kakunin card revoke --data {d} --card virtual:カードファイル</code></pre>\
+         <h3>一時停止と解除</h3><pre><code>kakunin card revoke --data {d} --card virtual:カードファイル --suspend\n\
          kakunin card revoke --data {d} --card virtual:カードファイル --resume</code></pre>\
-         <p class=\"hint\">実物のカードは <code>--card pcsc</code>（カードリーダー）で指定します。中央システムのデータディレクトリ（authority を内蔵している場合）で実行します。</p>\
-         <p>医療機関・保険者・運用者の証明書（kakunin の認証局が発行）の失効も、まだ画面からはできません。</p>",
-        info(
-            "中央システムにはカード失効の運用者向けAPIがまだないため、この画面からは失効できません。次のコマンドで行ってください。"
-        ),
+         <p class=\"hint\">実物のカードは <code>--card pcsc</code>（カードリーダー）で指定します。中央システムのデータディレクトリ（authority を内蔵している場合）で実行します。</p>",
         d = esc(&data),
     );
     respond(
         StatusCode::OK,
-        page("/revocations", "失効", &ops.central_url, &b),
+        page("/revocations", title, &ops.central_url, &b),
     )
 }
 

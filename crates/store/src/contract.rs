@@ -1900,6 +1900,83 @@ pub async fn insurer_freshness_counts_and_lags(s: &dyn Store) {
     );
 }
 
+/// The client-certificate registry: a serial is recorded once (a second record of it changes
+/// nothing), listed newest first, revoked once (the first revocation stands: later ones say so
+/// and change nothing), an unknown serial says so, and the revoked serials are exactly those.
+pub async fn client_certificates_registry(s: &dyn Store) {
+    use crate::{CertificateRevocation, ClientCertificate, RevokeOutcome};
+    let ts = Timestamp::from_unix_millis;
+    let cert = |serial: &str, kind: &str, subject: &str, at: i64| ClientCertificate {
+        serial: serial.into(),
+        kind: kind.into(),
+        subject: subject.into(),
+        not_before: ts(at - 86_400_000),
+        not_after: ts(at + 2 * 365 * 86_400_000),
+        recorded_at: ts(at),
+        issued_by: Some("admin:ops1".into()),
+        revocation: None,
+    };
+    let clinic = cert("0a1b", "institution", "1312345678", 1_000);
+    let insurer = ClientCertificate {
+        issued_by: None,
+        ..cert("7f00", "insurer", "06139992", 2_000)
+    };
+    assert!(s.record_client_certificate(clinic.clone()).await.unwrap());
+    assert!(s.record_client_certificate(insurer.clone()).await.unwrap());
+    let again = ClientCertificate {
+        subject: "9999999999".into(),
+        ..clinic.clone()
+    };
+    assert!(!s.record_client_certificate(again).await.unwrap());
+    assert_eq!(
+        s.client_certificates(10).await.unwrap(),
+        vec![insurer.clone(), clinic.clone()]
+    );
+    assert_eq!(
+        s.client_certificates(1).await.unwrap(),
+        vec![insurer.clone()]
+    );
+    assert!(s.revoked_certificate_serials().await.unwrap().is_empty());
+
+    let first = CertificateRevocation {
+        at: ts(3_000),
+        reason: "key_compromise".into(),
+        by: "admin:ops1".into(),
+    };
+    assert_eq!(
+        s.revoke_client_certificate("0a1b", first.clone())
+            .await
+            .unwrap(),
+        RevokeOutcome::Revoked
+    );
+    let later = CertificateRevocation {
+        at: ts(4_000),
+        reason: "superseded".into(),
+        by: "admin:ops2".into(),
+    };
+    assert_eq!(
+        s.revoke_client_certificate("0a1b", later).await.unwrap(),
+        RevokeOutcome::AlreadyRevoked
+    );
+    assert_eq!(
+        s.revoke_client_certificate("dead", first.clone())
+            .await
+            .unwrap(),
+        RevokeOutcome::Unknown
+    );
+    let listed = s.client_certificates(10).await.unwrap();
+    assert_eq!(
+        listed[1].revocation,
+        Some(first),
+        "the first revocation stands"
+    );
+    assert_eq!(listed[0].revocation, None);
+    assert_eq!(
+        s.revoked_certificate_serials().await.unwrap(),
+        vec!["0a1b".to_string()]
+    );
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -1919,7 +1996,7 @@ macro_rules! store_contract_tests {
             sharing_opt_out_newest_wins, consent_history_newest_first,
             access_for_several_qualifications, emergency_declarations_window,
             find_by_attributes_folds_and_narrows, access_counts_group_one_period,
-            insurer_freshness_counts_and_lags);
+            insurer_freshness_counts_and_lags, client_certificates_registry);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

@@ -5,6 +5,7 @@
 //! [`contract`] suite. Writes are durable when the call returns (an acknowledged write survives
 //! `kill -9`); access-log appends are group-committed so durability stays fast.
 
+mod certs;
 pub mod contract;
 mod hash;
 mod links;
@@ -22,6 +23,7 @@ use kakunin_domain::{
     Qualification, Timestamp,
 };
 
+pub use certs::{CertificateRevocation, ClientCertificate, RevokeOutcome};
 pub use hash::content_hash;
 pub use medical::{
     master_edition, CheckupImport, CheckupImportOutcome, CheckupItem, DrugRecord, MasterEntry,
@@ -579,4 +581,23 @@ pub trait Store: Send + Sync + 'static {
         &self,
         since: Timestamp,
     ) -> Result<Vec<InsurerFreshness>, StoreError>;
+
+    // --- The registry of client certificates ---
+
+    /// Records a client certificate unless its serial is already known. Returns whether it was
+    /// new.
+    async fn record_client_certificate(&self, cert: ClientCertificate) -> Result<bool, StoreError>;
+
+    /// Revokes a certificate (final; the first revocation stands).
+    async fn revoke_client_certificate(
+        &self,
+        serial: &str,
+        revocation: CertificateRevocation,
+    ) -> Result<RevokeOutcome, StoreError>;
+
+    /// The registry, most recently recorded first, at most `limit`.
+    async fn client_certificates(&self, limit: u32) -> Result<Vec<ClientCertificate>, StoreError>;
+
+    /// The serials of every revoked certificate (each node refuses them).
+    async fn revoked_certificate_serials(&self) -> Result<Vec<String>, StoreError>;
 }

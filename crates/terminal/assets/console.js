@@ -10,6 +10,9 @@
 //   their later check turned out, staff's notes of the patient's 申告 (GET /console/offline,
 //   polled; POST /console/offline/{id}/note);
 // - 目視確認 for the kiosk (GET /console/kiosk + SSE /kiosk/events, POST /console/visual/*);
+// - 災害時モード: while a declaration is in force for the clinic's area (GET /console/emergency,
+//   polled), a banner and the search without a card (POST /console/emergency/check) with its
+//   medical views on the emergency basis (POST /console/emergency/medical/{category});
 // - the virtual card reader of demo setups (GET/POST /console/cards...).
 //
 // Personal data only ever travels in POST bodies and lives in memory, never in URLs or
@@ -181,8 +184,9 @@
     detail: '',
   };
 
-  // Sends a request and returns {ok, status, data, error}. Never throws.
-  async function request(method, url, body, { central = false } = {}) {
+  // Sends a request and returns {ok, status, data, error}. Never throws. `quiet`: a background
+  // poll, which does not raise the central banner.
+  async function request(method, url, body, { central = false, quiet = false } = {}) {
     const init = { method, cache: 'no-store', headers: {} };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
@@ -216,7 +220,7 @@
       data && typeof data === 'object' && typeof data.message === 'string'
         ? data
         : { code: `http_${res.status}`, message: `エラーが発生しました（${res.status}）。`, detail: text.slice(0, 200) };
-    if (res.status === 503 && error.code === 'central_unavailable') showCentralBanner();
+    if (res.status === 503 && error.code === 'central_unavailable' && !quiet) showCentralBanner();
     return { ok: false, status: res.status, data, error };
   }
 
@@ -2033,7 +2037,9 @@
   const dialog = $('medical');
   const panel = $('medical-panel');
   const tabs = [...dialog.querySelectorAll('[role="tab"]')];
-  let med = null; // {person, header, consented: Set, cache: Map, tab, token}
+  // {person, consented: Set, cache: Map, tab, token}; an emergency view also has `url(cat)`
+  // and `basis` (the consent ground as staff chose it).
+  let med = null;
 
   function personOf(q) {
     const p = { insurer_number: q.insurer_number, number: q.number, birthdate: q.birthdate };
@@ -2067,11 +2073,32 @@
     if (dialog.open) dialog.close();
   }
 
+  // 災害時: the same view, found without a card; every category may be asked (the central
+  // logs each view with the emergency basis and the ground).
+  function openEmergencyMedical(q, body, cat) {
+    med = {
+      person: body,
+      url: (c) => `/console/emergency/medical/${c}`,
+      basis: `閲覧の根拠: 災害時（${CONSENT_GROUND_LABELS[body.consent] || body.consent}）`,
+      consented: new Set(MEDICAL_CATEGORIES),
+      cache: new Map(),
+      tab: null,
+      token: 0,
+    };
+    $('medical-title').textContent = '診療・薬剤情報（災害時）';
+    $('medical-who').textContent = `${q.name || ''}（${readable(q.name_kana)}） ${fmtDate8(q.birthdate)}生`;
+    for (const t of tabs) t.querySelector('.c-tab-mark')?.remove();
+    if (typeof dialog.showModal === 'function') dialog.showModal();
+    else dialog.setAttribute('open', '');
+    selectTab(MEDICAL_CATEGORIES.includes(cat) ? cat : 'medications', true);
+  }
+
   dialog.addEventListener('close', () => {
     // Forget the person's data as soon as the view closes.
     med = null;
     panel.replaceChildren();
     $('medical-who').textContent = '';
+    $('medical-title').textContent = '診療・薬剤情報';
   });
   $('medical-close').addEventListener('click', closeMedical);
   dialog.addEventListener('click', (e) => {
@@ -2113,7 +2140,8 @@
     panel.replaceChildren(h('div', { class: 'c-loading' }, '読み込み中…'));
     const token = ++med.token;
     const mine = med;
-    const res = await request('POST', `/console/medical/${cat}`, med.person, { central: true });
+    const url = med.url ? med.url(cat) : `/console/medical/${cat}`;
+    const res = await request('POST', url, med.person, { central: true });
     if (med !== mine || med.tab !== cat || med.token !== token) return; // closed or switched
     const result = res.ok && res.data ? { data: res.data } : { error: res.error || NETWORK_ERROR };
     if (res.ok || (res.status >= 400 && res.status < 500)) med.cache.set(cat, result);
@@ -2141,7 +2169,9 @@
     }
     if (d.category_label) meta.append(h('strong', null, d.category_label));
     if (d.start_date || d.end_date) meta.append(h('span', null, `期間: ${fmtDate8(d.start_date)} 〜 ${fmtDate8(d.end_date)}`));
-    if (d.consent) {
+    if (med && med.basis) {
+      meta.append(h('strong', { class: 'c-emergency-basis' }, med.basis));
+    } else if (d.consent) {
       if (d.consent.consented_at) meta.append(h('span', null, `同意日時: ${fmtDateTime14(d.consent.consented_at)}`));
       meta.append(
         h('strong', null, `同意の有効期限: ${d.consent.available_until ? fmtDateTime14(d.consent.available_until) : DASH}`),
@@ -2254,6 +2284,339 @@
     return wrap;
   }
 
+  // ---------------------------------------------------------------- 災害時モード
+
+  // Offered only while the central says a declaration is in force for the clinic's area
+  // (polled); otherwise nothing of it shows. The search names exactly one person or nobody:
+  // several matches are refused without a list, and staff add attributes.
+  const EMERGENCY_POLL_MS = 60000;
+  const CONSENT_GROUND_LABELS = { verbal: '口頭で同意を得た', life_protection: '同意なし（生命保護のため）' };
+  const EMERGENCY_MESSAGES = {
+    multiple_matches:
+      '該当する方が複数います（一覧は表示しません）。住所、または保険者番号・記号・番号など、ほかの情報も入力して、もう一度検索してください。',
+    qualification_not_found:
+      '該当する方が見つかりません。氏名・性別・生年月日（番号で探すときは保険者番号・記号・番号）の入力内容を確認してください。',
+    emergency_not_declared:
+      'この地域・期間には災害時モードが宣言されていません（期間が終了した可能性があります）。マイナンバーカードまたは保険証・資格確認書で確認してください。',
+  };
+  // The form's fields, in the order a first error takes the focus.
+  const EMERGENCY_FIELDS = ['name', 'sex', 'address', 'insurer_number', 'symbol', 'number', 'branch', 'birthdate', 'consent'];
+  const emergencyPanel = $('emergency-panel');
+  const emergencyForm = $('emergency-form');
+  const emergencyStatus = $('emergency-status');
+  const emergencyResult = $('emergency-result');
+  const emergencySubmit = $('emergency-submit');
+  let declarations = []; // in force for this clinic's area, as last heard
+  let emergencyBannerText = '';
+  let emergencyLoading = false;
+  let emergencyBusy = false;
+  let emergencyJudged = false; // errors shown once a search was attempted
+
+  // "2026-11-24T09:01:02+09:00" → "2026/11/24 09:01" (the central sends JST).
+  function fmtRfc3339(at) {
+    const m = typeof at === 'string' ? /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(at) : null;
+    return m ? `${m[1]}/${m[2]}/${m[3]} ${m[4]}:${m[5]}` : at || DASH;
+  }
+
+  function inForce(d) {
+    if (!d || typeof d !== 'object' || d.active === false) return false;
+    const end = Date.parse(d.ends_at);
+    return Number.isNaN(end) || end > Date.now();
+  }
+
+  function goEmergency() {
+    // The side panels give way in the wide views: come back to 本日の受付.
+    if ($('main').dataset.view !== 'receptions') showView('receptions', false);
+    emergencyPanel.scrollIntoView({ block: 'nearest' });
+    firstEmergencyInput().focus();
+  }
+
+  function firstEmergencyInput() {
+    return emergencyBy() === 'numbers' ? $('ef-insurer_number') : $('ef-name');
+  }
+
+  function applyEmergency(list) {
+    const was = declarations.length > 0;
+    declarations = (Array.isArray(list) ? list : []).filter(inForce);
+    const on = declarations.length > 0;
+    emergencyPanel.hidden = !on;
+    if (on) {
+      const text = declarations.map((d) => `災害時モード（${d.reason}、${fmtRfc3339(d.ends_at)}まで）`).join(' ／ ');
+      hideBanner('emergency-ended');
+      // Updated only when it changes (a banner is announced each time it is rewritten).
+      if (text !== emergencyBannerText) {
+        emergencyBannerText = text;
+        showBanner(
+          'emergency',
+          [
+            h('strong', { class: 'c-banner-head' }, text),
+            h(
+              'span',
+              { class: 'c-banner-sub' },
+              'マイナンバーカードや保険証がない方も「災害時の検索（カードなし）」で資格と診療・薬剤情報を確認できます。',
+            ),
+          ],
+          {
+            tone: 'emergency',
+            closable: false,
+            actions: [h('button', { type: 'button', class: 'c-btn', id: 'emergency-go', onclick: goEmergency }, '災害時の検索へ')],
+          },
+        );
+      }
+      return;
+    }
+    emergencyBannerText = '';
+    hideBanner('emergency');
+    if (was) {
+      // Forget whoever was searched, and close a view opened on the emergency basis.
+      clearEmergency();
+      if (med && med.url) closeMedical();
+      showBanner(
+        'emergency-ended',
+        '災害時モードの期間が終了しました。マイナンバーカードまたは保険証・資格確認書で確認してください。',
+        { tone: 'warn' },
+      );
+    }
+  }
+
+  async function loadEmergency() {
+    if (emergencyLoading) return;
+    emergencyLoading = true;
+    const res = await request('GET', '/console/emergency', undefined, { quiet: true });
+    emergencyLoading = false;
+    // Not heard (e.g. the central is unreachable): what was known holds until its end.
+    applyEmergency(res.ok && Array.isArray(res.data) ? res.data : declarations);
+  }
+
+  function emergencyBy() {
+    return emergencyForm.elements.namedItem('by').value === 'numbers' ? 'numbers' : 'attributes';
+  }
+
+  function syncEmergencyBy() {
+    const numbers = emergencyBy() === 'numbers';
+    $('emergency-attributes').hidden = numbers;
+    $('emergency-numbers').hidden = !numbers;
+  }
+
+  // The request as typed: {by, numbers (raw, for checking), body: EmergencyRequest}.
+  function readEmergency() {
+    const el = emergencyForm.elements;
+    const by = emergencyBy();
+    const numbers = readNumbers(emergencyForm);
+    let person;
+    if (by === 'numbers') {
+      person = numbersBody(numbers);
+    } else {
+      person = {
+        name: el.namedItem('name').value.trim(),
+        sex: el.namedItem('sex').value,
+        birthdate: numbers.birthdate,
+      };
+      const address = el.namedItem('address').value.trim();
+      if (address) person.address = address;
+    }
+    return { by, numbers, body: { person, consent: el.namedItem('consent').value } };
+  }
+
+  function emergencyErrors(r) {
+    const p = r.body.person;
+    let errors = {};
+    if (r.by === 'numbers') {
+      errors = validateNumbers(r.numbers);
+    } else {
+      if (!p.name) errors.name = '氏名を入力してください。';
+      else if ([...p.name].length > 100 || CONTROL_CHARS.test(p.name)) errors.name = '氏名は100文字以内で入力してください（改行などは使えません）。';
+      if (!['1', '2', '3'].includes(p.sex)) errors.sex = '性別を選んでください。';
+      if (p.address && ([...p.address].length > 200 || CONTROL_CHARS.test(p.address))) {
+        errors.address = '住所は200文字以内で入力してください（改行などは使えません）。';
+      }
+      const birth = birthdateError(p.birthdate);
+      if (birth) errors.birthdate = birth;
+    }
+    if (!CONSENT_GROUND_LABELS[r.body.consent]) {
+      errors.consent = '同意の種類を選んでください（「口頭で同意を得た」または「同意なし（生命保護のため）」）。';
+    }
+    return errors;
+  }
+
+  // The field (input, or the fieldset of a radio group) that shows a field's state.
+  function emergencyField(f) {
+    const el = emergencyForm.elements.namedItem(f);
+    return el instanceof RadioNodeList ? el[0]?.closest('fieldset') : el;
+  }
+
+  function showEmergencyErrors(errors) {
+    for (const f of EMERGENCY_FIELDS) {
+      const msg = errors[f] || '';
+      $(`ee-${f}`).textContent = msg;
+      emergencyField(f)?.setAttribute('aria-invalid', msg ? 'true' : 'false');
+    }
+  }
+
+  function refreshEmergency() {
+    const r = readEmergency();
+    const errors = emergencyErrors(r);
+    $('eh-birthdate').textContent = birthdateError(r.numbers.birthdate) ? '' : birthdateReading(r.numbers.birthdate);
+    if (emergencyJudged) showEmergencyErrors(errors);
+    return { r, errors };
+  }
+
+  function clearEmergency() {
+    emergencyForm.reset();
+    emergencyJudged = false;
+    showEmergencyErrors({});
+    syncEmergencyBy();
+    $('eh-birthdate').textContent = '';
+    emergencyStatus.textContent = '';
+    emergencyStatus.className = 'c-form-status';
+    emergencyResult.replaceChildren();
+    emergencyResult.hidden = true;
+  }
+
+  // The answer, as the number check shows its reception: who, the validity, the insurance and
+  // co-pay; then the medical views on the emergency basis.
+  function showEmergencyResult(ans, body) {
+    const results = Array.isArray(ans.results) ? ans.results : [];
+    const q = results[0] || null;
+    const today = todayJst();
+    const parts = [];
+    if (q) {
+      const age = ageOn(q.birthdate, today);
+      parts.push(
+        h(
+          'div',
+          null,
+          h('span', { class: 'c-name' }, q.name || DASH),
+          h('span', { class: 'c-sub' }, readable(q.name_kana)),
+        ),
+      );
+      parts.push(
+        h(
+          'dl',
+          null,
+          h('dt', null, '生年月日'),
+          h(
+            'dd',
+            { class: 'c-num' },
+            `${fmtDate8(q.birthdate)} ${[eraLabel(q.birthdate), age !== null ? `${age}歳` : ''].filter(Boolean).join(' ')}`,
+          ),
+          h('dt', null, '資格有効性'),
+          h('dd', null, h('span', { class: `c-badge ${validityClass(ans.validity)}` }, ans.validity_label || ans.validity || DASH)),
+          h('dt', null, '保険者'),
+          h(
+            'dd',
+            null,
+            q.insurer_name || DASH,
+            h(
+              'span',
+              { class: 'c-sub c-num' },
+              [q.insurer_number, q.relationship === '1' ? '本人' : q.relationship === '2' ? '家族' : ''].filter(Boolean).join(' '),
+            ),
+          ),
+          h('dt', null, '記号・番号'),
+          h('dd', { class: 'c-num' }, [q.symbol, q.number].filter(Boolean).join('・') + (q.branch ? `（枝番 ${q.branch}）` : '') || DASH),
+          h('dt', null, '負担割合'),
+          h('dd', null, copayLabel(q.copay_ratio), q.preschool === '1' ? '（未就学）' : ''),
+          limitOf(q) ? h('dt', null, '限度額') : null,
+          limitOf(q)
+            ? h('dd', null, limitOf(q).bracket_label || [limitOf(q).classification, limitOf(q).bracket].filter(Boolean).join('/') || DASH)
+            : null,
+        ),
+      );
+      if (results.length > 1) parts.push(h('span', { class: 'c-sub' }, `ほかに${results.length - 1}件の資格があります。`));
+    } else {
+      parts.push(h('span', { class: `c-badge ${validityClass(ans.validity)}` }, ans.validity_label || ans.validity || DASH));
+    }
+    if (ans.processing_result && ans.processing_result.status === '2' && ans.processing_result.message) {
+      parts.push(h('span', { class: 'c-badge c-v-bad c-wrap' }, ans.processing_result.message));
+    }
+    parts.push(h('span', { class: 'c-emergency-basis' }, `災害時の確認（${CONSENT_GROUND_LABELS[body.consent]}）。本人に通知されます。`));
+    if (q) {
+      parts.push(
+        h(
+          'div',
+          { class: 'c-row-actions' },
+          MEDICAL_CATEGORIES.map((cat) =>
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'c-btn c-small',
+                'data-action': 'emergency-medical',
+                'data-category': cat,
+                onclick: () => openEmergencyMedical(q, body, cat),
+              },
+              `${CONSENT_LABELS[cat]}情報を見る`,
+            ),
+          ),
+        ),
+      );
+    }
+    emergencyResult.replaceChildren(...parts);
+    emergencyResult.hidden = false;
+  }
+
+  emergencyForm.addEventListener('change', (e) => {
+    if (e.target && e.target.name === 'by') {
+      syncEmergencyBy();
+      firstEmergencyInput().focus();
+    }
+    refreshEmergency();
+  });
+  emergencyForm.addEventListener('input', () => refreshEmergency());
+  emergencyForm.addEventListener(
+    'blur',
+    (e) => {
+      // The birth date read back as 8 digits once it is one.
+      if (e.target && e.target.name === 'birthdate') {
+        const d = normalizeBirthdate(e.target.value);
+        if (/^\d{8}$/.test(d)) e.target.value = d;
+        refreshEmergency();
+      }
+    },
+    true,
+  );
+  $('emergency-clear').addEventListener('click', () => {
+    clearEmergency();
+    firstEmergencyInput().focus();
+  });
+
+  emergencyForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (emergencyBusy) return;
+    emergencyJudged = true;
+    const { r, errors } = refreshEmergency();
+    const wrong = EMERGENCY_FIELDS.find((f) => errors[f]);
+    if (wrong) {
+      const el = emergencyField(wrong);
+      (el && el.tagName === 'FIELDSET' ? el.querySelector('input') : el)?.focus();
+      return;
+    }
+    const body = r.body;
+    emergencyBusy = true;
+    emergencySubmit.disabled = true;
+    emergencyResult.hidden = true;
+    emergencyResult.replaceChildren();
+    emergencyStatus.textContent = '検索中…';
+    emergencyStatus.className = 'c-form-status';
+    const res = await request('POST', '/console/emergency/check', body, { central: true });
+    emergencyBusy = false;
+    emergencySubmit.disabled = false;
+    if (res.ok && res.data) {
+      const q = (Array.isArray(res.data.results) ? res.data.results : [])[0];
+      emergencyStatus.textContent = `確認しました: ${q ? `${q.name} ` : ''}${res.data.validity_label || ''}`;
+      showEmergencyResult(res.data, body);
+      return;
+    }
+    const err = res.error || NETWORK_ERROR;
+    // A field the central named (`person.name` …) shows its message there too.
+    const field = typeof err.field === 'string' ? err.field.replace(/^person\./, '') : '';
+    if (EMERGENCY_FIELDS.includes(field)) showEmergencyErrors({ [field]: err.message });
+    emergencyStatus.textContent = EMERGENCY_MESSAGES[err.code] || err.message;
+    emergencyStatus.className = 'c-form-status c-err';
+    if (err.code === 'emergency_not_declared') loadEmergency();
+  });
+
   // ---------------------------------------------------------------- virtual card reader
 
   const readerPanel = $('reader-panel');
@@ -2327,4 +2690,6 @@
   });
 
   refreshCards();
+  loadEmergency();
+  setInterval(loadEmergency, EMERGENCY_POLL_MS);
 })();

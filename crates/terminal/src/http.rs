@@ -19,8 +19,8 @@ use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
 use kakunin_api::client::ClientError;
 use kakunin_api::{
-    ApiError, BatchInquiryRequest, EligibilityCheckRequest, MedicalInformationRequest,
-    ReferenceNumberRequest,
+    ApiError, BatchInquiryRequest, EligibilityCheckRequest, EmergencyRequest,
+    MedicalInformationRequest, ReferenceNumberRequest,
 };
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -62,6 +62,12 @@ pub fn router(terminal: Arc<Terminal>) -> Router {
         .route("/console/offline/{id}/note", post(offline_note))
         .route("/console/offline/{id}/resolve", post(offline_resolve))
         .route("/console/medical/{category}", post(medical))
+        .route("/console/emergency", get(emergencies))
+        .route("/console/emergency/check", post(emergency_check))
+        .route(
+            "/console/emergency/medical/{category}",
+            post(emergency_medical),
+        )
         .route("/console/reference-numbers", post(reference_number))
         .route(
             "/console/batches",
@@ -456,6 +462,54 @@ async fn medical(State(t): App, Path(category): Path<String>, body: Bytes) -> Re
     };
     match t.client().medical_information(&category, &req).await {
         Ok(answer) => Json(answer).into_response(),
+        Err(e) => central_error(e),
+    }
+}
+
+/// 災害時モード: the declarations in force for the institution's area (the console offers the
+/// search without a card only then).
+async fn emergencies(State(t): App) -> Response {
+    match t.client().emergencies_in_force().await {
+        Ok(list) => no_store(Json(list)),
+        Err(e) => central_error(e),
+    }
+}
+
+fn invalid_emergency_request() -> Response {
+    bad_request(
+        "invalid_json",
+        "入力の形式が正しくありません。",
+        "expected an EmergencyRequest {person, consent}",
+    )
+}
+
+/// 災害時: eligibility without a card; the central decides (declaration, one person, consent
+/// ground) and logs it.
+async fn emergency_check(State(t): App, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<EmergencyRequest>(&body) else {
+        return invalid_emergency_request();
+    };
+    match t.client().emergency_check(&req).await {
+        Ok(answer) => no_store(Json(answer)),
+        Err(e) => central_error(e),
+    }
+}
+
+/// 災害時: medical information without a card (emergency basis).
+async fn emergency_medical(State(t): App, Path(category): Path<String>, body: Bytes) -> Response {
+    // A path segment may hold a decoded `/`: only a plain word goes on to the central.
+    if category.is_empty() || !category.bytes().all(|b| b.is_ascii_lowercase()) {
+        return bad_request(
+            "invalid_category",
+            "情報の種類が正しくありません。",
+            "category must be medications, treatments, surgeries or checkups",
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<EmergencyRequest>(&body) else {
+        return invalid_emergency_request();
+    };
+    match t.client().emergency_medical(&category, &req).await {
+        Ok(answer) => no_store(Json(answer)),
         Err(e) => central_error(e),
     }
 }

@@ -291,6 +291,66 @@ async fn batches_and_reference_numbers_with_an_unreachable_central() {
     assert_eq!(json(&body)["code"], "invalid_json");
 }
 
+/// 災害時モード: the declarations, the search without a card and its medical views relay to the
+/// central; with none to reach they say so (503), and a malformed request is refused (400)
+/// before anything is sent.
+#[tokio::test]
+async fn emergency_routes_with_an_unreachable_central() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = terminal(dir.path());
+    let unavailable = |s: StatusCode, body: &str| {
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        let e = json(body);
+        assert_eq!(e["code"], "central_unavailable");
+        assert!(e["message"].as_str().unwrap().contains("中央サーバ"));
+    };
+    let (s, body) = call(&t, "GET", "/console/emergency", "").await;
+    unavailable(s, &body);
+
+    let by_attributes = r#"{"person":{"name":"試験 花子","sex":"2","birthdate":"19800101","address":"東京都"},"consent":"verbal"}"#;
+    let by_numbers = r#"{"person":{"insurer_number":"06139992","symbol":"12","number":"345","branch":"01","birthdate":"19800101"},"consent":"life_protection"}"#;
+    for req in [by_attributes, by_numbers] {
+        let (s, body) = call(&t, "POST", "/console/emergency/check", req).await;
+        unavailable(s, &body);
+    }
+    let (s, body) = call(
+        &t,
+        "POST",
+        "/console/emergency/medical/medications",
+        by_attributes,
+    )
+    .await;
+    unavailable(s, &body);
+
+    for uri in [
+        "/console/emergency/check",
+        "/console/emergency/medical/medications",
+    ] {
+        for bad in [
+            "not json",
+            // No consent ground.
+            r#"{"person":{"birthdate":"19800101"}}"#,
+            // No person.
+            r#"{"consent":"verbal"}"#,
+            // An unknown field.
+            r#"{"person":{"birthdate":"19800101","phone":"0"},"consent":"verbal"}"#,
+        ] {
+            let (s, body) = call(&t, "POST", uri, bad).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{uri} {bad}: {body}");
+            assert_eq!(json(&body)["code"], "invalid_json", "{uri} {bad}");
+        }
+    }
+    let (s, body) = call(
+        &t,
+        "POST",
+        "/console/emergency/medical/..%2Fcheck",
+        by_attributes,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(json(&body)["code"], "invalid_category");
+}
+
 /// A 照会番号 registered for a person shows on today's receptions of that person (numbers
 /// compared as the central compares them), not on anyone else's.
 #[tokio::test]

@@ -96,7 +96,8 @@ pub async fn world_on(config: kakunin_central::StoreConfig) -> World {
     let central = Central::bind_with("127.0.0.1:0".parse().unwrap(), store.clone(), tls)
         .await
         .unwrap()
-        .with_cards(services.clone(), std::time::Duration::from_secs(3600));
+        .with_cards(services.clone(), std::time::Duration::from_secs(3600))
+        .with_ca(Ca::load(dir.path()).unwrap());
     let url = central.url();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(central.serve(async {

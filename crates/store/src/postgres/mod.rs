@@ -10,6 +10,7 @@
 //! - Failover: every node is probed; when the primary is unreachable or in recovery and another
 //!   node is a primary (promoted), writes move there without a restart.
 
+mod certs;
 mod medical;
 mod people;
 mod reception;
@@ -56,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "0006_people", include_str!("migrations/0006_people.sql")),
     (7, "0007_stats", include_str!("migrations/0007_stats.sql")),
+    (
+        8,
+        "0008_certificates",
+        include_str!("migrations/0008_certificates.sql"),
+    ),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -1127,6 +1133,36 @@ impl Store for PostgresStore {
         since: Timestamp,
     ) -> Result<Vec<crate::InsurerFreshness>, StoreError> {
         self.on_primary(async |c| stats::insurer_freshness(c, since).await)
+            .await
+    }
+
+    async fn record_client_certificate(
+        &self,
+        cert: crate::ClientCertificate,
+    ) -> Result<bool, StoreError> {
+        self.on_primary(async |c| certs::record(c, &cert).await)
+            .await
+    }
+
+    async fn revoke_client_certificate(
+        &self,
+        serial: &str,
+        revocation: crate::CertificateRevocation,
+    ) -> Result<crate::RevokeOutcome, StoreError> {
+        self.on_primary(async |c| certs::revoke(c, serial, &revocation).await)
+            .await
+    }
+
+    async fn client_certificates(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::ClientCertificate>, StoreError> {
+        self.on_primary(async |c| certs::list(c, limit).await).await
+    }
+
+    async fn revoked_certificate_serials(&self) -> Result<Vec<String>, StoreError> {
+        // On the primary: a revocation made a moment ago on another node must count.
+        self.on_primary(async |c| certs::revoked_serials(c).await)
             .await
     }
 }

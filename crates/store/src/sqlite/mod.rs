@@ -5,6 +5,7 @@
 //! every acknowledged entry is on disk and hundreds of them share one fsync. Reads run on a small
 //! pool of read-only connections in tokio's blocking pool.
 
+mod certs;
 mod medical;
 mod people;
 mod reception;
@@ -49,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "0006_people", include_str!("migrations/0006_people.sql")),
     (7, "0007_stats", include_str!("migrations/0007_stats.sql")),
+    (
+        8,
+        "0008_certificates",
+        include_str!("migrations/0008_certificates.sql"),
+    ),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -740,5 +746,33 @@ impl Store for SqliteStore {
         since: Timestamp,
     ) -> Result<Vec<crate::InsurerFreshness>, StoreError> {
         self.read(move |c| stats::insurer_freshness(c, since)).await
+    }
+
+    async fn record_client_certificate(
+        &self,
+        cert: crate::ClientCertificate,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| certs::record(c, &cert)).await
+    }
+
+    async fn revoke_client_certificate(
+        &self,
+        serial: &str,
+        revocation: crate::CertificateRevocation,
+    ) -> Result<crate::RevokeOutcome, StoreError> {
+        let serial = serial.to_string();
+        self.write(move |c| certs::revoke(c, &serial, &revocation))
+            .await
+    }
+
+    async fn client_certificates(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::ClientCertificate>, StoreError> {
+        self.read(move |c| certs::list(c, limit)).await
+    }
+
+    async fn revoked_certificate_serials(&self) -> Result<Vec<String>, StoreError> {
+        self.read(certs::revoked_serials).await
     }
 }
