@@ -375,6 +375,20 @@ impl Central {
                 }
             }
         });
+        // Presence: this node's sightings to the store, the fleet's counts back for metrics.
+        let presence = {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(metrics::PRESENCE_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = metrics::sync_presence(&*store).await {
+                        tracing::warn!(error = %e, "presence not written; retrying");
+                    }
+                }
+            })
+        };
         let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics = self.metrics.map(|listener| {
             tokio::spawn(metrics::serve(listener, async {
@@ -384,6 +398,7 @@ impl Central {
         drop(certificates);
         server::serve(router, self.tls, self.listener, shutdown).await;
         revocations.abort();
+        presence.abort();
         let _ = metrics_stop.send(());
         if let Some(m) = metrics {
             let _ = m.await;

@@ -45,6 +45,10 @@ struct Registry {
     histograms: Mutex<BTreeMap<(&'static str, Labels), Arc<Histogram>>>,
     /// When each institution was last heard from (codes stay in memory, never in labels).
     seen: Mutex<BTreeMap<String, Instant>>,
+    /// Sightings not yet written to the store: institution → Unix milliseconds.
+    pending: Mutex<BTreeMap<String, i64>>,
+    /// Active and silent institutions across every node, as last read from the store.
+    fleet: Mutex<Option<(u64, u64)>>,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
@@ -59,7 +63,7 @@ const HELP: &[(&str, &str)] = &[
     ("kakunin_imports_total", "Imports by kind (roster, receipts, masters, checkups) and result (accepted or refused)."),
     ("kakunin_import_rows_total", "Rows, receipts or results read by imports, by kind."),
     ("kakunin_access_log_write_seconds", "Time from an access-log append to its durable commit (group commit included)."),
-    ("kakunin_terminals", "Institutions heard from: active (last 5 minutes) and silent (last 24 hours but not the last 5 minutes)."),
+    ("kakunin_terminals", "Institutions heard from by any node of the central (from the store, every 30 s; this node's own view until the first read): active (last 5 minutes) and silent (last 24 hours but not the last 5 minutes: offline or closed)."),
 ];
 
 fn counter(name: &'static str, labels: Labels) -> Arc<AtomicU64> {
@@ -159,12 +163,63 @@ pub fn access_log_write(took: Duration) {
 
 /// An institution (clinic, pharmacy, its terminal) was heard from.
 pub fn seen(institution: &str) {
-    let mut seen = REGISTRY.seen.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(t) = seen.get_mut(institution) {
-        *t = Instant::now();
-    } else {
-        seen.insert(institution.to_string(), Instant::now());
+    {
+        let mut seen = REGISTRY.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = seen.get_mut(institution) {
+            *t = Instant::now();
+        } else {
+            seen.insert(institution.to_string(), Instant::now());
+        }
     }
+    let now = crate::service::now().unix_millis();
+    let mut pending = REGISTRY.pending.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(t) = pending.get_mut(institution) {
+        *t = now;
+    } else {
+        pending.insert(institution.to_string(), now);
+    }
+}
+
+/// How often each node writes its sightings and reads the fleet's presence.
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(30);
+const ACTIVE_MS: i64 = 5 * 60 * 1000;
+const SILENT_MS: i64 = 24 * 3600 * 1000;
+
+/// Writes this node's sightings since the last call to the store and reads how many
+/// institutions every node together heard from (for `kakunin_terminals`). On failure the
+/// sightings are kept for the next call.
+pub async fn sync_presence(
+    store: &dyn kakunin_store::Store,
+) -> Result<(u64, u64), kakunin_store::StoreError> {
+    let batch: Vec<(String, i64)> =
+        std::mem::take(&mut *REGISTRY.pending.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_iter()
+            .collect();
+    let seen: Vec<_> = batch
+        .iter()
+        .filter_map(|(code, ms)| {
+            kakunin_domain::InstitutionCode::parse(code)
+                .ok()
+                .map(|c| (c, kakunin_domain::Timestamp::from_unix_millis(*ms)))
+        })
+        .collect();
+    if let Err(e) = store.note_presence(seen).await {
+        let mut pending = REGISTRY.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (code, ms) in batch {
+            let t = pending.entry(code).or_insert(ms);
+            *t = (*t).max(ms);
+        }
+        return Err(e);
+    }
+    let now = crate::service::now().unix_millis();
+    let counts = store
+        .presence_counts(
+            kakunin_domain::Timestamp::from_unix_millis(now - ACTIVE_MS),
+            kakunin_domain::Timestamp::from_unix_millis(now - SILENT_MS),
+        )
+        .await?;
+    *REGISTRY.fleet.lock().unwrap_or_else(|p| p.into_inner()) = Some(counts);
+    Ok(counts)
 }
 
 /// The text exposition of every metric.
@@ -256,6 +311,9 @@ pub fn render() -> String {
             }
         }
     }
+    if let Some(fleet) = *REGISTRY.fleet.lock().unwrap_or_else(|p| p.into_inner()) {
+        (active, silent) = fleet;
+    }
     help(&mut out, "kakunin_terminals", "gauge");
     let _ = writeln!(out, "kakunin_terminals{{state=\"active\"}} {active}");
     let _ = writeln!(out, "kakunin_terminals{{state=\"silent\"}} {silent}");
@@ -314,5 +372,32 @@ mod tests {
             !text.contains("1310000019"),
             "no institution code in labels"
         );
+    }
+
+    /// Terminals are counted across nodes: this node's sightings go to the store, another
+    /// node's (there, an hour ago: silent) come back in the gauge; a failed write keeps them.
+    #[tokio::test]
+    async fn terminals_are_counted_across_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = kakunin_store::SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        let here = kakunin_domain::check_digit::complete("131000002").unwrap();
+        let there = kakunin_domain::check_digit::complete("131000003").unwrap();
+        seen(&here);
+        let hour_ago = crate::service::now().unix_millis() - 3_600_000;
+        kakunin_store::Store::note_presence(
+            &store,
+            vec![(
+                kakunin_domain::InstitutionCode::parse(&there).unwrap(),
+                kakunin_domain::Timestamp::from_unix_millis(hour_ago),
+            )],
+        )
+        .await
+        .unwrap();
+        let (active, silent) = sync_presence(&store).await.unwrap();
+        assert!(active >= 1, "this node's sighting");
+        assert_eq!(silent, 1, "the other node's, an hour ago");
+        let text = render();
+        assert!(text.contains(&format!("kakunin_terminals{{state=\"silent\"}} {silent}")));
+        assert!(!text.contains(&there) && !text.contains(&here));
     }
 }

@@ -1977,6 +1977,39 @@ pub async fn client_certificates_registry(s: &dyn Store) {
     );
 }
 
+/// Presence: the latest time per institution wins whatever order nodes write in; counts split
+/// at `recent` and ignore anything before `since`.
+pub async fn presence_keeps_the_latest(s: &dyn Store) {
+    let ts = Timestamp::from_unix_millis;
+    let code = institution_code;
+    assert_eq!(s.presence_counts(ts(0), ts(0)).await.unwrap(), (0, 0));
+    s.note_presence(vec![
+        (code("131000001"), ts(5_000)),
+        (code("131000002"), ts(1_000)),
+    ])
+    .await
+    .unwrap();
+    // Another node's older sighting of the first, and a batch naming one twice.
+    s.note_presence(vec![
+        (code("131000001"), ts(2_000)),
+        (code("131000003"), ts(100)),
+        (code("131000003"), ts(3_000)),
+    ])
+    .await
+    .unwrap();
+    s.note_presence(vec![]).await.unwrap();
+    // Active since 3,000: 001 (5,000) and 003 (3,000); silent: 002 (1,000).
+    assert_eq!(s.presence_counts(ts(3_000), ts(0)).await.unwrap(), (2, 1));
+    assert_eq!(
+        s.presence_counts(ts(4_000), ts(2_000)).await.unwrap(),
+        (1, 1)
+    );
+    assert_eq!(
+        s.presence_counts(ts(6_000), ts(6_000)).await.unwrap(),
+        (0, 0)
+    );
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -1996,7 +2029,8 @@ macro_rules! store_contract_tests {
             sharing_opt_out_newest_wins, consent_history_newest_first,
             access_for_several_qualifications, emergency_declarations_window,
             find_by_attributes_folds_and_narrows, access_counts_group_one_period,
-            insurer_freshness_counts_and_lags, client_certificates_registry);
+            insurer_freshness_counts_and_lags, client_certificates_registry,
+            presence_keeps_the_latest);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

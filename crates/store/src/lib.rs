@@ -600,4 +600,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The serials of every revoked certificate (each node refuses them).
     async fn revoked_certificate_serials(&self) -> Result<Vec<String>, StoreError>;
+
+    // --- Presence ---
+
+    /// Records when institutions were heard from (a node's batch); a time never moves back.
+    async fn note_presence(
+        &self,
+        seen: Vec<(InstitutionCode, Timestamp)>,
+    ) -> Result<(), StoreError>;
+
+    /// How many institutions were last heard from at or after `recent`, and how many at or
+    /// after `since` but before `recent`.
+    async fn presence_counts(
+        &self,
+        recent: Timestamp,
+        since: Timestamp,
+    ) -> Result<(u64, u64), StoreError>;
 }

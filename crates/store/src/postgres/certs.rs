@@ -79,3 +79,34 @@ pub(super) async fn revoked_serials(c: &Conn) -> Result<Vec<String>, StoreError>
     ));
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
+
+pub(super) async fn note_presence(
+    c: &Conn,
+    seen: &[(kakunin_domain::InstitutionCode, kakunin_domain::Timestamp)],
+) -> Result<(), StoreError> {
+    // One statement for the batch.
+    let codes: Vec<&str> = seen.iter().map(|(c, _)| c.as_str()).collect();
+    let times: Vec<i64> = seen.iter().map(|(_, t)| t.unix_millis()).collect();
+    q!(c.execute(
+        "INSERT INTO institution_presence (institution, last_seen_ms)
+         SELECT i, max(t) FROM unnest($1::text[], $2::bigint[]) AS s(i, t) GROUP BY i
+         ON CONFLICT (institution) DO UPDATE
+         SET last_seen_ms = GREATEST(institution_presence.last_seen_ms, EXCLUDED.last_seen_ms)",
+        &[&codes, &times]
+    ));
+    Ok(())
+}
+
+pub(super) async fn presence_counts(
+    c: &Conn,
+    recent: kakunin_domain::Timestamp,
+    since: kakunin_domain::Timestamp,
+) -> Result<(u64, u64), StoreError> {
+    let row = q!(c.query_one(
+        "SELECT count(*) FILTER (WHERE last_seen_ms >= $1), count(*) FILTER (WHERE last_seen_ms < $1)
+         FROM institution_presence WHERE last_seen_ms >= $2",
+        &[&recent.unix_millis(), &since.unix_millis()]
+    ));
+    let (active, silent): (i64, i64) = (row.get(0), row.get(1));
+    Ok((active as u64, silent as u64))
+}

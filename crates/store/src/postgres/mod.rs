@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0008_certificates",
         include_str!("migrations/0008_certificates.sql"),
     ),
+    (
+        9,
+        "0009_presence",
+        include_str!("migrations/0009_presence.sql"),
+    ),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -1163,6 +1168,26 @@ impl Store for PostgresStore {
     async fn revoked_certificate_serials(&self) -> Result<Vec<String>, StoreError> {
         // On the primary: a revocation made a moment ago on another node must count.
         self.on_primary(async |c| certs::revoked_serials(c).await)
+            .await
+    }
+
+    async fn note_presence(
+        &self,
+        seen: Vec<(InstitutionCode, Timestamp)>,
+    ) -> Result<(), StoreError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        self.on_primary(async |c| certs::note_presence(c, &seen).await)
+            .await
+    }
+
+    async fn presence_counts(
+        &self,
+        recent: Timestamp,
+        since: Timestamp,
+    ) -> Result<(u64, u64), StoreError> {
+        self.on_primary(async |c| certs::presence_counts(c, recent, since).await)
             .await
     }
 }

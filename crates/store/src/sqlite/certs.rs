@@ -78,3 +78,36 @@ pub(super) fn revoked_serials(conn: &Connection) -> Result<Vec<String>, StoreErr
         .collect::<Result<Vec<String>, _>>()?;
     Ok(serials)
 }
+
+pub(super) fn note_presence(
+    conn: &mut Connection,
+    seen: &[(kakunin_domain::InstitutionCode, kakunin_domain::Timestamp)],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO institution_presence (institution, last_seen_ms) VALUES (?1, ?2)
+             ON CONFLICT (institution) DO UPDATE
+             SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
+        )?;
+        for (code, at) in seen {
+            st.execute(params![code.as_str(), at.unix_millis()])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub(super) fn presence_counts(
+    conn: &Connection,
+    recent: kakunin_domain::Timestamp,
+    since: kakunin_domain::Timestamp,
+) -> Result<(u64, u64), StoreError> {
+    let (active, silent): (i64, i64) = conn.query_row(
+        "SELECT coalesce(sum(last_seen_ms >= ?1), 0), coalesce(sum(last_seen_ms < ?1), 0)
+         FROM institution_presence WHERE last_seen_ms >= ?2",
+        params![recent.unix_millis(), since.unix_millis()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((active as u64, silent as u64))
+}

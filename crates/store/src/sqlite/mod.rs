@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0008_certificates",
         include_str!("migrations/0008_certificates.sql"),
     ),
+    (
+        9,
+        "0009_presence",
+        include_str!("migrations/0009_presence.sql"),
+    ),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -774,5 +779,24 @@ impl Store for SqliteStore {
 
     async fn revoked_certificate_serials(&self) -> Result<Vec<String>, StoreError> {
         self.read(certs::revoked_serials).await
+    }
+
+    async fn note_presence(
+        &self,
+        seen: Vec<(InstitutionCode, Timestamp)>,
+    ) -> Result<(), StoreError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| certs::note_presence(c, &seen)).await
+    }
+
+    async fn presence_counts(
+        &self,
+        recent: Timestamp,
+        since: Timestamp,
+    ) -> Result<(u64, u64), StoreError> {
+        self.read(move |c| certs::presence_counts(c, recent, since))
+            .await
     }
 }
