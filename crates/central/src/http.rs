@@ -260,6 +260,14 @@ async fn declare_emergency(
     let request: DeclarationRequest = json_body(&body)?;
     let by = format!("admin:{}", role.id());
     let record = emergency::declare(&*app.store, &by, &request, service::now()).await?;
+    audit_event(
+        &app,
+        &by,
+        "emergency_declared",
+        &record.id.to_string(),
+        serde_json::json!({"areas": record.areas, "starts_at": record.starts_at, "ends_at": record.ends_at}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -289,8 +297,17 @@ async fn end_emergency(
     Extension(peer): Extension<Peer>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
-    authorize(&peer, "admin")?;
+    let role = authorize(&peer, "admin")?;
     if emergency::end(&*app.store, id, service::now()).await? {
+        let by = format!("admin:{}", role.id());
+        audit_event(
+            &app,
+            &by,
+            "emergency_ended",
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError(
@@ -630,6 +647,15 @@ async fn dismiss_link_review(
         )
         .await?;
     if done {
+        let by = format!("admin:{}", role.id());
+        audit_event(
+            &app,
+            &by,
+            "link_review_dismissed",
+            &request.id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError(
@@ -832,6 +858,20 @@ async fn import_roster(
     )
     .await?;
     crate::metrics::import("roster", report.accepted, report.rows);
+    audit_event(
+        &app,
+        &actor,
+        "roster_import",
+        &actor["insurer:".len()..],
+        serde_json::json!({
+            "accepted": report.accepted, "mode": if partial { "partial" } else { "all" },
+            "rows": report.rows, "inserted": report.inserted, "updated": report.updated,
+            "unchanged": report.unchanged, "skipped": report.skipped, "linked": report.linked,
+            "link_reviews": report.link_reviews, "import_id": report.import_id,
+            "errors": report.errors.len(),
+        }),
+    )
+    .await?;
     let status = if report.accepted {
         StatusCode::OK
     } else {
@@ -1009,9 +1049,29 @@ async fn register_institution(
     let role = authorize(&peer, "admin")?;
     let request: InstitutionRequest = json_body(&body)?;
     let by = format!("admin:{}", role.id());
-    Ok(Json(
-        ops::register_institution(&*app.store, &by, &request).await?,
-    ))
+    let record = ops::register_institution(&*app.store, &by, &request).await?;
+    audit_event(
+        &app,
+        &by,
+        "institution_registered",
+        &record.code,
+        serde_json::json!({"kind": record.kind, "municipality": record.municipality}),
+    )
+    .await?;
+    Ok(Json(record))
+}
+
+/// Records an administrative event in the audit chain (after the action succeeded; a failure
+/// to record answers 503 so that the caller retries an idempotent action).
+async fn audit_event(
+    app: &AppState,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), AppError> {
+    crate::audit::record(&*app.store, actor, action, target, detail).await?;
+    Ok(())
 }
 
 /// Most certificates the registry lists at once.
@@ -1106,6 +1166,14 @@ async fn issue_certificate(
             }
         })?;
     tracing::info!(by, kind, "client certificate issued");
+    audit_event(
+        &app,
+        &by,
+        "certificate_issued",
+        &cert.serial,
+        serde_json::json!({"kind": cert.kind, "subject": cert.subject, "not_after": cert.not_after.jst_rfc3339()}),
+    )
+    .await?;
     Ok(Json(IssuedCertificate {
         certificate: crate::clientcerts::record(&cert, service::now()),
         pem,
@@ -1180,6 +1248,14 @@ async fn revoke_certificate(
     {
         RevokeOutcome::Revoked => {
             tracing::info!(by, reason = %request.reason, "client certificate revoked");
+            audit_event(
+                &app,
+                &by,
+                "certificate_revoked",
+                &serial,
+                serde_json::json!({"reason": request.reason}),
+            )
+            .await?;
             Ok(Json(crate::clientcerts::revocation_record(
                 &kakunin_store::CertificateRevocation {
                     at: service::now(),
@@ -1298,6 +1374,17 @@ async fn import_receipts(
     let role = authorize(&peer, "admin")?;
     let actor = format!("admin:{}", role.id());
     let report = medical::import_receipts(&*app.store, &actor, &body, service::now()).await?;
+    audit_event(
+        &app,
+        &actor,
+        "receipt_import",
+        report.institution_code.as_deref().unwrap_or(""),
+        serde_json::json!({
+            "accepted": report.accepted, "file_kind": report.file_kind,
+            "receipts": report.receipts, "matched": report.matched, "unmatched": report.unmatched,
+        }),
+    )
+    .await?;
     crate::metrics::import("receipts", report.accepted, report.receipts);
     Ok((import_status(report.accepted), Json(report)))
 }
@@ -1340,6 +1427,17 @@ async fn import_masters(
     })?;
     let actor = format!("admin:{}", role.id());
     let report = medical::import_masters(&*app.store, &actor, kind, &body, service::now()).await?;
+    audit_event(
+        &app,
+        &actor,
+        "master_import",
+        &report.kind,
+        serde_json::json!({
+            "accepted": report.accepted, "entries": report.entries,
+            "inserted": report.inserted, "updated": report.updated, "errors": report.errors.len(),
+        }),
+    )
+    .await?;
     crate::metrics::import("masters", report.accepted, report.entries);
     Ok((import_status(report.accepted), Json(report)))
 }
@@ -1381,6 +1479,18 @@ async fn import_checkups(
     }
     let report =
         medical::import_checkups(&*app.store, &scope, &actor, &files, service::now()).await?;
+    audit_event(
+        &app,
+        &actor,
+        "checkup_import",
+        "",
+        serde_json::json!({
+            "accepted": report.accepted, "documents": report.documents,
+            "matched": report.matched, "unmatched": report.unmatched,
+            "duplicate": report.duplicate, "errors": report.errors.len(),
+        }),
+    )
+    .await?;
     crate::metrics::import("checkups", report.accepted, report.documents);
     Ok((import_status(report.accepted), Json(report)))
 }

@@ -4,6 +4,7 @@
 //! [`Store`](kakunin_store::Store) trait only. Every read of personal data writes its access-log
 //! entry durably before the answer leaves. Nothing personal goes into a URL or a log line.
 
+pub mod audit;
 pub mod cardcheck;
 pub mod cards;
 pub mod clientcerts;
@@ -213,6 +214,9 @@ pub struct Central {
     /// node holds it.
     ca: Option<Arc<pki::Ca>>,
     certificate_refresh: Duration,
+    /// Signs checkpoints of the audit chains, when set.
+    audit_key: Option<Arc<audit::AuditKey>>,
+    checkpoint_every: Duration,
 }
 
 impl std::fmt::Debug for Central {
@@ -228,6 +232,7 @@ impl Central {
         let store = open_store(&config.data_dir, &config.store).await?;
         let cards = open_card_services(&config.data_dir, &config.authority, &tls).await?;
         let mut central = Self::bind_with(config.listen, store, tls).await?;
+        central.audit_key = Some(Arc::new(audit::AuditKey::load_or_create(&config.data_dir)?));
         if config.data_dir.join(pki::CA_KEY).exists() {
             central.ca = Some(Arc::new(pki::Ca::load(&config.data_dir)?));
         }
@@ -256,6 +261,14 @@ impl Central {
     /// Lets operators issue client certificates through the API with this CA.
     pub fn with_ca(mut self, ca: pki::Ca) -> Self {
         self.ca = Some(Arc::new(ca));
+        self
+    }
+
+    /// Signs checkpoints of the audit chains with this key every `every` (when the chains
+    /// moved) and when the node stops.
+    pub fn with_audit_key(mut self, key: audit::AuditKey, every: Duration) -> Self {
+        self.audit_key = Some(Arc::new(key));
+        self.checkpoint_every = every;
         self
     }
 
@@ -292,6 +305,8 @@ impl Central {
             metrics: None,
             ca: None,
             certificate_refresh: clientcerts::REFRESH,
+            audit_key: None,
+            checkpoint_every: audit::CHECKPOINT_EVERY,
         })
     }
 
@@ -389,6 +404,20 @@ impl Central {
                 }
             })
         };
+        let checkpoints = self.audit_key.clone().map(|key| {
+            let store = self.store.clone();
+            let every = self.checkpoint_every;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = key.checkpoint(&*store).await {
+                        tracing::warn!(error = %e, "audit checkpoint failed; retrying");
+                    }
+                }
+            })
+        });
         let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics = self.metrics.map(|listener| {
             tokio::spawn(metrics::serve(listener, async {
@@ -399,6 +428,15 @@ impl Central {
         server::serve(router, self.tls, self.listener, shutdown).await;
         revocations.abort();
         presence.abort();
+        if let Some(c) = checkpoints {
+            c.abort();
+        }
+        // The last heads, signed before the node goes.
+        if let Some(key) = &self.audit_key {
+            if let Err(e) = key.checkpoint(&*self.store).await {
+                tracing::warn!(error = %e, "final audit checkpoint failed");
+            }
+        }
         let _ = metrics_stop.send(());
         if let Some(m) = metrics {
             let _ = m.await;

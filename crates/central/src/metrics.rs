@@ -379,7 +379,7 @@ mod tests {
     #[tokio::test]
     async fn terminals_are_counted_across_nodes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = kakunin_store::SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        let store = kakunin_store::SqliteStore::open(dir.path().join("s.sqlite3")).unwrap();
         let here = kakunin_domain::check_digit::complete("131000002").unwrap();
         let there = kakunin_domain::check_digit::complete("131000003").unwrap();
         seen(&here);

@@ -220,7 +220,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     }
     .with_cards(services, std::time::Duration::from_secs(5))
-    .with_ca(Ca::load(data)?);
+    .with_ca(Ca::load(data)?)
+    .with_audit_key(
+        kakunin_central::audit::AuditKey::load_or_create(data)?,
+        kakunin_central::audit::CHECKPOINT_EVERY,
+    );
     let url = central.url();
     // The patient portal's card helper: the demo's cards, for pages of this central only.
     let helper_listener = match tokio::net::TcpListener::bind(args.card_helper_listen).await {

@@ -1,6 +1,7 @@
 //! `kakunin`: one binary for every process and tool. Thin: it parses arguments and calls the
 //! library crates.
 
+mod audit;
 mod authority;
 mod bench;
 mod bench_card;
@@ -77,6 +78,11 @@ enum Command {
     },
     /// Print the central's OpenAPI document.
     Openapi,
+    /// The tamper-evident audit chains: verify them, or sign checkpoints now.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -328,6 +334,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let pem = Ca::load(&data)?.issue(&role)?;
             kakunin_central::pki::write_private(&out, &pem)?;
             println!("{}", out.display());
+        }
+        Command::Audit { command } => {
+            init_tracing("warn");
+            if !audit::run(command).await? {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Central(args) => {
             init_tracing("info");

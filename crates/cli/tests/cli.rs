@@ -264,6 +264,30 @@ fn seed_then_demo_answers_valid() {
     assert_eq!(flag("medications"), "1");
     assert_eq!(flag("limit"), "1");
     assert!(out.contains("/kiosk"), "{out}");
+
+    // The audit chains of what the smoke did: signed, verified; then one entry altered in the
+    // database (past its append-only trigger) is named, and the command fails.
+    let demo = demo_dir.to_str().unwrap();
+    let out = ok(&["audit", "checkpoint", "--data", demo]);
+    assert!(out.contains("checkpoints signed: "), "{out}");
+    let out = ok(&["audit", "verify", "--data", demo]);
+    assert!(out.contains("audit chains verified"), "{out}");
+    assert!(!out.contains("access chain: 0 entries"), "{out}");
+    let db = rusqlite::Connection::open(demo_dir.join("kakunin.sqlite3")).unwrap();
+    let id: i64 = db
+        .query_row("SELECT min(id) FROM access_log", [], |r| r.get(0))
+        .unwrap();
+    db.execute_batch(&format!(
+        "DROP TRIGGER access_log_no_update; UPDATE access_log SET institution_code = '0110113719' WHERE id = {id}"
+    ))
+    .unwrap();
+    let tampered = kakunin(&["audit", "verify", "--data", demo]);
+    let text = String::from_utf8_lossy(&tampered.stdout);
+    assert!(!tampered.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("FIRST BAD ENTRY: access id {id} ")),
+        "{text}"
+    );
 }
 
 #[test]

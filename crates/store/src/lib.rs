@@ -5,6 +5,7 @@
 //! [`contract`] suite. Writes are durable when the call returns (an acknowledged write survives
 //! `kill -9`); access-log appends are group-committed so durability stays fast.
 
+pub mod audit;
 mod certs;
 pub mod contract;
 mod hash;
@@ -23,6 +24,7 @@ use kakunin_domain::{
     Qualification, Timestamp,
 };
 
+pub use audit::{AdminEvent, AuditChain, AuditCheckpoint, AuditHead, AuditRow, NewAdminEvent};
 pub use certs::{CertificateRevocation, ClientCertificate, RevokeOutcome};
 pub use hash::content_hash;
 pub use medical::{
@@ -616,4 +618,30 @@ pub trait Store: Send + Sync + 'static {
         recent: Timestamp,
         since: Timestamp,
     ) -> Result<(u64, u64), StoreError>;
+
+    // --- Audit chains ---
+
+    /// Records an administrative event, chained.
+    async fn append_admin_event(&self, event: NewAdminEvent) -> Result<i64, StoreError>;
+
+    /// The newest administrative events, newest first, at most `limit`.
+    async fn admin_events(&self, limit: u32) -> Result<Vec<AdminEvent>, StoreError>;
+
+    /// A chain's entries after `after_id` in id order, at most `limit`, each with the hash of
+    /// its fields as stored now.
+    async fn audit_rows(
+        &self,
+        chain: AuditChain,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError>;
+
+    /// The head of each non-empty chain.
+    async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError>;
+
+    /// Records a signed checkpoint.
+    async fn record_audit_checkpoint(&self, checkpoint: AuditCheckpoint) -> Result<(), StoreError>;
+
+    /// Every checkpoint, oldest first.
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
 }

@@ -10,6 +10,7 @@
 //! - Failover: every node is probed; when the primary is unreachable or in recovery and another
 //!   node is a primary (promoted), writes move there without a restart.
 
+mod audit;
 mod certs;
 mod medical;
 mod people;
@@ -67,6 +68,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0009_presence",
         include_str!("migrations/0009_presence.sql"),
     ),
+    (10, "0010_audit", include_str!("migrations/0010_audit.sql")),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -1189,6 +1191,42 @@ impl Store for PostgresStore {
     ) -> Result<(u64, u64), StoreError> {
         self.on_primary(async |c| certs::presence_counts(c, recent, since).await)
             .await
+    }
+
+    async fn append_admin_event(&self, event: crate::NewAdminEvent) -> Result<i64, StoreError> {
+        self.on_primary(async |c| audit::append_admin_event(c, &event).await)
+            .await
+    }
+
+    async fn admin_events(&self, limit: u32) -> Result<Vec<crate::AdminEvent>, StoreError> {
+        self.on_primary(async |c| audit::admin_events(c, limit).await)
+            .await
+    }
+
+    async fn audit_rows(
+        &self,
+        chain: crate::AuditChain,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::AuditRow>, StoreError> {
+        self.on_primary(async |c| audit::rows(c, chain, after_id, limit).await)
+            .await
+    }
+
+    async fn audit_heads(&self) -> Result<Vec<crate::AuditHead>, StoreError> {
+        self.on_primary(async |c| audit::heads(c).await).await
+    }
+
+    async fn record_audit_checkpoint(
+        &self,
+        checkpoint: crate::AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.on_primary(async |c| audit::record_checkpoint(c, &checkpoint).await)
+            .await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<crate::AuditCheckpoint>, StoreError> {
+        self.on_primary(async |c| audit::checkpoints(c).await).await
     }
 }
 

@@ -610,6 +610,17 @@ pub(super) async fn append_access(
         .filter(|(_, k)| **k)
         .map(|((e, _), _)| *e)
         .collect();
+    if entries.is_empty() {
+        q!(tx.commit());
+        return Ok(keep.into_iter().map(|_| None).collect());
+    }
+    // The chain: the head row's lock orders appends across nodes, and ids are drawn under it,
+    // so ids grow along the chain.
+    let head = q!(tx.query_one(
+        "SELECT chain_hash FROM audit_heads WHERE chain = 'access' FOR UPDATE",
+        &[]
+    ));
+    let mut prev: String = head.get(0);
     let ids = next_ids(&tx, "access_log_id_seq", entries.len()).await?;
     let at: Vec<i64> = entries.iter().map(|e| e.at.unix_millis()).collect();
     let inst: Vec<&str> = entries.iter().map(|e| e.institution.as_str()).collect();
@@ -625,12 +636,34 @@ pub(super) async fn append_access(
         to.push(t);
         basis.push(b);
     }
+    let mut chain = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let entry_hash = crate::audit::access_hash(&crate::audit::AccessFields {
+            id: ids[i],
+            at_ms: at[i],
+            institution: inst[i],
+            purpose: purpose[i],
+            result: &result[i],
+            processing_code: code[i],
+            category: category[i],
+            period_from: from[i].as_deref(),
+            period_to: to[i].as_deref(),
+            basis: basis[i],
+            subjects: &e.qualification_ids,
+        });
+        prev = crate::audit::link(Some(&prev), &entry_hash);
+        chain.push(prev.clone());
+    }
     q!(tx.execute(
         "INSERT INTO access_log (id, at_ms, institution_code, purpose, result, processing_code,
-                                 category, period_from, period_to, basis)
+                                 category, period_from, period_to, basis, chain_hash)
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::text[], $8::text[], $9::text[], $10::text[])",
-        &[&ids, &at, &inst, &purpose, &result, &code, &category, &from, &to, &basis]
+                              $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])",
+        &[&ids, &at, &inst, &purpose, &result, &code, &category, &from, &to, &basis, &chain]
+    ));
+    q!(tx.execute(
+        "UPDATE audit_heads SET entry_id = $1, chain_hash = $2 WHERE chain = 'access'",
+        &[&ids[ids.len() - 1], &prev]
     ));
     let (mut sid, mut sat, mut sq) = (Vec::new(), Vec::new(), Vec::new());
     for (e, id) in entries.iter().zip(&ids) {

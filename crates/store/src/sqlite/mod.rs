@@ -5,6 +5,7 @@
 //! every acknowledged entry is on disk and hundreds of them share one fsync. Reads run on a small
 //! pool of read-only connections in tokio's blocking pool.
 
+mod audit;
 mod certs;
 mod medical;
 mod people;
@@ -60,6 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0009_presence",
         include_str!("migrations/0009_presence.sql"),
     ),
+    (10, "0010_audit", include_str!("migrations/0010_audit.sql")),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -798,5 +800,40 @@ impl Store for SqliteStore {
     ) -> Result<(u64, u64), StoreError> {
         self.read(move |c| certs::presence_counts(c, recent, since))
             .await
+    }
+
+    async fn append_admin_event(&self, event: crate::NewAdminEvent) -> Result<i64, StoreError> {
+        self.write(move |c| audit::append_admin_event(c, &event))
+            .await
+    }
+
+    async fn admin_events(&self, limit: u32) -> Result<Vec<crate::AdminEvent>, StoreError> {
+        self.read(move |c| audit::admin_events(c, limit)).await
+    }
+
+    async fn audit_rows(
+        &self,
+        chain: crate::AuditChain,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::AuditRow>, StoreError> {
+        self.read(move |c| audit::rows(c, chain, after_id, limit))
+            .await
+    }
+
+    async fn audit_heads(&self) -> Result<Vec<crate::AuditHead>, StoreError> {
+        self.read(audit::heads).await
+    }
+
+    async fn record_audit_checkpoint(
+        &self,
+        checkpoint: crate::AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| audit::record_checkpoint(c, &checkpoint))
+            .await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<crate::AuditCheckpoint>, StoreError> {
+        self.read(audit::checkpoints).await
     }
 }

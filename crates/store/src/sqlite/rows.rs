@@ -351,12 +351,18 @@ pub(super) fn append_access(
     let tx = conn.transaction()?;
     let mut ids = Vec::with_capacity(entries.len());
     {
+        // The chain: ids are given here (one writer), so each entry's hash covers its id.
+        let (mut last_id, mut prev) = super::audit::head(&tx, crate::AuditChain::Access)?;
+        let mut next_id: i64 =
+            tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM access_log", [], |r| {
+                r.get(0)
+            })?;
         let mut spend = tx.prepare_cached(
             "INSERT INTO used_nonces (nonce, expires_at_ms) VALUES (?1, ?2) ON CONFLICT (nonce) DO NOTHING",
         )?;
         let mut ins = tx.prepare_cached(
-            "INSERT INTO access_log (at_ms, institution_code, purpose, result, processing_code, category, period_from, period_to, basis)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO access_log (id, at_ms, institution_code, purpose, result, processing_code, category, period_from, period_to, basis, chain_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         let mut subj = tx.prepare_cached(
             "INSERT INTO access_log_subjects (access_id, access_at_ms, qualification_id) VALUES (?1, ?2, ?3)",
@@ -369,23 +375,43 @@ pub(super) fn append_access(
                 }
             }
             let (category, from, to, basis) = information_fields(e);
+            let id = next_id;
+            next_id += 1;
+            let result = e.result.code();
+            let entry_hash = crate::audit::access_hash(&crate::audit::AccessFields {
+                id,
+                at_ms: e.at.unix_millis(),
+                institution: e.institution.as_str(),
+                purpose: e.purpose.code(),
+                result: &result,
+                processing_code: &e.processing_code,
+                category,
+                period_from: from.as_deref(),
+                period_to: to.as_deref(),
+                basis,
+                subjects: &e.qualification_ids,
+            });
+            let chain_hash = crate::audit::link(Some(&prev), &entry_hash);
             ins.execute(params![
+                id,
                 e.at.unix_millis(),
                 e.institution.as_str(),
                 e.purpose.code(),
-                e.result.code(),
+                result,
                 e.processing_code,
                 category,
                 from,
                 to,
-                basis
+                basis,
+                chain_hash,
             ])?;
-            let id = tx.last_insert_rowid();
             for q in &e.qualification_ids {
                 subj.execute(params![id, e.at.unix_millis(), q])?;
             }
+            (last_id, prev) = (id, chain_hash);
             ids.push(Some(id));
         }
+        super::audit::set_head(&tx, crate::AuditChain::Access, last_id, &prev)?;
     }
     tx.commit()?;
     Ok(ids)

@@ -1,0 +1,267 @@
+//! SQL of the SQLite backend for the audit chains (migration 0010).
+
+use crate::audit::{
+    access_hash, admin_hash, link, AccessFields, AdminEvent, AuditChain, AuditCheckpoint,
+    AuditHead, AuditRow, NewAdminEvent,
+};
+use crate::StoreError;
+use kakunin_domain::Timestamp;
+use rusqlite::{params, Connection};
+use std::collections::HashMap;
+
+/// The chain's newest entry id and hash (`0`, `""` when empty).
+pub(super) fn head(conn: &Connection, chain: AuditChain) -> Result<(i64, String), StoreError> {
+    Ok(conn.query_row(
+        "SELECT entry_id, chain_hash FROM audit_heads WHERE chain = ?1",
+        [chain.code()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+pub(super) fn set_head(
+    conn: &Connection,
+    chain: AuditChain,
+    entry_id: i64,
+    chain_hash: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE audit_heads SET entry_id = ?2, chain_hash = ?3 WHERE chain = ?1",
+        params![chain.code(), entry_id, chain_hash],
+    )?;
+    Ok(())
+}
+
+pub(super) fn append_admin_event(
+    conn: &mut Connection,
+    e: &NewAdminEvent,
+) -> Result<i64, StoreError> {
+    let tx = conn.transaction()?;
+    let (_, prev) = head(&tx, AuditChain::Admin)?;
+    let id: i64 = tx.query_row(
+        "SELECT coalesce(max(id), 0) + 1 FROM admin_events",
+        [],
+        |r| r.get(0),
+    )?;
+    let chain_hash = link(Some(&prev), &admin_hash(id, e));
+    tx.execute(
+        "INSERT INTO admin_events (id, at_ms, actor, action, target, detail, chain_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            e.at.unix_millis(),
+            e.actor,
+            e.action,
+            e.target,
+            e.detail,
+            chain_hash
+        ],
+    )?;
+    set_head(&tx, AuditChain::Admin, id, &chain_hash)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+pub(super) fn admin_events(conn: &Connection, limit: u32) -> Result<Vec<AdminEvent>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, at_ms, actor, action, target, detail FROM admin_events ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = st
+        .query_map([i64::from(limit)], |r| {
+            Ok(AdminEvent {
+                id: r.get(0)?,
+                event: NewAdminEvent {
+                    at: Timestamp::from_unix_millis(r.get(1)?),
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    detail: r.get(5)?,
+                },
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Entries after `after_id`, in id order, at most `limit`, each with the hash of what is
+/// stored now.
+pub(super) fn rows(
+    conn: &Connection,
+    chain: AuditChain,
+    after_id: i64,
+    limit: u32,
+) -> Result<Vec<AuditRow>, StoreError> {
+    match chain {
+        AuditChain::Access => access_rows(conn, after_id, limit),
+        AuditChain::Admin => {
+            let mut st = conn.prepare_cached(
+                "SELECT id, at_ms, actor, action, target, detail, chain_hash FROM admin_events
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = st
+                .query_map(params![after_id, i64::from(limit)], |r| {
+                    let id: i64 = r.get(0)?;
+                    let e = NewAdminEvent {
+                        at: Timestamp::from_unix_millis(r.get(1)?),
+                        actor: r.get(2)?,
+                        action: r.get(3)?,
+                        target: r.get(4)?,
+                        detail: r.get(5)?,
+                    };
+                    Ok(AuditRow {
+                        id,
+                        entry_hash: admin_hash(id, &e),
+                        chain_hash: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        }
+    }
+}
+
+type AccessColumns = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn access_rows(conn: &Connection, after_id: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, at_ms, institution_code, purpose, result, processing_code, category,
+                period_from, period_to, basis, chain_hash
+         FROM access_log WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows: Vec<AccessColumns> = st
+        .query_map(params![after_id, i64::from(limit)], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(Vec::new());
+    };
+    let mut subjects: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut sub = conn.prepare_cached(
+        "SELECT access_id, qualification_id FROM access_log_subjects
+         WHERE access_id BETWEEN ?1 AND ?2",
+    )?;
+    let mut found = sub.query(params![first.0, last.0])?;
+    while let Some(r) = found.next()? {
+        subjects.entry(r.get(0)?).or_default().push(r.get(1)?);
+    }
+    Ok(rows
+        .iter()
+        .map(|c| AuditRow {
+            id: c.0,
+            entry_hash: access_hash(&AccessFields {
+                id: c.0,
+                at_ms: c.1,
+                institution: &c.2,
+                purpose: &c.3,
+                result: &c.4,
+                processing_code: &c.5,
+                category: c.6.as_deref(),
+                period_from: c.7.as_deref(),
+                period_to: c.8.as_deref(),
+                basis: c.9.as_deref(),
+                subjects: subjects.get(&c.0).map_or(&[], Vec::as_slice),
+            }),
+            chain_hash: c.10.clone(),
+        })
+        .collect())
+}
+
+pub(super) fn heads(conn: &Connection) -> Result<Vec<AuditHead>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT chain, entry_id, chain_hash FROM audit_heads WHERE entry_id > 0 ORDER BY chain",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(c, entry_id, chain_hash)| {
+            Ok(AuditHead {
+                chain: AuditChain::parse(&c)
+                    .ok_or_else(|| StoreError::Corrupt(format!("audit chain {c:?}")))?,
+                entry_id,
+                chain_hash,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn record_checkpoint(
+    conn: &mut Connection,
+    c: &AuditCheckpoint,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit_checkpoints (at_ms, chain, entry_id, chain_hash, key_id, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            c.at.unix_millis(),
+            c.chain.code(),
+            c.entry_id,
+            c.chain_hash,
+            c.key_id,
+            c.signature
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT at_ms, chain, entry_id, chain_hash, key_id, signature FROM audit_checkpoints
+         ORDER BY id",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(at, chain, entry_id, chain_hash, key_id, signature)| {
+            Ok(AuditCheckpoint {
+                at: Timestamp::from_unix_millis(at),
+                chain: AuditChain::parse(&chain)
+                    .ok_or_else(|| StoreError::Corrupt(format!("audit chain {chain:?}")))?,
+                entry_id,
+                chain_hash,
+                key_id,
+                signature,
+            })
+        })
+        .collect()
+}
