@@ -28,6 +28,8 @@ pub struct CentralClient {
     http: reqwest::Client,
     /// Per-request limit, when set ([`CentralClient::with_timeout`]).
     timeout: Option<Duration>,
+    /// Sent as `Idempotency-Key` with every POST ([`CentralClient::with_idempotency_key`]).
+    idempotency_key: Option<String>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
@@ -66,6 +68,7 @@ impl CentralClient {
             base: server.trim_end_matches('/').to_string(),
             http,
             timeout: None,
+            idempotency_key: None,
         })
     }
 
@@ -75,8 +78,21 @@ impl CentralClient {
         self
     }
 
+    /// The same client, sending `key` as `Idempotency-Key` with its POSTs: a retry of a write
+    /// with the same key gets the first answer instead of doing the work again. Use one key per
+    /// logical request (e.g. one per upload, kept across its retries).
+    pub fn with_idempotency_key(&self, key: impl Into<String>) -> Self {
+        Self {
+            idempotency_key: Some(key.into()),
+            ..self.clone()
+        }
+    }
+
     fn post(&self, url: String) -> reqwest::RequestBuilder {
-        let b = self.http.post(url);
+        let mut b = self.http.post(url);
+        if let Some(key) = &self.idempotency_key {
+            b = b.header("idempotency-key", key.as_str());
+        }
         match self.timeout {
             Some(t) => b.timeout(t),
             None => b,

@@ -1120,7 +1120,7 @@ async fn issue_certificate(
     State(app): State<AppState>,
     Extension(peer): Extension<Peer>,
     body: Bytes,
-) -> Result<Json<IssuedCertificate>, AppError> {
+) -> Result<Response, AppError> {
     let admin = authorize(&peer, "admin")?;
     let request: CertificateRequest = json_body(&body)?;
     let role = Role::parse(request.kind.trim(), request.subject.trim()).map_err(|e| {
@@ -1174,10 +1174,13 @@ async fn issue_certificate(
         serde_json::json!({"kind": cert.kind, "subject": cert.subject, "not_after": cert.not_after.jst_rfc3339()}),
     )
     .await?;
-    Ok(Json(IssuedCertificate {
+    let mut resp = Json(IssuedCertificate {
         certificate: crate::clientcerts::record(&cert, service::now()),
         pem,
-    }))
+    })
+    .into_response();
+    resp.extensions_mut().insert(NotReplayable);
+    Ok(resp)
 }
 
 /// Revokes a client certificate (admin role): final; every node refuses it within seconds
@@ -1293,6 +1296,187 @@ async fn not_found() -> AppError {
             "No such endpoint.",
         ),
     )
+}
+
+/// Marks an answer that must not be kept for replay (it holds a secret).
+#[derive(Debug, Clone, Copy)]
+pub struct NotReplayable;
+
+/// The header of idempotent writes.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// A running request refreshes its claim this often; a claim not refreshed for
+/// [`IDEMPOTENCY_STALE_MS`] is taken for dead (its node stopped) and a retry runs.
+const IDEMPOTENCY_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+const IDEMPOTENCY_STALE_MS: i64 = 6_000;
+/// Largest answer kept for replay; larger answers are not kept (a retry runs again).
+const MAX_REPLAY_BODY: usize = 1 << 20;
+
+/// `Idempotency-Key` on a POST: the first request with a key (per client certificate) runs and
+/// its answer is kept a day; a retry with the same key and the same request gets that answer
+/// (`Idempotent-Replayed: true`) without running again; the key with another request is
+/// refused (422); while the first still runs, 409 with `Retry-After`. Answers that a retry
+/// should not repeat (5xx, 401, 403, 408, 409, 429) are not kept.
+async fn idempotency(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    use sha2::{Digest, Sha256};
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req.headers().get(IDEMPOTENCY_HEADER) else {
+        return next.run(req).await;
+    };
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 100 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            k.to_string()
+        }
+        _ => {
+            return AppError(
+                StatusCode::BAD_REQUEST,
+                ApiError::new(
+                    "invalid_idempotency_key",
+                    "再送用のキーが正しくありません。",
+                    "Idempotency-Key must be 1-100 visible ASCII characters.",
+                ),
+            )
+            .into_response()
+        }
+    };
+    let caller = match req.extensions().get::<Peer>() {
+        Some(Peer(Ok(role))) => format!("{}:{}", role.kind(), role.id()),
+        // Refused by the handler anyway.
+        _ => return next.run(req).await,
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ROSTER_BYTES).await else {
+        return AppError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::new(
+                "body_too_large",
+                "送信データが大きすぎます。",
+                "The request body could not be read within the size limit.",
+            ),
+        )
+        .into_response();
+    };
+    let mut h = Sha256::new();
+    h.update(parts.method.as_str().as_bytes());
+    h.update(b"\n");
+    h.update(parts.uri.path().as_bytes());
+    h.update(b"?");
+    h.update(parts.uri.query().unwrap_or("").as_bytes());
+    h.update(b"\n");
+    h.update(&bytes);
+    let fingerprint = crate::cards::hex(&h.finalize());
+    let begun = app
+        .store
+        .idempotency_begin(
+            &caller,
+            &key,
+            &fingerprint,
+            service::now(),
+            IDEMPOTENCY_STALE_MS,
+        )
+        .await;
+    match begun {
+        Err(e) => AppError::from(e).into_response(),
+        Ok(kakunin_store::IdempotencyBegin::Replay {
+            status,
+            content_type,
+            body,
+        }) => {
+            let mut resp =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&content_type) {
+                resp.headers_mut()
+                    .insert(axum::http::header::CONTENT_TYPE, v);
+            }
+            resp.headers_mut().insert(
+                "idempotent-replayed",
+                axum::http::HeaderValue::from_static("true"),
+            );
+            resp
+        }
+        Ok(kakunin_store::IdempotencyBegin::Mismatch) => AppError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::new(
+                "idempotency_key_reused",
+                "この再送用のキーは別の送信に使われています。新しいキーで送信してください。",
+                "The Idempotency-Key was used with a different request (method, path or body).",
+            ),
+        )
+        .into_response(),
+        Ok(kakunin_store::IdempotencyBegin::InProgress) => {
+            let mut resp = AppError(
+                StatusCode::CONFLICT,
+                ApiError::new(
+                    "request_in_progress",
+                    "同じ送信を処理中です。少し待ってから再送してください。",
+                    "The first request with this Idempotency-Key is still running; retry later.",
+                ),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            resp
+        }
+        Ok(kakunin_store::IdempotencyBegin::Fresh) => {
+            let heartbeat = {
+                let (store, caller, key) = (app.store.clone(), caller.clone(), key.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(IDEMPOTENCY_HEARTBEAT).await;
+                        let _ = store.idempotency_touch(&caller, &key, service::now()).await;
+                    }
+                })
+            };
+            let resp = next
+                .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await;
+            heartbeat.abort();
+            let status = resp.status();
+            let keep = (status.is_success() || status.is_client_error())
+                && ![401, 403, 408, 409, 429].contains(&status.as_u16());
+            let (parts, body) = resp.into_parts();
+            // Answers are built in memory: reading them whole costs nothing more.
+            let body = match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading an answer failed");
+                    let _ = app.store.idempotency_finish(&caller, &key, None).await;
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+            };
+            let keep = keep && body.len() <= MAX_REPLAY_BODY;
+            // An answer holding a secret (an issued private key) is not kept: a retry learns
+            // that the work was done, not the secret.
+            let answer = if keep && parts.extensions.get::<NotReplayable>().is_some() {
+                Some(kakunin_store::IdempotentAnswer {
+                    status: StatusCode::CONFLICT.as_u16(),
+                    content_type: "application/json".into(),
+                    body: serde_json::to_vec(&ApiError::new(
+                        "answer_not_kept",
+                        "この送信は処理済みです。応答（秘密鍵を含む）は再表示できません。証明書の一覧で確認し、必要なら失効させて発行し直してください。",
+                        "The request with this Idempotency-Key was done; its answer held a private key and is not kept.",
+                    ))
+                    .unwrap_or_default(),
+                })
+            } else {
+                keep.then(|| kakunin_store::IdempotentAnswer {
+                    status: status.as_u16(),
+                    content_type: parts
+                        .headers
+                        .get(axum::http::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/json")
+                        .to_string(),
+                    body: body.to_vec(),
+                })
+            };
+            if let Err(e) = app.store.idempotency_finish(&caller, &key, answer).await {
+                tracing::warn!(error = %e, "keeping an idempotent answer failed; a retry runs again");
+            }
+            Response::from_parts(parts, axum::body::Body::from(body))
+        }
+    }
 }
 
 /// Logs method, route template, status and latency: never a path with data, never a body.
@@ -1546,6 +1730,7 @@ async fn medical_information(
 
 /// The central's routes.
 pub fn router(state: AppState) -> Router {
+    let idempotent = middleware::from_fn_with_state(state.clone(), idempotency);
     Router::new()
         .route("/health", get(health))
         .route("/v1/openapi.json", get(openapi))
@@ -1608,6 +1793,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/emergency/medical/{category}", post(emergency_medical))
         .merge(crate::portal::router())
         .fallback(not_found)
+        .layer(idempotent)
         .layer(middleware::from_fn(trace))
         .with_state(state)
 }

@@ -388,6 +388,13 @@ impl Central {
                 if let Err(e) = reception::purge_batches(&*store, service::now()).await {
                     tracing::warn!(error = %e, "batch purge failed; retrying at the next run");
                 }
+                // Idempotency keys are kept a day.
+                let day_ago = kakunin_domain::Timestamp::from_unix_millis(
+                    service::now().unix_millis() - 86_400_000,
+                );
+                if let Err(e) = store.purge_idempotency(day_ago).await {
+                    tracing::warn!(error = %e, "idempotency-key purge failed; retrying at the next run");
+                }
             }
         });
         // Presence: this node's sightings to the store, the fleet's counts back for metrics.

@@ -113,7 +113,8 @@ on_both_backends!(
     institutions_are_registered_and_checked,
     freshness_from_roster_uploads,
     only_operators_may_look,
-    certificates_are_issued_listed_and_revoked
+    certificates_are_issued_listed_and_revoked,
+    retried_writes_run_once
 );
 
 fn register(code: &str, name: &str, kind: &str, municipality: Option<&str>) -> InstitutionRequest {
@@ -951,4 +952,109 @@ async fn certificates_are_issued_listed_and_revoked(backend: Backend) {
     );
     // The operator's own certificate still works.
     admin.certificates().await.unwrap();
+}
+
+/// `Idempotency-Key`: a roster upload retried with its key is answered from the first upload
+/// (marked replayed) and recorded once; the key with another body is refused; a certificate
+/// issued twice under one key is one certificate; a malformed key is refused before anything
+/// runs; uploads without a key run each time.
+async fn retried_writes_run_once(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let csv = format!(
+        "{HEADER}\n{KENPO},1,1,00,1,試験 一郎,ｼｹﾝ ｲﾁﾛｳ,1,19800101,20240401,,,01,030,架空健康保険組合\n"
+    );
+    let imports = || async {
+        w.store
+            .admin_events(100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event.action == "roster_import")
+            .count()
+    };
+    let insurer = w
+        .client(Some(&w.insurer))
+        .with_idempotency_key("upload-2026-12-03-1");
+    let first = insurer
+        .import_roster(csv.as_bytes().to_vec(), false)
+        .await
+        .unwrap();
+    let again = insurer
+        .import_roster(csv.as_bytes().to_vec(), false)
+        .await
+        .unwrap();
+    assert!(first.accepted && first.inserted == 1, "{first:?}");
+    assert_eq!(again, first, "the first answer, not a second import");
+    assert_eq!(imports().await, 1);
+    // The raw answer says it was replayed.
+    let raw = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&w.ca_pem).unwrap())
+        .identity(reqwest::Identity::from_pem(&w.insurer).unwrap())
+        .build()
+        .unwrap();
+    let r = raw
+        .post(format!("{}/v1/rosters", w.url))
+        .header("idempotency-key", "upload-2026-12-03-1")
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    // The key with another file.
+    let other = csv.replace("試験 一郎", "試験 一朗");
+    match insurer
+        .import_roster(other.as_bytes().to_vec(), false)
+        .await
+    {
+        Err(ClientError::Api(e, 422)) => assert_eq!(e.code, "idempotency_key_reused"),
+        other => panic!("{other:?}"),
+    }
+    for bad in ["", "鍵", &"k".repeat(101)] {
+        let r = raw
+            .post(format!("{}/v1/rosters", w.url))
+            .header("idempotency-key", bad.as_bytes())
+            .body(other.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad:?}");
+    }
+    assert_eq!(imports().await, 1, "nothing ran for the refused keys");
+    // Without a key, each upload runs.
+    let plain = w.client(Some(&w.insurer));
+    plain
+        .import_roster(csv.as_bytes().to_vec(), false)
+        .await
+        .unwrap();
+    plain
+        .import_roster(csv.as_bytes().to_vec(), false)
+        .await
+        .unwrap();
+    assert_eq!(imports().await, 3);
+
+    let admin = w.admin().with_idempotency_key("issue-1");
+    let request = CertificateRequest {
+        kind: "institution".into(),
+        subject: code("131000005"),
+    };
+    admin.issue_certificate(&request).await.unwrap();
+    // The retry learns it was done; the private key is not kept to be shown again.
+    match admin.issue_certificate(&request).await {
+        Err(ClientError::Api(e, 409)) => assert_eq!(e.code, "answer_not_kept"),
+        other => panic!("{other:?}"),
+    }
+    let issued = w
+        .admin()
+        .certificates()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.subject == request.subject)
+        .count();
+    assert_eq!(issued, 1);
 }

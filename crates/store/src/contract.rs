@@ -2010,6 +2010,83 @@ pub async fn presence_keeps_the_latest(s: &dyn Store) {
     );
 }
 
+/// Idempotency keys: the first claim runs, a concurrent one waits, the answer is replayed to a
+/// retry with the same request, another request under the key is refused, a released claim
+/// runs again, a claim abandoned by a dead node is taken over, and keys are per caller.
+pub async fn idempotency_keys_replay_once(s: &dyn Store) {
+    use crate::{IdempotencyBegin as B, IdempotentAnswer};
+    let ts = Timestamp::from_unix_millis;
+    let begin = |caller: &'static str, key: &'static str, f: &'static str, at: i64| async move {
+        s.idempotency_begin(caller, key, f, ts(at), 60_000)
+            .await
+            .unwrap()
+    };
+    assert_eq!(begin("insurer:06139992", "k1", "f1", 1_000).await, B::Fresh);
+    assert_eq!(
+        begin("insurer:06139992", "k1", "f1", 1_500).await,
+        B::InProgress
+    );
+    assert_eq!(
+        begin("insurer:06139992", "k1", "f2", 1_500).await,
+        B::Mismatch
+    );
+    // Another caller's key of the same name is its own.
+    assert_eq!(begin("insurer:01130012", "k1", "f2", 1_500).await, B::Fresh);
+    let answer = IdempotentAnswer {
+        status: 200,
+        content_type: "application/json".into(),
+        body: br#"{"accepted":true}"#.to_vec(),
+    };
+    s.idempotency_finish("insurer:06139992", "k1", Some(answer.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("insurer:06139992", "k1", "f1", 2_000).await,
+        B::Replay {
+            status: answer.status,
+            content_type: answer.content_type.clone(),
+            body: answer.body.clone()
+        }
+    );
+    assert_eq!(
+        begin("insurer:06139992", "k1", "f2", 2_000).await,
+        B::Mismatch
+    );
+    // A finished answer is never overwritten.
+    s.idempotency_finish("insurer:06139992", "k1", None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        begin("insurer:06139992", "k1", "f1", 2_000).await,
+        B::Replay { .. }
+    ));
+    // Released: runs again.
+    assert_eq!(begin("admin:ops", "k2", "f", 3_000).await, B::Fresh);
+    s.idempotency_finish("admin:ops", "k2", None).await.unwrap();
+    assert_eq!(begin("admin:ops", "k2", "f", 3_100).await, B::Fresh);
+    // Abandoned (its node died): taken over after the stale time; a live one keeps its claim.
+    assert_eq!(begin("admin:ops", "k2", "f", 3_200).await, B::InProgress);
+    s.idempotency_touch("admin:ops", "k2", ts(50_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("admin:ops", "k2", "f", 3_100 + 60_001).await,
+        B::InProgress
+    );
+    s.idempotency_touch("admin:ops", "k2", ts(3_100))
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("admin:ops", "k2", "f", 3_100 + 60_001).await,
+        B::Fresh
+    );
+    assert_eq!(s.purge_idempotency(ts(3_000)).await.unwrap(), 2);
+    assert_eq!(
+        begin("insurer:06139992", "k1", "f2", 70_000).await,
+        B::Fresh
+    );
+}
+
 /// Expands to one `#[tokio::test]` per contract check. `$make` is an async expression that
 /// returns `Option<(guard, Arc<dyn Store>)>`; the guard lives as long as the test (e.g. a temp
 /// dir); `None` skips the test (the backend is not installed and said so).
@@ -2030,7 +2107,7 @@ macro_rules! store_contract_tests {
             access_for_several_qualifications, emergency_declarations_window,
             find_by_attributes_folds_and_narrows, access_counts_group_one_period,
             insurer_freshness_counts_and_lags, client_certificates_registry,
-            presence_keeps_the_latest);
+            presence_keeps_the_latest, idempotency_keys_replay_once);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

@@ -9,6 +9,7 @@ pub mod audit;
 mod certs;
 pub mod contract;
 mod hash;
+mod idempotency;
 mod links;
 mod mapping;
 pub mod medical;
@@ -27,6 +28,7 @@ use kakunin_domain::{
 pub use audit::{AdminEvent, AuditChain, AuditCheckpoint, AuditHead, AuditRow, NewAdminEvent};
 pub use certs::{CertificateRevocation, ClientCertificate, RevokeOutcome};
 pub use hash::content_hash;
+pub use idempotency::{IdempotencyBegin, IdempotentAnswer};
 pub use medical::{
     master_edition, CheckupImport, CheckupImportOutcome, CheckupItem, DrugRecord, MasterEntry,
     MasterImport, MasterImportOutcome, MasterKind, MatchOutcome, MedicalCounts, NewCheckup,
@@ -644,4 +646,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every checkpoint, oldest first.
     async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
+    // --- Idempotency keys ---
+
+    /// Claims `key` for `caller`'s request `fingerprint`, or says what to do instead. A
+    /// claim older than `stale_ms` whose request never finished (its node died) is taken over.
+    async fn idempotency_begin(
+        &self,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        stale_ms: i64,
+    ) -> Result<IdempotencyBegin, StoreError>;
+
+    /// Stores the answer of a claimed request, or (`None`) releases the claim so that a retry
+    /// runs again.
+    async fn idempotency_finish(
+        &self,
+        caller: &str,
+        key: &str,
+        answer: Option<IdempotentAnswer>,
+    ) -> Result<(), StoreError>;
+
+    /// Keeps a running request's claim fresh (its node is alive).
+    async fn idempotency_touch(
+        &self,
+        caller: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets keys claimed before `before`; returns how many.
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

@@ -190,3 +190,82 @@ pub(super) async fn checkpoints(c: &Conn) -> Result<Vec<AuditCheckpoint>, StoreE
         })
         .collect()
 }
+
+pub(super) async fn idempotency_begin(
+    conn: &mut Conn,
+    caller: &str,
+    key: &str,
+    fingerprint: &str,
+    now_ms: i64,
+    stale_ms: i64,
+) -> Result<crate::IdempotencyBegin, StoreError> {
+    use crate::IdempotencyBegin as B;
+    let tx = q!(conn.transaction());
+    let claimed = q!(tx.execute(
+        "INSERT INTO idempotency_keys (caller, key, fingerprint, started_at_ms)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (caller, key) DO NOTHING",
+        &[&caller, &key, &fingerprint, &now_ms]
+    ));
+    let outcome = if claimed == 1 {
+        B::Fresh
+    } else {
+        let r = q!(tx.query_one(
+            "SELECT fingerprint, started_at_ms, status, content_type, body FROM idempotency_keys
+             WHERE caller = $1 AND key = $2 FOR UPDATE",
+            &[&caller, &key]
+        ));
+        let (f, started, status): (String, i64, Option<i32>) = (r.get(0), r.get(1), r.get(2));
+        if f != fingerprint {
+            B::Mismatch
+        } else if let Some(status) = status {
+            B::Replay {
+                status: status as u16,
+                content_type: r.get::<_, Option<String>>(3).unwrap_or_default(),
+                body: r.get::<_, Option<Vec<u8>>>(4).unwrap_or_default(),
+            }
+        } else if now_ms - started > stale_ms {
+            q!(tx.execute(
+                "UPDATE idempotency_keys SET started_at_ms = $3 WHERE caller = $1 AND key = $2",
+                &[&caller, &key, &now_ms]
+            ));
+            B::Fresh
+        } else {
+            B::InProgress
+        }
+    };
+    q!(tx.commit());
+    Ok(outcome)
+}
+
+pub(super) async fn idempotency_finish(
+    c: &Conn,
+    caller: &str,
+    key: &str,
+    answer: Option<&crate::IdempotentAnswer>,
+) -> Result<(), StoreError> {
+    match answer {
+        Some(a) => q!(c.execute(
+            "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5
+             WHERE caller = $1 AND key = $2 AND status IS NULL",
+            &[
+                &caller,
+                &key,
+                &i32::from(a.status),
+                &a.content_type,
+                &a.body
+            ]
+        )),
+        None => q!(c.execute(
+            "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND status IS NULL",
+            &[&caller, &key]
+        )),
+    };
+    Ok(())
+}
+
+pub(super) async fn purge_idempotency(c: &Conn, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(q!(c.execute(
+        "DELETE FROM idempotency_keys WHERE started_at_ms < $1",
+        &[&before_ms]
+    )))
+}

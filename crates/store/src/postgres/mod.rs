@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0009_presence.sql"),
     ),
     (10, "0010_audit", include_str!("migrations/0010_audit.sql")),
+    (
+        11,
+        "0011_idempotency",
+        include_str!("migrations/0011_idempotency.sql"),
+    ),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -1227,6 +1232,54 @@ impl Store for PostgresStore {
 
     async fn audit_checkpoints(&self) -> Result<Vec<crate::AuditCheckpoint>, StoreError> {
         self.on_primary(async |c| audit::checkpoints(c).await).await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        stale_ms: i64,
+    ) -> Result<crate::IdempotencyBegin, StoreError> {
+        self.on_primary(async |c| {
+            audit::idempotency_begin(c, caller, key, fingerprint, now.unix_millis(), stale_ms).await
+        })
+        .await
+    }
+
+    async fn idempotency_finish(
+        &self,
+        caller: &str,
+        key: &str,
+        answer: Option<crate::IdempotentAnswer>,
+    ) -> Result<(), StoreError> {
+        self.on_primary(async |c| audit::idempotency_finish(c, caller, key, answer.as_ref()).await)
+            .await
+    }
+
+    async fn idempotency_touch(
+        &self,
+        caller: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.on_primary(async |c| {
+            c.execute(
+                "UPDATE idempotency_keys SET started_at_ms = $3
+                 WHERE caller = $1 AND key = $2 AND status IS NULL",
+                &[&caller, &key, &now.unix_millis()],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.on_primary(async |c| audit::purge_idempotency(c, before.unix_millis()).await)
+            .await
     }
 }
 

@@ -265,3 +265,78 @@ pub(super) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, Sto
         })
         .collect()
 }
+
+pub(super) fn idempotency_begin(
+    conn: &mut Connection,
+    caller: &str,
+    key: &str,
+    fingerprint: &str,
+    now_ms: i64,
+    stale_ms: i64,
+) -> Result<crate::IdempotencyBegin, StoreError> {
+    use crate::IdempotencyBegin as B;
+    use rusqlite::OptionalExtension;
+    let tx = conn.transaction()?;
+    type Found = (String, i64, Option<i64>, Option<String>, Option<Vec<u8>>);
+    let found: Option<Found> = tx
+        .query_row(
+            "SELECT fingerprint, started_at_ms, status, content_type, body FROM idempotency_keys
+             WHERE caller = ?1 AND key = ?2",
+            params![caller, key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let outcome = match found {
+        None => {
+            tx.execute(
+                "INSERT INTO idempotency_keys (caller, key, fingerprint, started_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![caller, key, fingerprint, now_ms],
+            )?;
+            B::Fresh
+        }
+        Some((f, _, _, _, _)) if f != fingerprint => B::Mismatch,
+        Some((_, _, Some(status), content_type, body)) => B::Replay {
+            status: status as u16,
+            content_type: content_type.unwrap_or_default(),
+            body: body.unwrap_or_default(),
+        },
+        Some((_, started, None, _, _)) if now_ms - started > stale_ms => {
+            tx.execute(
+                "UPDATE idempotency_keys SET started_at_ms = ?3 WHERE caller = ?1 AND key = ?2",
+                params![caller, key, now_ms],
+            )?;
+            B::Fresh
+        }
+        Some(_) => B::InProgress,
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+pub(super) fn idempotency_finish(
+    conn: &mut Connection,
+    caller: &str,
+    key: &str,
+    answer: Option<&crate::IdempotentAnswer>,
+) -> Result<(), StoreError> {
+    match answer {
+        Some(a) => conn.execute(
+            "UPDATE idempotency_keys SET status = ?3, content_type = ?4, body = ?5
+             WHERE caller = ?1 AND key = ?2 AND status IS NULL",
+            params![caller, key, i64::from(a.status), a.content_type, a.body],
+        )?,
+        None => conn.execute(
+            "DELETE FROM idempotency_keys WHERE caller = ?1 AND key = ?2 AND status IS NULL",
+            params![caller, key],
+        )?,
+    };
+    Ok(())
+}
+
+pub(super) fn purge_idempotency(conn: &mut Connection, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM idempotency_keys WHERE started_at_ms < ?1",
+        [before_ms],
+    )? as u64)
+}

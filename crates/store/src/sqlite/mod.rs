@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0009_presence.sql"),
     ),
     (10, "0010_audit", include_str!("migrations/0010_audit.sql")),
+    (
+        11,
+        "0011_idempotency",
+        include_str!("migrations/0011_idempotency.sql"),
+    ),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -835,5 +840,55 @@ impl Store for SqliteStore {
 
     async fn audit_checkpoints(&self) -> Result<Vec<crate::AuditCheckpoint>, StoreError> {
         self.read(audit::checkpoints).await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        stale_ms: i64,
+    ) -> Result<crate::IdempotencyBegin, StoreError> {
+        let (caller, key, fingerprint) =
+            (caller.to_string(), key.to_string(), fingerprint.to_string());
+        self.write(move |c| {
+            audit::idempotency_begin(c, &caller, &key, &fingerprint, now.unix_millis(), stale_ms)
+        })
+        .await
+    }
+
+    async fn idempotency_finish(
+        &self,
+        caller: &str,
+        key: &str,
+        answer: Option<crate::IdempotentAnswer>,
+    ) -> Result<(), StoreError> {
+        let (caller, key) = (caller.to_string(), key.to_string());
+        self.write(move |c| audit::idempotency_finish(c, &caller, &key, answer.as_ref()))
+            .await
+    }
+
+    async fn idempotency_touch(
+        &self,
+        caller: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (caller, key) = (caller.to_string(), key.to_string());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE idempotency_keys SET started_at_ms = ?3
+                 WHERE caller = ?1 AND key = ?2 AND status IS NULL",
+                params![caller, key, now.unix_millis()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |c| audit::purge_idempotency(c, before.unix_millis()))
+            .await
     }
 }
