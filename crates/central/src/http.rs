@@ -65,6 +65,8 @@ pub struct AppState {
     pub certificates: Arc<crate::clientcerts::Registry>,
     /// Issues client certificates, when this node holds the CA key.
     pub ca: Option<Arc<crate::pki::Ca>>,
+    /// Per-institution rate limits.
+    pub limiter: Arc<crate::limits::Limiter>,
 }
 
 impl AppState {
@@ -1298,6 +1300,48 @@ async fn not_found() -> AppError {
     )
 }
 
+/// Per-institution rate limits on checks and views (see `limits.rs`): 429 `rate_limited` with
+/// `Retry-After` (whole seconds, at least 1) when the institution's bucket is empty.
+async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let class = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|p| crate::limits::class_of(p.as_str()));
+    let who = match req.extensions().get::<Peer>() {
+        Some(Peer(Ok(Role::Institution(code) | Role::Terminal(code)))) => Some(code.as_str()),
+        _ => None,
+    };
+    if let (Some(class), Some(who)) = (class, who) {
+        if let Err(wait) = app.limiter.take(who, class, std::time::Instant::now()) {
+            crate::metrics::rate_limited(match class {
+                crate::limits::Class::Check => "check",
+                crate::limits::Class::View => "view",
+            });
+            let mut resp = AppError(
+                StatusCode::TOO_MANY_REQUESTS,
+                ApiError::new(
+                    "rate_limited",
+                    "アクセスが集中しています。少し待ってから再度お試しください。",
+                    format!(
+                        "This institution exceeded its rate of {}; retry after the Retry-After seconds.",
+                        match class {
+                            crate::limits::Class::Check => "eligibility checks",
+                            crate::limits::Class::View => "medical-information views",
+                        }
+                    ),
+                ),
+            )
+            .into_response();
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert("retry-after", v);
+            }
+            return resp;
+        }
+    }
+    next.run(req).await
+}
+
 /// Marks an answer that must not be kept for replay (it holds a secret).
 #[derive(Debug, Clone, Copy)]
 pub struct NotReplayable;
@@ -1731,6 +1775,7 @@ async fn medical_information(
 /// The central's routes.
 pub fn router(state: AppState) -> Router {
     let idempotent = middleware::from_fn_with_state(state.clone(), idempotency);
+    let limited = middleware::from_fn_with_state(state.clone(), limit);
     Router::new()
         .route("/health", get(health))
         .route("/v1/openapi.json", get(openapi))
@@ -1794,6 +1839,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::portal::router())
         .fallback(not_found)
         .layer(idempotent)
+        .layer(limited)
         .layer(middleware::from_fn(trace))
         .with_state(state)
 }

@@ -10,6 +10,7 @@ pub mod cards;
 pub mod clientcerts;
 pub mod emergency;
 pub mod http;
+pub mod limits;
 pub mod medical;
 pub mod metrics;
 pub mod ops;
@@ -87,6 +88,8 @@ pub struct CentralConfig {
     /// Where Prometheus metrics are served (plain HTTP; keep it on loopback or a private
     /// network), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Per-institution rate limits of checks and views.
+    pub limits: limits::Limits,
 }
 
 /// Where the patient portal looks for the local card helper by default.
@@ -217,6 +220,7 @@ pub struct Central {
     /// Signs checkpoints of the audit chains, when set.
     audit_key: Option<Arc<audit::AuditKey>>,
     checkpoint_every: Duration,
+    limits: limits::Limits,
 }
 
 impl std::fmt::Debug for Central {
@@ -238,6 +242,7 @@ impl Central {
         }
         central.cards = cards;
         central.crl_refresh = config.crl_refresh;
+        central.limits = config.limits;
         if let Some(url) = &config.portal_card_helper {
             central.portal_card_helper = url.clone();
         }
@@ -269,6 +274,12 @@ impl Central {
     pub fn with_audit_key(mut self, key: audit::AuditKey, every: Duration) -> Self {
         self.audit_key = Some(Arc::new(key));
         self.checkpoint_every = every;
+        self
+    }
+
+    /// Per-institution rate limits (default [`limits::Limits::default`]).
+    pub fn with_limits(mut self, limits: limits::Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -307,6 +318,8 @@ impl Central {
             certificate_refresh: clientcerts::REFRESH,
             audit_key: None,
             checkpoint_every: audit::CHECKPOINT_EVERY,
+            // Set by `bind` from the configuration, or with `with_limits`.
+            limits: limits::Limits::off(),
         })
     }
 
@@ -345,6 +358,7 @@ impl Central {
             stats: Default::default(),
             certificates: certificates.clone(),
             ca: self.ca.clone(),
+            limiter: Arc::new(limits::Limiter::new(self.limits)),
         });
         let revocations = {
             let certificates = certificates.clone();

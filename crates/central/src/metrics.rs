@@ -63,6 +63,7 @@ const HELP: &[(&str, &str)] = &[
     ("kakunin_imports_total", "Imports by kind (roster, receipts, masters, checkups) and result (accepted or refused)."),
     ("kakunin_import_rows_total", "Rows, receipts or results read by imports, by kind."),
     ("kakunin_access_log_write_seconds", "Time from an access-log append to its durable commit (group commit included)."),
+    ("kakunin_rate_limited_total", "Requests refused by the per-institution rate limits, by class (check or view)."),
     ("kakunin_terminals", "Institutions heard from by any node of the central (from the store, every 30 s; this node's own view until the first read): active (last 5 minutes) and silent (last 24 hours but not the last 5 minutes: offline or closed)."),
 ];
 
@@ -154,6 +155,15 @@ pub fn import(kind: &'static str, accepted: bool, rows: u64) {
         vec![("kind", kind.to_string())],
     )
     .fetch_add(rows, Ordering::Relaxed);
+}
+
+/// A request refused by a rate limit.
+pub fn rate_limited(class: &'static str) {
+    counter(
+        "kakunin_rate_limited_total",
+        vec![("class", class.to_string())],
+    )
+    .fetch_add(1, Ordering::Relaxed);
 }
 
 /// An access-log append took `took` to become durable.

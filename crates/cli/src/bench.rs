@@ -33,6 +33,15 @@ pub struct BenchArgs {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Another institution's certificate: the fixed-rate run is repeated while
+    /// `--noisy-clients` clients of that institution send checks as fast as they can, and the
+    /// measured institution's latency is compared with the run alone (the rate limits should
+    /// keep it level).
+    #[arg(long)]
+    noisy_identity: Option<PathBuf>,
+    /// Clients of the noisy institution.
+    #[arg(long, default_value_t = 32)]
+    noisy_clients: usize,
 }
 
 pub(crate) fn request(q: &CardQuery) -> EligibilityCheckRequest {
@@ -161,7 +170,107 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let saturation = phase(lat, errors, started.elapsed());
 
     // Fixed rate: an open loop at `rate` per second.
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1) as f64));
+    let fixed = fixed_rate(&client, &samples, args.rate, seconds).await?;
+
+    // The same with a noisy neighbour: another institution's clients in a closed loop.
+    let noisy = match &args.noisy_identity {
+        None => None,
+        Some(identity) => {
+            let neighbour = kakunin_api::client::CentralClient::from_files(
+                &args.conn.server,
+                &args.conn.ca,
+                Some(identity),
+            )?;
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (answered, refused) =
+                (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let mut hammer = Vec::new();
+            for k in 0..args.noisy_clients {
+                let (c, samples, stop) = (neighbour.clone(), samples.clone(), stop.clone());
+                let (answered, refused) = (answered.clone(), refused.clone());
+                hammer.push(tokio::spawn(async move {
+                    let mut i = k;
+                    while !stop.load(Ordering::Relaxed) {
+                        match c.check(&request(&samples[i % samples.len()])).await {
+                            Ok(_) => answered.fetch_add(1, Ordering::Relaxed),
+                            Err(_) => refused.fetch_add(1, Ordering::Relaxed),
+                        };
+                        i += 7;
+                    }
+                }));
+            }
+            let with = fixed_rate(&client, &samples, args.rate, seconds).await?;
+            stop.store(true, Ordering::Relaxed);
+            for h in hammer {
+                h.await?;
+            }
+            Some((
+                with,
+                answered.load(Ordering::Relaxed),
+                refused.load(Ordering::Relaxed),
+            ))
+        }
+    };
+
+    let logged = store.counts().await?.access_log - logged_before;
+    let answered = (warm_ok
+        + saturation.requests
+        + fixed.requests
+        + noisy.as_ref().map_or(0, |(w, a, _)| w.requests + a)) as u64;
+    if args.json {
+        let out = serde_json::json!({
+            "people": people,
+            "store_lookups_per_second": baseline,
+            "concurrency": args.concurrency,
+            "saturation": saturation,
+            "fixed_rate": { "target_per_second": args.rate, "result": fixed },
+            "access_log_entries_written": logged,
+            "checks_answered": answered,
+            "noisy_neighbour": noisy.as_ref().map(|(with, a, r)| serde_json::json!({
+                "clients": args.noisy_clients,
+                "fixed_rate_with_neighbour": with,
+                "neighbour_answered": a,
+                "neighbour_refused": r,
+                "p99_ratio": with.p99_ms / fixed.p99_ms.max(f64::MIN_POSITIVE),
+            })),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("store: {people} qualifications; baseline store point lookups: {baseline:.0}/s (one at a time)");
+        println!(
+            "saturation ({} clients, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
+            args.concurrency, args.seconds, saturation.per_second, saturation.p50_ms, saturation.p99_ms, saturation.max_ms, saturation.errors
+        );
+        println!(
+            "fixed rate ({}/s, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
+            args.rate, args.seconds, fixed.per_second, fixed.p50_ms, fixed.p99_ms, fixed.max_ms, fixed.errors
+        );
+        println!(
+            "access-log entries written during the run: {logged} for {answered} answered checks"
+        );
+        println!(
+            "checks/s ÷ raw lookups/s: {:.3}",
+            saturation.per_second / baseline
+        );
+        if let Some((with, a, r)) = &noisy {
+            println!(
+                "fixed rate with a noisy neighbour ({} clients of another institution: {a} answered, {r} refused): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; p99 ratio to alone {:.2}",
+                args.noisy_clients, with.p50_ms, with.p99_ms, with.max_ms, with.errors,
+                with.p99_ms / fixed.p99_ms.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An open loop at `rate` checks per second for `seconds`.
+async fn fixed_rate(
+    client: &kakunin_api::client::CentralClient,
+    samples: &Arc<Vec<CardQuery>>,
+    rate: u64,
+    seconds: Duration,
+) -> Result<Phase> {
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -182,38 +291,5 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             Err(_) => errors += 1,
         }
     }
-    let fixed = phase(lat, errors, started.elapsed());
-
-    let logged = store.counts().await?.access_log - logged_before;
-    let answered = (warm_ok + saturation.requests + fixed.requests) as u64;
-    if args.json {
-        let out = serde_json::json!({
-            "people": people,
-            "store_lookups_per_second": baseline,
-            "concurrency": args.concurrency,
-            "saturation": saturation,
-            "fixed_rate": { "target_per_second": args.rate, "result": fixed },
-            "access_log_entries_written": logged,
-            "checks_answered": answered,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!("store: {people} qualifications; baseline store point lookups: {baseline:.0}/s (one at a time)");
-        println!(
-            "saturation ({} clients, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
-            args.concurrency, args.seconds, saturation.per_second, saturation.p50_ms, saturation.p99_ms, saturation.max_ms, saturation.errors
-        );
-        println!(
-            "fixed rate ({}/s, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
-            args.rate, args.seconds, fixed.per_second, fixed.p50_ms, fixed.p99_ms, fixed.max_ms, fixed.errors
-        );
-        println!(
-            "access-log entries written during the run: {logged} for {answered} answered checks"
-        );
-        println!(
-            "checks/s ÷ raw lookups/s: {:.3}",
-            saturation.per_second / baseline
-        );
-    }
-    Ok(())
+    Ok(phase(lat, errors, started.elapsed()))
 }

@@ -221,6 +221,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     .with_cards(services, std::time::Duration::from_secs(5))
     .with_ca(Ca::load(data)?)
+    .with_limits(kakunin_central::limits::Limits::default())
     .with_audit_key(
         kakunin_central::audit::AuditKey::load_or_create(data)?,
         kakunin_central::audit::CHECKPOINT_EVERY,

@@ -3,6 +3,7 @@
 
 mod audit;
 mod authority;
+mod backup;
 mod bench;
 mod bench_card;
 mod bench_files;
@@ -78,6 +79,12 @@ enum Command {
     },
     /// Print the central's OpenAPI document.
     Openapi,
+    /// Back up a data directory (a central's or a clinic terminal's) while it serves: one
+    /// read-only generation with a manifest of SHA-256 sums; keeps the newest N.
+    Backup(backup::BackupArgs),
+    /// Restore a data directory (and a PostgreSQL database) from a backup generation; the
+    /// current files are moved aside, never deleted.
+    Restore(backup::RestoreArgs),
     /// The tamper-evident audit chains: verify them, or sign checkpoints now.
     Audit {
         #[command(subcommand)]
@@ -150,6 +157,14 @@ struct CentralArgs {
     /// network only), e.g. 127.0.0.1:9464.
     #[arg(long, env = "KAKUNIN_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Eligibility checks per second allowed to one institution on this node, with bursts of
+    /// ten times that (default 30; 0 turns the limit off).
+    #[arg(long, env = "KAKUNIN_CHECKS_PER_SECOND")]
+    checks_per_second: Option<f64>,
+    /// Medical-information views per second allowed to one institution on this node, with
+    /// bursts of ten times that (default 10; 0 turns the limit off).
+    #[arg(long, env = "KAKUNIN_VIEWS_PER_SECOND")]
+    views_per_second: Option<f64>,
 }
 
 #[derive(Args)]
@@ -468,6 +483,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             bench_card::run(args).await?;
         }
         Command::Openapi => print!("{}", kakunin_central::http::openapi_json()),
+        Command::Backup(args) => {
+            init_tracing("warn");
+            backup::backup(args).await?;
+        }
+        Command::Restore(args) => {
+            init_tracing("warn");
+            backup::restore(args).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -518,7 +541,32 @@ fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
                 .map_err(|e| anyhow::anyhow!("--portal-card-helper {e}"))
         })
         .transpose()?;
+    let rate = |flag: Option<f64>, default: Option<kakunin_central::limits::Rate>, what: &str| {
+        match flag {
+            None => Ok(default),
+            Some(0.0) => Ok(None),
+            Some(r) if r.is_finite() && r > 0.0 => Ok(Some(kakunin_central::limits::Rate {
+                per_second: r,
+                burst: (r * 10.0).max(1.0),
+            })),
+            Some(r) => Err(anyhow::anyhow!("--{what}-per-second {r}: a rate ≥ 0")),
+        }
+    };
+    let defaults = kakunin_central::limits::Limits::default();
+    let limits = kakunin_central::limits::Limits {
+        checks: rate(
+            flags.checks_per_second.or(file.checks_per_second),
+            defaults.checks,
+            "checks",
+        )?,
+        views: rate(
+            flags.views_per_second.or(file.views_per_second),
+            defaults.views,
+            "views",
+        )?,
+    };
     Ok(CentralConfig {
+        limits,
         authority,
         crl_refresh,
         portal_card_helper,
