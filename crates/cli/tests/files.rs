@@ -91,6 +91,10 @@ fn central(data: &Path, port: u16) -> Proc {
             data.to_str().unwrap(),
             "--listen",
             &listen,
+            // 2,000 requests dropped at once from one clinic is a load test, not a clinic's
+            // morning: the per-institution limit is lifted for it.
+            "--checks-per-second",
+            "0",
         ],
         "listening",
     )
