@@ -292,7 +292,7 @@ async fn emergencies(
     post,
     path = "/v1/admin/emergencies/{id}/end",
     params(("id" = i64, Path, description = "The declaration's id.")),
-    responses((status = 204), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError))
+    responses((status = 204), (status = 400, body = ApiError, description = "invalid_request: the id is not a number."), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError))
 )]
 async fn end_emergency(
     State(app): State<AppState>,
@@ -1346,6 +1346,39 @@ async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Respons
 #[derive(Debug, Clone, Copy)]
 pub struct NotReplayable;
 
+/// Answers the framework's own refusals (a path segment or query that does not parse, a body
+/// over its limit, a wrong method or media type) in our JSON error form like every other
+/// refusal, the plain-text reason going to `detail`.
+async fn json_rejections(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b)
+            .chars()
+            .take(300)
+            .collect::<String>(),
+        Err(_) => String::new(),
+    };
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "送信データが大きすぎます。"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "この操作はできません。"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "送信データの形式が正しくありません。",
+        ),
+        _ => ("invalid_request", "入力の形式が正しくありません。"),
+    };
+    AppError(status, ApiError::new(code, message, text)).into_response()
+}
+
 /// The header of idempotent writes.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// A running request refreshes its claim this often; a claim not refreshed for
@@ -1840,6 +1873,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(idempotent)
         .layer(limited)
+        .layer(middleware::from_fn(json_rejections))
         .layer(middleware::from_fn(trace))
         .with_state(state)
 }
