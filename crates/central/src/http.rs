@@ -1346,6 +1346,40 @@ async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Respons
 #[derive(Debug, Clone, Copy)]
 pub struct NotReplayable;
 
+/// The role a route needs before its body is read (the handlers check again, with the
+/// detail): operators' routes need an operator, roster uploads an insurer, every other `/v1`
+/// route a valid certificate. So nobody without the right certificate gets a large body
+/// buffered (a roster may be 1 GiB), and a revoked certificate stops at the door.
+fn required_role(path: &str) -> Option<Option<&'static str>> {
+    if !path.starts_with("/v1/") || path == "/v1/openapi.json" {
+        return None;
+    }
+    Some(if path.starts_with("/v1/admin/") {
+        Some("admin")
+    } else if path == "/v1/rosters" {
+        Some("insurer")
+    } else {
+        None
+    })
+}
+
+async fn authenticated(req: Request, next: Next) -> Response {
+    let Some(role) = required_role(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let no_peer = Peer(Err(AuthFailure::NoCertificate));
+    let peer = req.extensions().get::<Peer>().unwrap_or(&no_peer);
+    let refused = match (role, &peer.0) {
+        (_, Err(_)) => authorize(peer, "admin").err(),
+        (Some(want), Ok(_)) => authorize(peer, want).err(),
+        (None, Ok(_)) => None,
+    };
+    match refused {
+        Some(e) => e.into_response(),
+        None => next.run(req).await,
+    }
+}
+
 /// Answers the framework's own refusals (a path segment or query that does not parse, a body
 /// over its limit, a wrong method or media type) in our JSON error form like every other
 /// refusal, the plain-text reason going to `detail`.
@@ -1873,6 +1907,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(idempotent)
         .layer(limited)
+        .layer(middleware::from_fn(authenticated))
         .layer(middleware::from_fn(json_rejections))
         .layer(middleware::from_fn(trace))
         .with_state(state)
@@ -1993,4 +2028,20 @@ pub fn openapi_json() -> String {
     let mut s = doc.to_pretty_json().unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::required_role;
+
+    #[test]
+    fn roles_checked_before_a_body_is_read() {
+        assert_eq!(required_role("/health"), None);
+        assert_eq!(required_role("/v1/openapi.json"), None);
+        assert_eq!(required_role("/portal/api/login"), None);
+        assert_eq!(required_role("/v1/admin/receipts"), Some(Some("admin")));
+        assert_eq!(required_role("/v1/rosters"), Some(Some("insurer")));
+        assert_eq!(required_role("/v1/eligibility/check"), Some(None));
+        assert_eq!(required_role("/v1/no-such-thing"), Some(None));
+    }
 }

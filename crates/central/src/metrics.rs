@@ -321,8 +321,12 @@ pub fn render() -> String {
             }
         }
     }
-    if let Some(fleet) = *REGISTRY.fleet.lock().unwrap_or_else(|p| p.into_inner()) {
-        (active, silent) = fleet;
+    // The fleet's counts, read every 30 s, miss this node's sightings since its last write:
+    // never report fewer active institutions than this node alone sees.
+    if let Some((fleet_active, fleet_silent)) =
+        *REGISTRY.fleet.lock().unwrap_or_else(|p| p.into_inner())
+    {
+        (active, silent) = (active.max(fleet_active), fleet_silent);
     }
     help(&mut out, "kakunin_terminals", "gauge");
     let _ = writeln!(out, "kakunin_terminals{{state=\"active\"}} {active}");
