@@ -1300,6 +1300,11 @@ async fn not_found() -> AppError {
     )
 }
 
+/// How long a rate-limit refusal is held before it is sent: until a token is due, at least a
+/// quarter of a second, at most a second.
+const REFUSAL_DELAY_MIN: std::time::Duration = std::time::Duration::from_millis(250);
+const REFUSAL_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Per-institution rate limits on checks and views (see `limits.rs`): 429 `rate_limited` with
 /// `Retry-After` (whole seconds, at least 1) when the institution's bucket is empty.
 async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Response {
@@ -1336,6 +1341,10 @@ async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Respons
             if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert("retry-after", v);
             }
+            // The refusal itself waits (up to a second, no CPU spent): a client that ignores
+            // Retry-After and loops cannot turn cheap refusals into a flood that takes the
+            // cores from other institutions.
+            tokio::time::sleep(wait.clamp(REFUSAL_DELAY_MIN, REFUSAL_DELAY_MAX)).await;
             return resp;
         }
     }
