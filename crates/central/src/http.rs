@@ -1318,21 +1318,15 @@ async fn limit(State(app): State<AppState>, req: Request, next: Next) -> Respons
     };
     if let (Some(class), Some(who)) = (class, who) {
         if let Err(wait) = app.limiter.take(who, class, std::time::Instant::now()) {
-            crate::metrics::rate_limited(match class {
-                crate::limits::Class::Check => "check",
-                crate::limits::Class::View => "view",
-            });
+            let (label, what) = class.label();
+            crate::metrics::rate_limited(label);
             let mut resp = AppError(
                 StatusCode::TOO_MANY_REQUESTS,
                 ApiError::new(
                     "rate_limited",
                     "アクセスが集中しています。少し待ってから再度お試しください。",
                     format!(
-                        "This institution exceeded its rate of {}; retry after the Retry-After seconds.",
-                        match class {
-                            crate::limits::Class::Check => "eligibility checks",
-                            crate::limits::Class::View => "medical-information views",
-                        }
+                        "This institution exceeded its rate of {what}; retry after the Retry-After seconds."
                     ),
                 ),
             )

@@ -20,6 +20,16 @@ pub enum Class {
     View,
 }
 
+impl Class {
+    /// The metric label, and the words of the refusal's detail.
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Check => ("check", "eligibility checks"),
+            Self::View => ("view", "medical-information views"),
+        }
+    }
+}
+
 /// A sustained rate and the burst allowed above it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {

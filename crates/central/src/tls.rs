@@ -107,22 +107,14 @@ impl Revoked {
 /// encoded), or `None` when it does not parse.
 pub fn serial_hex(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    Some(to_hex(cert.raw_serial()))
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Some(crate::cards::hex(cert.raw_serial()))
 }
 
 pub(crate) fn presented(der: &[u8], role: Role) -> Option<Presented> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let validity = cert.validity();
     Some(Presented {
-        serial: to_hex(cert.raw_serial()),
+        serial: crate::cards::hex(cert.raw_serial()),
         role,
         not_before_ms: validity.not_before.timestamp().saturating_mul(1000),
         not_after_ms: validity.not_after.timestamp().saturating_mul(1000),

@@ -59,7 +59,10 @@ fn certificates() -> Vec<Vec<u8>> {
             .skip(1)
             .take_while(|l| !l.starts_with("-----END"))
             .collect();
-        decode_base64(&b64)
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("the issued certificate's PEM")
     };
     vec![
         ca.root_der,
@@ -67,24 +70,6 @@ fn certificates() -> Vec<Vec<u8>> {
         authority.crl_der().unwrap(),
         client_der,
     ]
-}
-
-fn decode_base64(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let Some(v) = ALPHABET.iter().position(|&a| a == c) else {
-            continue;
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {

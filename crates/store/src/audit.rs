@@ -181,17 +181,7 @@ pub fn link(prev: Option<&str>, entry_hash: &[u8; 32]) -> String {
     h.update(prev.unwrap_or("").as_bytes());
     h.update(b"\n");
     h.update(entry_hash);
-    hex(&h.finalize())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    crate::hex(&h.finalize())
 }
 
 /// Largest admin-event detail (bytes).
