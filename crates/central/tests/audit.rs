@@ -200,6 +200,17 @@ async fn untouched_chains_verify(backend: Backend) {
     );
     assert_eq!(r.chains[1].entries, 3);
     assert_eq!(r.checkpoints, 3);
+    // The newest per chain: the access chain's second checkpoint, the admin chain's only one.
+    let all = w.store.audit_checkpoints().await.unwrap();
+    let newest = w.store.newest_audit_checkpoints().await.unwrap();
+    let last = |chain: AuditChain| all.iter().rev().find(|c| c.chain == chain).cloned();
+    assert_eq!(newest.len(), 2);
+    for chain in [AuditChain::Access, AuditChain::Admin] {
+        assert_eq!(
+            newest.iter().find(|c| c.chain == chain).cloned(),
+            last(chain)
+        );
+    }
     assert!(audit::describe(&r).contains("audit chains verified"));
     assert_eq!(
         w.key.checkpoint(&*w.store).await.unwrap(),

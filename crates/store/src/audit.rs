@@ -184,6 +184,10 @@ pub fn link(prev: Option<&str>, entry_hash: &[u8; 32]) -> String {
     crate::hex(&h.finalize())
 }
 
+/// The WHERE clause selecting each chain's newest checkpoint (both backends).
+pub(crate) const NEWEST_CHECKPOINTS: &str =
+    "WHERE id IN (SELECT max(id) FROM audit_checkpoints GROUP BY chain)";
+
 /// Largest admin-event detail (bytes).
 pub const MAX_DETAIL: usize = 4096;
 

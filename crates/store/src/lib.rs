@@ -647,6 +647,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every checkpoint, oldest first.
     async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
 
+    /// The newest checkpoint of each chain (one read, whatever the number of checkpoints).
+    async fn newest_audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
     // --- Idempotency keys ---
 
     /// Claims `key` for `caller`'s request `fingerprint`, or says what to do instead. A

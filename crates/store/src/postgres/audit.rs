@@ -170,9 +170,20 @@ pub(super) async fn record_checkpoint(c: &Conn, cp: &AuditCheckpoint) -> Result<
 }
 
 pub(super) async fn checkpoints(c: &Conn) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    checkpoints_where(c, "").await
+}
+
+/// The newest checkpoint of each chain.
+pub(super) async fn newest_checkpoints(c: &Conn) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    checkpoints_where(c, crate::audit::NEWEST_CHECKPOINTS).await
+}
+
+async fn checkpoints_where(c: &Conn, filter: &str) -> Result<Vec<AuditCheckpoint>, StoreError> {
     let rows = q!(c.query(
-        "SELECT at_ms, chain, entry_id, chain_hash, key_id, signature FROM audit_checkpoints
-         ORDER BY id",
+        &format!(
+            "SELECT at_ms, chain, entry_id, chain_hash, key_id, signature FROM audit_checkpoints
+             {filter} ORDER BY id"
+        ),
         &[]
     ));
     rows.iter()

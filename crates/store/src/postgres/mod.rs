@@ -1234,6 +1234,11 @@ impl Store for PostgresStore {
         self.on_primary(async |c| audit::checkpoints(c).await).await
     }
 
+    async fn newest_audit_checkpoints(&self) -> Result<Vec<crate::AuditCheckpoint>, StoreError> {
+        self.on_primary(async |c| audit::newest_checkpoints(c).await)
+            .await
+    }
+
     async fn idempotency_begin(
         &self,
         caller: &str,

@@ -235,10 +235,19 @@ pub(super) fn record_checkpoint(
 }
 
 pub(super) fn checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, StoreError> {
-    let mut st = conn.prepare_cached(
+    checkpoints_where(conn, "")
+}
+
+/// The newest checkpoint of each chain.
+pub(super) fn newest_checkpoints(conn: &Connection) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    checkpoints_where(conn, crate::audit::NEWEST_CHECKPOINTS)
+}
+
+fn checkpoints_where(conn: &Connection, filter: &str) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
         "SELECT at_ms, chain, entry_id, chain_hash, key_id, signature FROM audit_checkpoints
-         ORDER BY id",
-    )?;
+         {filter} ORDER BY id"
+    ))?;
     let rows = st
         .query_map([], |r| {
             Ok((

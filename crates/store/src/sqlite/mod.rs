@@ -842,6 +842,10 @@ impl Store for SqliteStore {
         self.read(audit::checkpoints).await
     }
 
+    async fn newest_audit_checkpoints(&self) -> Result<Vec<crate::AuditCheckpoint>, StoreError> {
+        self.read(audit::newest_checkpoints).await
+    }
+
     async fn idempotency_begin(
         &self,
         caller: &str,
