@@ -83,26 +83,10 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         "cda" => files(&fixtures.join("checkup")),
         "oqs" => files(&fixtures.join("oqs")),
         "masters" => files(&fixtures.join("masters")),
-        "apdu" => vec![
-            vec![0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01],
-            vec![0x00, 0x20, 0x00, 0x80, 0x04, 0x31, 0x32, 0x33, 0x34],
-            vec![0x00, 0xB0, 0x00, 0x00, 0x00],
-            vec![0x80, 0x2A, 0x00, 0x80, 0x03, 1, 2, 3, 0x00],
-            vec![0x12, 0x34, 0x90, 0x00],
-        ],
+        // APDUs and API bodies have no fixtures elsewhere: their seeds are fuzz/corpus/<target>/
+        // (read below, and by libFuzzer in fuzz/run-bounded).
+        "apdu" | "api_json" => vec![],
         "certificate" => certificates(),
-        "api_json" => [
-            r#"{"insurer_number":"06139992","symbol":"12","number":"345","branch":"01","birthdate":"19800101"}"#,
-            r#"{"insurer_number":"  123456","number":"1","birthdate":"20000229","qualification_confirmation_date":"20261203","limit_application_certificate_related_cons_flg":"1"}"#,
-            r#"{"code":"1310000011","name":"かくにん内科","kind":"medical_clinic","municipality":"13101"}"#,
-            r#"{"person":{"name":"試験 花子","sex":"2","birthdate":"19800101","address":"東京都"},"consent":"verbal"}"#,
-            r#"{"areas":["13","27100"],"ends_at":"2026-12-05T09:00:00+09:00","reason":"訓練"}"#,
-            r#"{"kind":"institution","subject":"1310000011"}"#,
-            r#"{"reason":"key_compromise"}"#,
-        ]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect(),
         other => panic!("no seeds for {other}"),
     };
     for kind in ["corpus", "regressions"] {
