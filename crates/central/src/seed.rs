@@ -18,6 +18,15 @@ pub struct SeedOutcome {
 /// Generates the population on a blocking thread and imports each insurer's roster as it comes,
 /// so generation and import overlap.
 pub async fn seed_store(store: Arc<dyn Store>, config: SeedConfig) -> Result<SeedOutcome> {
+    seed_store_reporting(store, config, |_| {}).await
+}
+
+/// [`seed_store`], calling `progress` with the rows imported so far after each roster file.
+pub async fn seed_store_reporting(
+    store: Arc<dyn Store>,
+    config: SeedConfig,
+    mut progress: impl FnMut(u64),
+) -> Result<SeedOutcome> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<InsurerRoster>(4);
     let generator = tokio::task::spawn_blocking(move || {
         kakunin_seed::generate(&config, |roster| {
@@ -52,6 +61,7 @@ pub async fn seed_store(store: Arc<dyn Store>, config: SeedConfig) -> Result<See
         inserted += report.inserted;
         updated += report.updated;
         unchanged += report.unchanged;
+        progress(inserted + updated + unchanged);
     }
     let summary = generator
         .await

@@ -1,6 +1,9 @@
 //! `kakunin bench check`: eligibility checks against a running central, with the raw store
 //! point-lookup rate measured in the same run as the baseline.
 
+use crate::bench_common::{
+    closed_loop_for, empty_handler, open_loop, rsa_verify_rate, usage_line, Latency, Server,
+};
 use crate::Conn;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -42,6 +45,9 @@ pub struct BenchArgs {
     /// Clients of the noisy institution.
     #[arg(long, default_value_t = 32)]
     noisy_clients: usize,
+    /// The central's process id (Linux): also report its CPU per check and its memory.
+    #[arg(long)]
+    central_pid: Option<u32>,
 }
 
 pub(crate) fn request(q: &CardQuery) -> EligibilityCheckRequest {
@@ -53,36 +59,6 @@ pub(crate) fn request(q: &CardQuery) -> EligibilityCheckRequest {
         birthdate: q.birthdate.compact(),
         qualification_confirmation_date: None,
         limit_application_certificate_related_cons_flg: None,
-    }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
-}
-
-#[derive(Debug, serde::Serialize)]
-struct Phase {
-    requests: usize,
-    errors: usize,
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-}
-
-fn phase(mut lat_us: Vec<u64>, errors: usize, elapsed: Duration) -> Phase {
-    lat_us.sort_unstable();
-    Phase {
-        requests: lat_us.len(),
-        errors,
-        per_second: lat_us.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: percentile(&lat_us, 0.50),
-        p99_ms: percentile(&lat_us, 0.99),
-        max_ms: lat_us.last().map_or(0.0, |&m| m as f64 / 1000.0),
     }
 }
 
@@ -142,35 +118,29 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         bail!("no warm-up check succeeded; is --identity an institution certificate of this central's CA?");
     }
 
+    // Baselines: the empty handler over the same HTTPS stack, same clients; the crypto
+    // library's RSA-2048 verification on one core (what a card check adds).
+    let server = Server::new(args.central_pid);
+    let mark = server.mark();
+    let empty = empty_handler(&client, args.concurrency, seconds).await;
+    let empty_usage = server.since(mark, empty.requests);
+    let rsa_verify =
+        tokio::task::spawn_blocking(|| rsa_verify_rate(Duration::from_secs(2))).await??;
+
     // Saturation: `concurrency` clients in a closed loop.
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
-        let (c, samples, next) = (client.clone(), samples.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0usize);
-            while started.elapsed() < seconds {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let t = Instant::now();
-                match c.check(&request(&samples[i % samples.len()])).await {
-                    Ok(_) => lat.push(t.elapsed().as_micros() as u64),
-                    Err(_) => errors += 1,
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let (mut lat, mut errors) = (Vec::new(), 0);
-    for t in tasks {
-        let (l, e) = t.await?;
-        lat.extend(l);
-        errors += e;
-    }
-    let saturation = phase(lat, errors, started.elapsed());
+    let mark = server.mark();
+    let (c, s) = (client.clone(), samples.clone());
+    let saturation = closed_loop_for(args.concurrency, seconds, move |i| {
+        let (c, q) = (c.clone(), request(&s[i % s.len()]));
+        async move { c.check(&q).await.is_ok() }
+    })
+    .await;
+    let saturation_usage = server.since(mark, saturation.requests);
 
     // Fixed rate: an open loop at `rate` per second.
-    let fixed = fixed_rate(&client, &samples, args.rate, seconds).await?;
+    let mark = server.mark();
+    let fixed = fixed_rate(&client, &samples, args.rate, seconds).await;
+    let fixed_usage = server.since(mark, fixed.requests);
 
     // The same with a noisy neighbour: another institution's clients in a closed loop.
     let noisy = match &args.noisy_identity {
@@ -199,7 +169,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                     }
                 }));
             }
-            let with = fixed_rate(&client, &samples, args.rate, seconds).await?;
+            let with = fixed_rate(&client, &samples, args.rate, seconds).await;
             stop.store(true, Ordering::Relaxed);
             for h in hammer {
                 h.await?;
@@ -217,13 +187,20 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         + saturation.requests
         + fixed.requests
         + noisy.as_ref().map_or(0, |(w, a, _)| w.requests + a)) as u64;
+    let to_empty = saturation.per_second / empty.per_second.max(f64::MIN_POSITIVE);
     if args.json {
         let out = serde_json::json!({
             "people": people,
             "store_lookups_per_second": baseline,
+            "empty_handler": empty,
+            "empty_handler_central": empty_usage,
+            "rsa2048_verify_per_second_one_core": rsa_verify,
             "concurrency": args.concurrency,
             "saturation": saturation,
-            "fixed_rate": { "target_per_second": args.rate, "result": fixed },
+            "saturation_central": saturation_usage,
+            "ratio_to_store_lookups": saturation.per_second / baseline,
+            "ratio_to_empty_handler": to_empty,
+            "fixed_rate": { "target_per_second": args.rate, "result": fixed, "central": fixed_usage },
             "access_log_entries_written": logged,
             "checks_answered": answered,
             "noisy_neighbour": noisy.as_ref().map(|(with, a, r)| serde_json::json!({
@@ -238,24 +215,38 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     } else {
         println!("store: {people} qualifications; baseline store point lookups: {baseline:.0}/s (one at a time)");
         println!(
-            "saturation ({} clients, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
-            args.concurrency, args.seconds, saturation.per_second, saturation.p50_ms, saturation.p99_ms, saturation.max_ms, saturation.errors
+            "empty handler (GET /health, same mTLS stack, {} clients): {}",
+            args.concurrency,
+            empty.line()
         );
+        println!("  {}", usage_line(&empty_usage));
+        println!("ring RSA-2048 verifications: {rsa_verify:.0}/s on one core");
         println!(
-            "fixed rate ({}/s, {} s): {:.0} checks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors",
-            args.rate, args.seconds, fixed.per_second, fixed.p50_ms, fixed.p99_ms, fixed.max_ms, fixed.errors
+            "saturation ({} clients, {} s): {}",
+            args.concurrency,
+            args.seconds,
+            saturation.line()
         );
+        println!("  {}", usage_line(&saturation_usage));
+        println!(
+            "fixed rate ({}/s, {} s): {}",
+            args.rate,
+            args.seconds,
+            fixed.line()
+        );
+        println!("  {}", usage_line(&fixed_usage));
         println!(
             "access-log entries written during the run: {logged} for {answered} answered checks"
         );
         println!(
-            "checks/s ÷ raw lookups/s: {:.3}",
+            "checks/s ÷ raw lookups/s: {:.3}; checks/s ÷ empty-handler requests/s: {to_empty:.3}",
             saturation.per_second / baseline
         );
         if let Some((with, a, r)) = &noisy {
             println!(
-                "fixed rate with a noisy neighbour ({} clients of another institution: {a} answered, {r} refused): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors; p99 ratio to alone {:.2}",
-                args.noisy_clients, with.p50_ms, with.p99_ms, with.max_ms, with.errors,
+                "fixed rate with a noisy neighbour ({} clients of another institution: {a} answered, {r} refused): {}; p99 ratio to alone {:.2}",
+                args.noisy_clients,
+                with.line(),
                 with.p99_ms / fixed.p99_ms.max(f64::MIN_POSITIVE)
             );
         }
@@ -269,27 +260,10 @@ async fn fixed_rate(
     samples: &Arc<Vec<CardQuery>>,
     rate: u64,
     seconds: Duration,
-) -> Result<Phase> {
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    let mut i = 0usize;
-    while started.elapsed() < seconds {
-        ticker.tick().await;
+) -> Latency {
+    open_loop(rate as f64, seconds, |i| {
         let (c, q) = (client.clone(), request(&samples[i % samples.len()]));
-        i += 1;
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            c.check(&q).await.map(|_| t.elapsed().as_micros() as u64)
-        }));
-    }
-    let (mut lat, mut errors) = (Vec::new(), 0);
-    for t in tasks {
-        match t.await? {
-            Ok(l) => lat.push(l),
-            Err(_) => errors += 1,
-        }
-    }
-    Ok(phase(lat, errors, started.elapsed()))
+        async move { c.check(&q).await.is_ok() }
+    })
+    .await
 }

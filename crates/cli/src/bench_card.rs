@@ -59,14 +59,76 @@ pub struct CardBenchArgs {
     json: bool,
 }
 
-/// CPU seconds (user + system) a process has used, from /proc (Linux).
-fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+/// Opens up to `count` virtual cards of `dir` and verifies each one's PIN (the session stays
+/// verified, as on a real card until it leaves the reader); returns each card with its
+/// 利用者証明用 certificate.
+pub(crate) async fn open_cards(
+    dir: &std::path::Path,
+    count: usize,
+    pin: &str,
+) -> Result<Vec<(VirtualCard, Vec<u8>)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {} (seed with --cards first)", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "vcard"))
+        .collect();
+    files.sort();
+    files.truncate(count);
+    if files.is_empty() {
+        bail!("no card files in {}", dir.display());
+    }
+    let pin = pin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        files
+            .iter()
+            .map(|f| {
+                let mut card = VirtualCard::open(f)?;
+                let cert = {
+                    let mut jpki = Jpki::open(&mut card)?;
+                    jpki.verify_auth_pin(&pin)?;
+                    jpki.read_auth_certificate()?
+                };
+                Ok((card, cert))
+            })
+            .collect::<Result<Vec<_>>>()
+    })
+    .await?
+}
+
+/// The card-check proofs for `nonces`: nonce k is signed by card k mod the number of cards,
+/// on every core (base64 signatures, in the nonces' order).
+pub(crate) async fn sign_nonces(
+    cards: Vec<(VirtualCard, Vec<u8>)>,
+    nonces: Arc<Vec<String>>,
+) -> Result<Vec<String>> {
+    let n_cards = cards.len();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut by_worker: Vec<Vec<(usize, VirtualCard)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, (card, _)) in cards.into_iter().enumerate() {
+        by_worker[i % workers].push((i, card));
+    }
+    let mut handles = Vec::new();
+    for mine in by_worker {
+        let nonces = nonces.clone();
+        handles.push(tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for (ci, mut card) in mine {
+                let mut jpki = Jpki::open(&mut card)?;
+                for (k, nonce) in nonces.iter().enumerate().skip(ci).step_by(n_cards) {
+                    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
+                    out.push((k, jpki.sign_sha256(&hash)?));
+                }
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut signatures: Vec<String> = vec![String::new(); nonces.len()];
+    for h in handles {
+        for (k, sig) in h.await?? {
+            signatures[k] = b64(&sig);
+        }
+    }
+    Ok(signatures)
 }
 
 /// Runs `jobs` with `concurrency` workers; returns the results in order and the elapsed time.
@@ -116,67 +178,18 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         .cards_dir
         .clone()
         .unwrap_or_else(|| args.data.join("cards"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("reading {} (seed with --cards first)", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "vcard"))
-        .collect();
-    files.sort();
-    files.truncate(args.cards);
-    if files.is_empty() {
-        bail!("no card files in {}", dir.display());
-    }
-    // Open every card once and verify its PIN (the session stays verified, as on a real card
-    // until it leaves the reader).
-    let pin = args.pin.clone();
-    let cards: Vec<(VirtualCard, Vec<u8>)> = tokio::task::spawn_blocking(move || {
-        files
-            .iter()
-            .map(|f| {
-                let mut card = VirtualCard::open(f)?;
-                let cert = {
-                    let mut jpki = Jpki::open(&mut card)?;
-                    jpki.verify_auth_pin(&pin)?;
-                    jpki.read_auth_certificate()?
-                };
-                Ok((card, cert))
-            })
-            .collect::<Result<Vec<_>>>()
-    })
-    .await??;
+    let cards = open_cards(&dir, args.cards, &args.pin).await?;
     let n_cards = cards.len();
     let certs: Arc<Vec<String>> = Arc::new(cards.iter().map(|(_, c)| b64(c)).collect());
 
     // The crypto library's raw RSA-2048 verification rate (one core), on a real card key.
-    let rsa_verify_per_second = {
-        let cert = &cards[0].1;
-        let (_, parsed) = x509_parser::parse_x509_certificate(cert)
-            .map_err(|e| anyhow::anyhow!("card certificate: {e}"))?;
-        let key = parsed.public_key().subject_public_key.data.to_vec();
-        let mut c = VirtualCard::open(cards[0].0.path())?;
-        let message = b"kakunin bench";
-        let sig = {
-            let mut jpki = Jpki::open(&mut c)?;
-            jpki.verify_auth_pin(&args.pin)?;
-            jpki.sign_sha256(&Sha256::digest(message).into())?
-        };
-        let verifier = ring::signature::UnparsedPublicKey::new(
-            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            key,
-        );
-        let started = Instant::now();
-        let mut n = 0u64;
-        while started.elapsed() < Duration::from_secs(2) {
-            for _ in 0..100 {
-                verifier
-                    .verify(message, &sig)
-                    .map_err(|_| anyhow::anyhow!("the bench signature does not verify"))?;
-            }
-            n += 100;
-        }
-        n as f64 / started.elapsed().as_secs_f64()
-    };
+    // The crypto library's raw RSA-2048 verification rate (one core).
+    let rsa_verify_per_second = tokio::task::spawn_blocking(|| {
+        crate::bench_common::rsa_verify_rate(Duration::from_secs(2))
+    })
+    .await??;
 
+    let central = crate::bench_common::Server::new(args.central_pid);
     let client = args.conn.client()?;
     client
         .health()
@@ -185,7 +198,7 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
 
     // Baseline: number-based checks, same concurrency, same central.
     let samples = Arc::new(store.sample_queries(20_000).await?);
-    let cpu_before_numbers = cpu_seconds(args.central_pid);
+    let cpu_before_numbers = central.cpu_seconds();
     let (number_rate, number_checks) = {
         let seconds = Duration::from_secs(args.seconds.max(1));
         let next = Arc::new(AtomicUsize::new(0));
@@ -208,7 +221,8 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         }
         (ok as f64 / started.elapsed().as_secs_f64(), ok)
     };
-    let cpu_numbers = cpu_seconds(args.central_pid)
+    let cpu_numbers = central
+        .cpu_seconds()
         .zip(cpu_before_numbers)
         .map(|(a, b)| (a - b) / number_checks.max(1) as f64);
 
@@ -217,14 +231,15 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
     let logged_before = store.counts().await?.access_log;
 
     // Phase 1: nonces.
-    let cpu_before_nonces = cpu_seconds(args.central_pid);
+    let cpu_before_nonces = central.cpu_seconds();
     let c1 = client.clone();
     let (nonces, t_nonces) = closed_loop(args.checks, args.concurrency, move |_| {
         let c = c1.clone();
         async move { c.card_nonce().await.ok().map(|n| n.nonce) }
     })
     .await;
-    let cpu_nonces = cpu_seconds(args.central_pid)
+    let cpu_nonces = central
+        .cpu_seconds()
         .zip(cpu_before_nonces)
         .map(|(a, b)| a - b);
     let nonces: Vec<String> = nonces.into_iter().flatten().collect();
@@ -238,38 +253,13 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
 
     // The cards sign (their own chips in real life; not timed).
     let signing_started = Instant::now();
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut by_worker: Vec<Vec<(usize, VirtualCard)>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, (card, _)) in cards.into_iter().enumerate() {
-        by_worker[i % workers].push((i, card));
-    }
     let nonces = Arc::new(nonces);
-    let mut handles = Vec::new();
-    for mine in by_worker {
-        let nonces = nonces.clone();
-        handles.push(tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            for (ci, mut card) in mine {
-                let mut jpki = Jpki::open(&mut card)?;
-                for (k, nonce) in nonces.iter().enumerate().skip(ci).step_by(n_cards) {
-                    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
-                    out.push((k, jpki.sign_sha256(&hash)?));
-                }
-            }
-            Ok::<_, anyhow::Error>(out)
-        }));
-    }
-    let mut signatures: Vec<String> = vec![String::new(); nonces.len()];
-    for h in handles {
-        for (k, sig) in h.await?? {
-            signatures[k] = b64(&sig);
-        }
-    }
+    let signatures = sign_nonces(cards, nonces.clone()).await?;
     let signing = signing_started.elapsed();
     let signatures = Arc::new(signatures);
 
     // Phase 2: the proofs.
-    let cpu_before_proofs = cpu_seconds(args.central_pid);
+    let cpu_before_proofs = central.cpu_seconds();
     let (c2, certs2, nonces2, sigs2) = (
         client.clone(),
         certs.clone(),
@@ -290,7 +280,8 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         async move { c.card_check(&request).await.ok().map(|a| a.validity) }
     })
     .await;
-    let cpu_proofs = cpu_seconds(args.central_pid)
+    let cpu_proofs = central
+        .cpu_seconds()
         .zip(cpu_before_proofs)
         .map(|(a, b)| a - b);
     let answered = answers.iter().filter(|a| a.is_some()).count();
@@ -324,6 +315,9 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         "central_capacity_ratio_card_to_number": cpu_numbers.zip(cpu_cards).map(|(n, c)| n / c),
         "central_capacity_ratio_cold_card_to_number": cpu_numbers.zip(cpu_cold).map(|(n, c)| n / c),
         "access_log_entries_written": logged,
+        "central_memory": central.since(central.mark(), 1).map(|u| serde_json::json!({
+            "rss_mb": u.rss_mb, "peak_rss_mb": u.peak_rss_mb,
+        })),
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -355,6 +349,12 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
             );
         }
         println!("access-log entries written: {logged} for {answered} card checks");
+        if let Some(u) = central.since(central.mark(), 1) {
+            println!(
+                "central memory: RSS {:.0} MB, peak {:.0} MB",
+                u.rss_mb, u.peak_rss_mb
+            );
+        }
     }
     Ok(())
 }

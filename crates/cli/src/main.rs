@@ -6,8 +6,10 @@ mod authority;
 mod backup;
 mod bench;
 mod bench_card;
+mod bench_common;
 mod bench_files;
 mod bench_medical;
+mod bench_mixed;
 mod card;
 mod card_helper;
 mod demo;
@@ -294,6 +296,12 @@ enum BenchCommand {
     /// The レセコン file interface: OQSsiquc01 round trips through the folders (files/s, p50/p99
     /// from request file to result file) and a 一括照会 end to end, with a local central.
     Files(bench_files::FilesBenchArgs),
+    /// Reception traffic shaped like a clinic morning (card checks, number checks, drug-history
+    /// views after consent) in an open loop at a target rate: each kind's p50/p95/p99/p99.9.
+    Mixed(bench_mixed::MixedBenchArgs),
+    /// 一括照会 uploads processed while the front desk checks: items per second, time until
+    /// done, and the desk's latency beside them.
+    Batch(bench_mixed::BatchBenchArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -482,6 +490,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             init_tracing("warn");
             bench_card::run(args).await?;
         }
+        Command::Bench {
+            command: BenchCommand::Mixed(args),
+        } => {
+            init_tracing("warn");
+            bench_mixed::run_mixed(args).await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Batch(args),
+        } => {
+            init_tracing("warn");
+            bench_mixed::run_batch(args).await?;
+        }
         Command::Openapi => print!("{}", kakunin_central::http::openapi_json()),
         Command::Backup(args) => {
             init_tracing("warn");
@@ -584,6 +604,19 @@ fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
     })
 }
 
+/// This process's peak resident memory (Linux), MB.
+fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
 async fn seed(args: &SeedArgs) -> Result<()> {
     let as_of = match &args.as_of {
         Some(s) => {
@@ -601,20 +634,35 @@ async fn seed(args: &SeedArgs) -> Result<()> {
     )
     .await?;
     let started = std::time::Instant::now();
-    let out = kakunin_central::seed::seed_store(
+    // A national seed runs for tens of minutes: say how far it is, at most every 30 s.
+    let mut last_report = started;
+    let out = kakunin_central::seed::seed_store_reporting(
         store.clone(),
         kakunin_seed::SeedConfig {
             people: args.people,
             rng_seed: args.rng_seed,
             as_of,
         },
+        |rows| {
+            if last_report.elapsed() >= std::time::Duration::from_secs(30) {
+                last_report = std::time::Instant::now();
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "… {rows} qualifications imported in {secs:.0} s ({:.0}/s)",
+                    rows as f64 / secs
+                );
+            }
+        },
     )
     .await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "seeded {} people ({} qualifications, {} insurers) in {:.1} s: {} inserted, {} updated, {} unchanged",
-        out.summary.people, out.summary.rows, out.summary.insurers, secs, out.inserted, out.updated, out.unchanged
+        "seeded {} people ({} qualifications, {} insurers, {} roster files) in {:.1} s: {} inserted, {} updated, {} unchanged",
+        out.summary.people, out.summary.rows, out.summary.insurers, out.summary.rosters, secs, out.inserted, out.updated, out.unchanged
     );
+    if let Some(peak) = peak_memory_mb() {
+        println!("peak memory (VmHWM) of this process: {peak:.0} MB");
+    }
     let mut holders = Vec::new();
     if args.cards > 0 {
         let started = std::time::Instant::now();

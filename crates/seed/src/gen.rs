@@ -107,8 +107,25 @@ struct Tags {
 }
 
 pub struct Output {
-    pub insurers: Vec<Insurer>,
     pub samples: Vec<SamplePerson>,
+    /// Insurers that had at least one row.
+    pub insurers: u64,
+}
+
+/// One roster file handed over: part or all of one insurer's rows, header first.
+pub struct Chunk<'a> {
+    pub insurer: &'a Insurer,
+    pub rows: u64,
+    pub csv: Vec<u8>,
+}
+
+/// When the rosters are handed over: an insurer's file when it reaches `rows`, and the
+/// largest file whenever all of them together hold more than `bytes` (so a national
+/// population never sits in memory at once).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub rows: u64,
+    pub bytes: usize,
 }
 
 pub struct Generator {
@@ -129,6 +146,14 @@ pub struct Generator {
     year_oct: (i64, i64),
     /// The day 後期高齢者医療 started (2008-04-01), or `as_of` if earlier.
     late_start: i64,
+    header: String,
+    /// Insurers whose roster reached `Limits::rows`, in the order they did.
+    full: Vec<usize>,
+    /// CSV bytes held in all the rosters (headers not counted).
+    buffered: usize,
+    limits: Limits,
+    /// Insurers that have had a row.
+    used: Vec<bool>,
 }
 
 fn days(d: Date) -> i64 {
@@ -193,10 +218,11 @@ fn age_counts(people: u64) -> [u64; AGES] {
 }
 
 impl Generator {
-    pub fn new(config: &SeedConfig) -> Self {
+    pub fn new(config: &SeedConfig, limits: Limits) -> Self {
         let mut rng = Rng::new(config.rng_seed);
         let header = csv::header();
         let reg = Registry::new(config.people, &mut rng, &header);
+        let used = vec![false; reg.list.len()];
         let as_of = config.as_of;
         let today = days(as_of);
         Self {
@@ -214,12 +240,32 @@ impl Generator {
             year_aug: period(as_of, 8),
             year_oct: period(as_of, 10),
             late_start: today.min(days(ymd(2008, 4, 1))),
+            header,
+            full: Vec::new(),
+            buffered: 0,
+            limits,
+            used,
         }
     }
 
-    pub fn run(mut self) -> Output {
+    /// Generates everyone, handing each roster file to `sink` as soon as it is due (see
+    /// [`Limits`]) and the rest at the end in the registry's order. Stops at the first error
+    /// of `sink`.
+    pub fn run<E>(mut self, mut sink: impl FnMut(Chunk<'_>) -> Result<(), E>) -> Result<Output, E> {
         self.forced_household();
-        while self.remaining > 0 {
+        loop {
+            for ins in std::mem::take(&mut self.full) {
+                self.hand_over(ins, &mut sink)?;
+            }
+            while self.buffered > self.limits.bytes {
+                let largest = (0..self.reg.list.len())
+                    .max_by_key(|&i| (self.reg.list[i].buf.len(), std::cmp::Reverse(i)))
+                    .expect("at least one insurer");
+                self.hand_over(largest, &mut sink)?;
+            }
+            if self.remaining == 0 {
+                break;
+            }
             let age = self.draw_any();
             match age {
                 75.. => self.late_person(age),
@@ -228,10 +274,36 @@ impl Generator {
                 _ => self.adult_household(age, None, true),
             }
         }
-        Output {
-            insurers: self.reg.list,
-            samples: self.slots.into_iter().flatten().collect(),
+        for ins in 0..self.reg.list.len() {
+            self.hand_over(ins, &mut sink)?;
         }
+        Ok(Output {
+            samples: self.slots.into_iter().flatten().collect(),
+            insurers: self.used.iter().filter(|u| **u).count() as u64,
+        })
+    }
+
+    /// Hands insurer `ins`'s rows so far to `sink` (nothing when it has none) and starts its
+    /// next file.
+    fn hand_over<E>(
+        &mut self,
+        ins: usize,
+        sink: &mut impl FnMut(Chunk<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let insurer = &mut self.reg.list[ins];
+        if insurer.rows == 0 {
+            return Ok(());
+        }
+        let mut next = Vec::with_capacity(4096);
+        next.extend_from_slice(self.header.as_bytes());
+        let csv = std::mem::replace(&mut insurer.buf, next);
+        let rows = std::mem::take(&mut insurer.rows);
+        self.buffered -= csv.len() - self.header.len();
+        sink(Chunk {
+            insurer: &self.reg.list[ins],
+            rows,
+            csv,
+        })
     }
 
     // ---- drawing people out of the pool -------------------------------------------------
@@ -762,6 +834,7 @@ impl Generator {
 
     fn emit(&mut self, ins: usize, row: &Row<'_>, p: &Person, family: usize, tags: Tags) {
         let insurer = &mut self.reg.list[ins];
+        let before = insurer.buf.len();
         csv::write_row(
             &mut insurer.buf,
             insurer.number.as_str(),
@@ -769,6 +842,11 @@ impl Generator {
             row,
         );
         insurer.rows += 1;
+        self.buffered += insurer.buf.len() - before;
+        self.used[ins] = true;
+        if insurer.rows == self.limits.rows {
+            self.full.push(ins);
+        }
         let kind = insurer.kind;
         if let Some(s) = self.sample_slot(kind, row, p, tags) {
             let valid = row.qualified <= self.as_of && row.lost.is_none_or(|d| self.as_of < d);

@@ -87,42 +87,64 @@ pub struct SeedSummary {
     pub people: u64,
     /// Data rows in all rosters.
     pub rows: u64,
-    /// Rosters passed to the sink.
+    /// Insurers with at least one row.
     pub insurers: u64,
+    /// Roster files passed to the sink (more than `insurers` when large ones were split).
+    pub rosters: u64,
     /// About twenty people across kinds; the first is always currently valid and has a 記号
     /// and 枝番 (when `people` is not zero). Others include a 6-digit 国保 card, a 後期高齢
     /// card without 記号, dependents, and lost qualifications (validity `Invalid`).
     pub samples: Vec<SamplePerson>,
 }
 
-/// Generates the population and calls `sink` once per insurer that has at least one row, in
-/// a fixed order (協会けんぽ by prefecture, 船員, 健保組合, 共済, 国保組合, 市町村国保,
-/// 後期高齢). Stops at the first error of `sink` and returns it.
+/// Generates the population and calls `sink` with each insurer's roster: for a population
+/// of a few hundred thousand, once per insurer that has at least one row, in a fixed order
+/// (協会けんぽ by prefecture, 船員, 健保組合, 共済, 国保組合, 市町村国保, 後期高齢). A large
+/// insurer's people come in several files of at most 100,000 rows, handed over as they fill,
+/// and no more than 256 MB of CSV is held at once, so a national population (126 M) streams
+/// through in bounded memory. Every file is a complete roster with its header; importing them
+/// all gives the same store as one file per insurer. Stops at the first error of `sink` and
+/// returns it.
 pub fn generate<E>(
     config: &SeedConfig,
+    sink: impl FnMut(InsurerRoster) -> Result<(), E>,
+) -> Result<SeedSummary, E> {
+    generate_in_files(config, 100_000, 256 << 20, sink)
+}
+
+/// [`generate`] with the file limits given: at most `rows_per_file` rows per roster, and the
+/// largest roster handed over whenever all of them hold more than `max_buffered_bytes`.
+pub fn generate_in_files<E>(
+    config: &SeedConfig,
+    rows_per_file: u64,
+    max_buffered_bytes: usize,
     mut sink: impl FnMut(InsurerRoster) -> Result<(), E>,
 ) -> Result<SeedSummary, E> {
-    let out = gen::Generator::new(config).run();
     let mut rows = 0;
-    let mut insurers = 0;
-    for ins in out.insurers {
-        if ins.rows == 0 {
-            continue;
-        }
-        rows += ins.rows;
-        insurers += 1;
+    let mut rosters = 0;
+    let out = gen::Generator::new(
+        config,
+        gen::Limits {
+            rows: rows_per_file.max(1),
+            bytes: max_buffered_bytes,
+        },
+    )
+    .run(|chunk| {
+        rows += chunk.rows;
+        rosters += 1;
         sink(InsurerRoster {
-            insurer_number: ins.number,
-            insurer_name: ins.name,
-            kind: ins.kind,
-            rows: ins.rows,
-            csv: ins.buf,
-        })?;
-    }
+            insurer_number: chunk.insurer.number.clone(),
+            insurer_name: chunk.insurer.name.clone(),
+            kind: chunk.insurer.kind,
+            rows: chunk.rows,
+            csv: chunk.csv,
+        })
+    })?;
     Ok(SeedSummary {
         people: config.people,
         rows,
-        insurers,
+        insurers: out.insurers,
+        rosters,
         samples: out.samples,
     })
 }

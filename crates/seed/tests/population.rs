@@ -660,3 +660,67 @@ fn tiny_populations_and_sink_errors() {
     assert_eq!(result.unwrap_err(), "disk full");
     assert_eq!(calls, 3);
 }
+
+#[test]
+fn large_rosters_stream_in_files_that_add_up_to_the_same_rows() {
+    let cfg = config(3_000, 7);
+    let (whole, summary) = run(&cfg);
+    let mut files = Vec::new();
+    let split = kakunin_seed::generate_in_files(&cfg, 40, 16 << 10, |r| {
+        files.push(r);
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    assert_eq!(
+        (split.rows, split.insurers),
+        (summary.rows, summary.insurers)
+    );
+    assert_eq!(split.rosters, files.len() as u64);
+    assert!(files.len() > whole.len() * 2, "large insurers were split");
+    assert_eq!(
+        summary.rosters,
+        whole.len() as u64,
+        "one file each when small"
+    );
+    let mut by_insurer: HashMap<String, Vec<u8>> = HashMap::new();
+    for f in &files {
+        assert!(f.rows > 0 && f.rows <= 40, "{} rows", f.rows);
+        let text = std::str::from_utf8(&f.csv).unwrap();
+        let (header, body) = text.split_once('\n').unwrap();
+        assert_eq!(header, HEADER, "every file is a complete roster");
+        assert_eq!(body.lines().count() as u64, f.rows);
+        by_insurer
+            .entry(f.insurer_number.as_str().to_string())
+            .or_default()
+            .extend_from_slice(body.as_bytes());
+    }
+    assert_eq!(by_insurer.len(), whole.len());
+    for w in &whole {
+        let text = std::str::from_utf8(&w.csv).unwrap();
+        let body = text.split_once('\n').unwrap().1;
+        assert!(
+            by_insurer[w.insurer_number.as_str()] == body.as_bytes(),
+            "{}: the files hold the same rows in the same order",
+            w.insurer_number
+        );
+    }
+    // The same limits give the same files.
+    let mut again = Vec::new();
+    kakunin_seed::generate_in_files(&cfg, 40, 16 << 10, |r| {
+        again.push(r.csv);
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    assert!(again.iter().eq(files.iter().map(|f| &f.csv)));
+    // With no row limit, the byte limit alone bounds what is held: no file is much larger
+    // than it (it is checked after each household).
+    let mut largest = 0;
+    let bytes_only = kakunin_seed::generate_in_files(&cfg, u64::MAX, 16 << 10, |r| {
+        largest = largest.max(r.csv.len());
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    assert_eq!(bytes_only.rows, summary.rows);
+    assert!(bytes_only.rosters > summary.rosters);
+    assert!(largest <= (16 << 10) + 4096, "{largest} bytes");
+}
