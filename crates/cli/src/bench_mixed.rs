@@ -128,7 +128,9 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
         .await
         .context("the central does not answer /health")?;
 
-    let n = (args.rate * args.seconds.max(1)) as usize;
+    // One second more than the run: the open loop may start a few more than rate × seconds,
+    // and a proof must never be sent twice.
+    let n = (args.rate * (args.seconds.max(1) + 1)) as usize;
     let kinds = plan(n, args.card_share, args.view_share);
     let card_receptions = kinds.iter().filter(|k| **k != Kind::Number).count();
 
@@ -191,6 +193,7 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
 
     // The morning.
     let per_kind: Arc<Mutex<PerKind>> = Arc::default();
+    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let holders = Arc::new(holders);
     let server = Server::new(args.central_pid);
     let mark = server.mark();
@@ -203,6 +206,7 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
             let kind = kinds[i % kinds.len()];
             let c = client.clone();
             let per_kind = per_kind.clone();
+            let first_error = first_error.clone();
             let card = (kind != Kind::Number).then(|| {
                 let k = card_k % nonces.len().max(1);
                 card_k += 1;
@@ -222,30 +226,62 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
             let number = request(&samples[i % samples.len()]);
             async move {
                 let t = Instant::now();
-                let (slot, ok) = match (kind, card) {
-                    (Kind::Number, _) | (_, None) => (0, c.check(&number).await.is_ok()),
-                    (Kind::Card, Some((check, _))) => (1, c.card_check(&check).await.is_ok()),
-                    (Kind::CardAndView, Some((check, view))) => {
-                        let checked = c.card_check(&check).await.is_ok();
-                        let t_view = Instant::now();
-                        let viewed =
-                            checked && c.medical_information("medications", &view).await.is_ok();
-                        let mut p = per_kind.lock().unwrap_or_else(|e| e.into_inner());
-                        if viewed {
-                            p[2].0.push(t_view.elapsed().as_micros() as u64);
-                        } else {
-                            p[2].1 += 1;
-                        }
-                        (1, checked)
+                let note = move |r: Result<(), String>| match r {
+                    Ok(()) => true,
+                    Err(e) => {
+                        let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+                        first.get_or_insert(e);
+                        false
                     }
                 };
-                let mut p = per_kind.lock().unwrap_or_else(|e| e.into_inner());
-                if ok {
-                    p[slot].0.push(t.elapsed().as_micros() as u64);
-                } else {
-                    p[slot].1 += 1;
+                let record = |slot: usize, ok: bool, since: Instant| {
+                    let mut p = per_kind.lock().unwrap_or_else(|e| e.into_inner());
+                    if ok {
+                        p[slot].0.push(since.elapsed().as_micros() as u64);
+                    } else {
+                        p[slot].1 += 1;
+                    }
+                };
+                match (kind, card) {
+                    (Kind::Number, _) | (_, None) => {
+                        let ok = note(c.check(&number).await.map(drop).map_err(|e| e.to_string()));
+                        record(0, ok, t);
+                        ok
+                    }
+                    (Kind::Card, Some((check, _))) => {
+                        let ok = note(
+                            c.card_check(&check)
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string()),
+                        );
+                        record(1, ok, t);
+                        ok
+                    }
+                    // The reception lasts until the view is shown; the check's own latency
+                    // ends with its answer.
+                    (Kind::CardAndView, Some((check, view))) => {
+                        let checked = note(
+                            c.card_check(&check)
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string()),
+                        );
+                        record(1, checked, t);
+                        if !checked {
+                            return false;
+                        }
+                        let t_view = Instant::now();
+                        let viewed = note(
+                            c.medical_information("medications", &view)
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string()),
+                        );
+                        record(2, viewed, t_view);
+                        viewed
+                    }
                 }
-                ok
             }
         },
     )
@@ -253,6 +289,7 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
     let elapsed = started.elapsed();
     let usage = server.since(mark, receptions.requests);
     let logged = store.counts().await?.access_log - logged_before;
+    let first_error = first_error.lock().unwrap_or_else(|e| e.into_inner()).take();
     let [numbers, checks, views] = {
         let mut p = per_kind.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut *p).map(|(lat, errors)| Latency::from_micros(lat, errors, elapsed))
@@ -273,6 +310,7 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
             "drug_history_views": views,
             "central": usage,
             "access_log_entries_written": logged,
+            "first_error": first_error,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -297,6 +335,9 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
             numbers.requests + checks.requests,
             views.requests
         );
+        if let Some(e) = &first_error {
+            println!("  first error: {e}");
+        }
     }
     Ok(())
 }
