@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0011_idempotency",
         include_str!("migrations/0011_idempotency.sql"),
     ),
+    (
+        12,
+        "0012_subjects_by_time",
+        include_str!("migrations/0012_subjects_by_time.sql"),
+    ),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;

@@ -445,21 +445,35 @@ pub(super) fn receipts_for(
             });
         }
     }
+    // The lines of all those receipts: two queries per qualification (drugs, treatments)
+    // rather than two per receipt.
+    let at: HashMap<i64, usize> = out.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
     let mut drugs = conn.prepare_cached(
-        "SELECT dispensed_on, prescribed_on, code, quantity, days_or_times, category, usage_code, rp
-         FROM receipt_drugs WHERE receipt_id = ?1 ORDER BY seq",
+        "SELECT d.dispensed_on, d.prescribed_on, d.code, d.quantity, d.days_or_times, d.category,
+                d.usage_code, d.rp, d.receipt_id
+         FROM receipts r JOIN receipt_drugs d ON d.receipt_id = r.id
+         WHERE r.qualification_id = ?1 AND r.care_month BETWEEN ?2 AND ?3
+         ORDER BY d.receipt_id, d.seq",
     )?;
     let mut treats = conn.prepare_cached(
-        "SELECT kind, code, dates, count FROM receipt_treatments WHERE receipt_id = ?1 ORDER BY seq",
+        "SELECT t.kind, t.code, t.dates, t.count, t.receipt_id
+         FROM receipts r JOIN receipt_treatments t ON t.receipt_id = r.id
+         WHERE r.qualification_id = ?1 AND r.care_month BETWEEN ?2 AND ?3
+         ORDER BY t.receipt_id, t.seq",
     )?;
-    for rec in &mut out {
-        let mut rows = drugs.query([rec.id])?;
+    for qid in ids {
+        let range = params![qid, month_text(from), month_text(to)];
+        let mut rows = drugs.query(range)?;
         while let Some(r) = rows.next()? {
-            rec.drugs.push(drug_from(r)?);
+            if let Some(&i) = at.get(&req_int(r, 8, "receipt_id")?) {
+                out[i].drugs.push(drug_from(r)?);
+            }
         }
-        let mut rows = treats.query([rec.id])?;
+        let mut rows = treats.query(range)?;
         while let Some(r) = rows.next()? {
-            rec.treatments.push(treatment_from(r)?);
+            if let Some(&i) = at.get(&req_int(r, 4, "receipt_id")?) {
+                out[i].treatments.push(treatment_from(r)?);
+            }
         }
     }
     out.sort_by(|a, b| b.month.cmp(&a.month).then(a.id.cmp(&b.id)));

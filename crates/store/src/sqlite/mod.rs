@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0011_idempotency",
         include_str!("migrations/0011_idempotency.sql"),
     ),
+    (
+        12,
+        "0012_subjects_by_time",
+        include_str!("migrations/0012_subjects_by_time.sql"),
+    ),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -577,7 +582,7 @@ impl Store for SqliteStore {
         kind: MasterKind,
         codes: Vec<String>,
     ) -> Result<Vec<MasterEntry>, StoreError> {
-        self.read(move |c| medical::master_entries(c, kind, &codes))
+        self.read_point(move |c| medical::master_entries(c, kind, &codes))
             .await
     }
 
@@ -637,7 +642,7 @@ impl Store for SqliteStore {
         since: Timestamp,
     ) -> Result<bool, StoreError> {
         let i = institution.clone();
-        self.read(move |c| medical::checked_since(c, &i, &qualification_ids, since))
+        self.read_point(move |c| medical::checked_since(c, &i, &qualification_ids, since))
             .await
     }
 

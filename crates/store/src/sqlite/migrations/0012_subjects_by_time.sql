@@ -1,0 +1,10 @@
+-- kakunin SQLite schema, migration 0012: a person's access-log entries by time.
+-- Append-only: never edit an applied migration.
+--
+-- "Was this person checked here today?" (before any medical information is shown) and a
+-- person's own access log read the newest entries of one qualification; with the index on
+-- qualification_id alone, that walked every entry the person ever had. The new index serves
+-- both lookups by qualification_id and those bounded by time, so it replaces the old one.
+CREATE INDEX access_log_subjects_by_qualification_time
+    ON access_log_subjects (qualification_id, access_at_ms);
+DROP INDEX access_log_subjects_by_qualification;
