@@ -43,6 +43,10 @@ pub struct StoreConfig {
     pub replicas: Vec<String>,
     /// Replicas more stale than this are skipped (default 1 s).
     pub max_replica_lag: Option<Duration>,
+    /// PostgreSQL connections per node (primary and each replica; default 16). On a small
+    /// machine shared with PostgreSQL fewer connections mean fewer backends competing for the
+    /// cores.
+    pub pool_size: Option<usize>,
 }
 
 impl StoreConfig {
@@ -154,6 +158,13 @@ pub async fn open_store(data_dir: &Path, config: &StoreConfig) -> Result<Arc<dyn
             replicas: config.replicas.clone(),
             max_replica_lag: config.max_replica_lag.unwrap_or(Duration::from_secs(1)),
             ..PgOptions::new(url)
+        };
+        let options = match config.pool_size {
+            Some(n) => PgOptions {
+                pool_size: n.max(1),
+                ..options
+            },
+            None => options,
         };
         let store = PostgresStore::connect(options)
             .await

@@ -80,6 +80,7 @@ async fn replica_reads_lag_bound_and_failover() {
         database: Some(primary_url),
         replicas: vec![replica_url],
         max_replica_lag: Some(Duration::from_millis(1000)),
+        pool_size: None,
     };
     let store = open_store(dir.path(), &config).await.unwrap();
     let central = Central::bind_with(

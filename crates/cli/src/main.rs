@@ -141,6 +141,9 @@ struct CentralArgs {
     /// Skip replicas more stale than this many milliseconds (default 1000).
     #[arg(long, env = "KAKUNIN_MAX_REPLICA_LAG_MS")]
     max_replica_lag_ms: Option<u64>,
+    /// PostgreSQL connections per database node (default 16).
+    #[arg(long, env = "KAKUNIN_POOL_SIZE")]
+    pool_size: Option<usize>,
     /// A separate authority (`kakunin authority`), e.g. https://127.0.0.1:8444; default: the
     /// authority in DATA/authority, in this process.
     #[arg(long, env = "KAKUNIN_AUTHORITY")]
@@ -600,6 +603,7 @@ fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
                 .max_replica_lag_ms
                 .or(file.max_replica_lag_ms)
                 .map(std::time::Duration::from_millis),
+            pool_size: flags.pool_size.or(file.pool_size),
         },
     })
 }
