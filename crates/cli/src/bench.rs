@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// The central's process id (Linux): also report its CPU per check and its memory.
     #[arg(long)]
     central_pid: Option<u32>,
+    /// More central nodes (repeatable): the clients of every phase are spread over
+    /// `--server` and these, round robin, as terminals given several addresses would be.
+    #[arg(long = "also-server")]
+    also_servers: Vec<String>,
 }
 
 pub(crate) fn request(q: &CardQuery) -> EligibilityCheckRequest {
@@ -102,6 +106,19 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .health()
         .await
         .context("the central does not answer /health")?;
+    let mut nodes = vec![client.clone()];
+    for server in &args.also_servers {
+        let c = kakunin_api::client::CentralClient::from_files(
+            server,
+            &args.conn.ca,
+            Some(&args.conn.identity),
+        )?;
+        c.health()
+            .await
+            .with_context(|| format!("{server} does not answer /health"))?;
+        nodes.push(c);
+    }
+    let nodes = Arc::new(nodes);
     let logged_before = store.counts().await?.access_log;
 
     // Warm-up: open the keep-alive connections.
@@ -129,9 +146,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // Saturation: `concurrency` clients in a closed loop.
     let mark = server.mark();
-    let (c, s) = (client.clone(), samples.clone());
+    let (n, s) = (nodes.clone(), samples.clone());
     let saturation = closed_loop_for(args.concurrency, seconds, move |i| {
-        let (c, q) = (c.clone(), request(&s[i % s.len()]));
+        let (c, q) = (n[i % n.len()].clone(), request(&s[i % s.len()]));
         async move { c.check(&q).await.is_ok() }
     })
     .await;
@@ -139,7 +156,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // Fixed rate: an open loop at `rate` per second.
     let mark = server.mark();
-    let fixed = fixed_rate(&client, &samples, args.rate, seconds).await;
+    let fixed = fixed_rate(&nodes, &samples, args.rate, seconds).await;
     let fixed_usage = server.since(mark, fixed.requests);
 
     // The same with a noisy neighbour: another institution's clients in a closed loop.
@@ -169,7 +186,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                     }
                 }));
             }
-            let with = fixed_rate(&client, &samples, args.rate, seconds).await;
+            let with = fixed_rate(&nodes, &samples, args.rate, seconds).await;
             stop.store(true, Ordering::Relaxed);
             for h in hammer {
                 h.await?;
@@ -196,6 +213,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "empty_handler_central": empty_usage,
             "rsa2048_verify_per_second_one_core": rsa_verify,
             "concurrency": args.concurrency,
+            "nodes": nodes.len(),
             "saturation": saturation,
             "saturation_central": saturation_usage,
             "ratio_to_store_lookups": saturation.per_second / baseline,
@@ -222,8 +240,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         println!("  {}", usage_line(&empty_usage));
         println!("ring RSA-2048 verifications: {rsa_verify:.0}/s on one core");
         println!(
-            "saturation ({} clients, {} s): {}",
+            "saturation ({} clients over {} node(s), {} s): {}",
             args.concurrency,
+            nodes.len(),
             args.seconds,
             saturation.line()
         );
@@ -254,15 +273,18 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// An open loop at `rate` checks per second for `seconds`.
+/// An open loop at `rate` checks per second for `seconds`, spread over `nodes`.
 async fn fixed_rate(
-    client: &kakunin_api::client::CentralClient,
+    nodes: &[kakunin_api::client::CentralClient],
     samples: &Arc<Vec<CardQuery>>,
     rate: u64,
     seconds: Duration,
 ) -> Latency {
     open_loop(rate as f64, seconds, |i| {
-        let (c, q) = (client.clone(), request(&samples[i % samples.len()]));
+        let (c, q) = (
+            nodes[i % nodes.len()].clone(),
+            request(&samples[i % samples.len()]),
+        );
         async move { c.check(&q).await.is_ok() }
     })
     .await
