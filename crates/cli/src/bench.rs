@@ -67,25 +67,11 @@ pub(crate) fn request(q: &CardQuery) -> EligibilityCheckRequest {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    if args.database.is_none() && !args.data.join(kakunin_central::SQLITE_FILE).exists() {
-        bail!(
-            "{} has no store; seed it first (kakunin seed --data …)",
-            args.data.display()
-        );
-    }
-    let store = kakunin_central::open_store(
-        &args.data,
-        &kakunin_central::StoreConfig {
-            database: args.database.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let people = store.counts().await?.qualifications;
-    let samples = Arc::new(store.sample_queries(20_000).await?);
-    if samples.is_empty() {
-        bail!("the store is empty; seed it first");
-    }
+    let crate::bench_common::BenchStore {
+        store,
+        people,
+        samples,
+    } = crate::bench_common::open_store(&args.data, args.database.as_deref()).await?;
     let seconds = Duration::from_secs(args.seconds.max(1));
 
     // Baseline: raw point lookups through the store, one at a time, same data.

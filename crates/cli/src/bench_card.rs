@@ -12,6 +12,7 @@
 //! concurrency, against the same central and store. With `--central-pid`, the central's own
 //! CPU time per check is reported too.
 
+use crate::bench_common::{self, closed_loop_for, BenchStore};
 use crate::card::b64;
 use crate::Conn;
 use anyhow::{bail, Context, Result};
@@ -95,6 +96,12 @@ pub(crate) async fn open_cards(
     .await?
 }
 
+/// The card's PIN proof for a card check over `nonce` (base64 signature of the challenge).
+pub(crate) fn card_proof(jpki: &mut Jpki<'_>, nonce: &str) -> Result<String> {
+    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
+    Ok(b64(&jpki.sign_sha256(&hash)?))
+}
+
 /// The card-check proofs for `nonces`: nonce k is signed by card k mod the number of cards,
 /// on every core (base64 signatures, in the nonces' order).
 pub(crate) async fn sign_nonces(
@@ -115,8 +122,7 @@ pub(crate) async fn sign_nonces(
             for (ci, mut card) in mine {
                 let mut jpki = Jpki::open(&mut card)?;
                 for (k, nonce) in nonces.iter().enumerate().skip(ci).step_by(n_cards) {
-                    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
-                    out.push((k, jpki.sign_sha256(&hash)?));
+                    out.push((k, card_proof(&mut jpki, nonce)?));
                 }
             }
             Ok::<_, anyhow::Error>(out)
@@ -125,7 +131,7 @@ pub(crate) async fn sign_nonces(
     let mut signatures: Vec<String> = vec![String::new(); nonces.len()];
     for h in handles {
         for (k, sig) in h.await?? {
-            signatures[k] = b64(&sig);
+            signatures[k] = sig;
         }
     }
     Ok(signatures)
@@ -165,15 +171,11 @@ where
 }
 
 pub async fn run(args: CardBenchArgs) -> Result<()> {
-    let store = kakunin_central::open_store(
-        &args.data,
-        &kakunin_central::StoreConfig {
-            database: args.database.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let people = store.counts().await?.qualifications;
+    let BenchStore {
+        store,
+        people,
+        samples,
+    } = bench_common::open_store(&args.data, args.database.as_deref()).await?;
     let dir = args
         .cards_dir
         .clone()
@@ -182,14 +184,12 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
     let n_cards = cards.len();
     let certs: Arc<Vec<String>> = Arc::new(cards.iter().map(|(_, c)| b64(c)).collect());
 
-    // The crypto library's raw RSA-2048 verification rate (one core), on a real card key.
     // The crypto library's raw RSA-2048 verification rate (one core).
-    let rsa_verify_per_second = tokio::task::spawn_blocking(|| {
-        crate::bench_common::rsa_verify_rate(Duration::from_secs(2))
-    })
-    .await??;
+    let rsa_verify_per_second =
+        tokio::task::spawn_blocking(|| bench_common::rsa_verify_rate(Duration::from_secs(2)))
+            .await??;
 
-    let central = crate::bench_common::Server::new(args.central_pid);
+    let central = bench_common::Server::new(args.central_pid);
     let client = args.conn.client()?;
     client
         .health()
@@ -197,34 +197,21 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         .context("the central does not answer /health")?;
 
     // Baseline: number-based checks, same concurrency, same central.
-    let samples = Arc::new(store.sample_queries(20_000).await?);
-    let cpu_before_numbers = central.cpu_seconds();
-    let (number_rate, number_checks) = {
-        let seconds = Duration::from_secs(args.seconds.max(1));
-        let next = Arc::new(AtomicUsize::new(0));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..args.concurrency {
-            let (c, samples, next) = (client.clone(), samples.clone(), next.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut ok = 0usize;
-                while started.elapsed() < seconds {
-                    let q = &samples[next.fetch_add(1, Ordering::Relaxed) % samples.len()];
-                    ok += usize::from(c.check(&crate::bench::request(q)).await.is_ok());
-                }
-                ok
-            }));
-        }
-        let mut ok = 0;
-        for t in tasks {
-            ok += t.await?;
-        }
-        (ok as f64 / started.elapsed().as_secs_f64(), ok)
-    };
+    let mark = central.mark();
+    let (c, q) = (client.clone(), samples.clone());
+    let numbers = closed_loop_for(
+        args.concurrency,
+        Duration::from_secs(args.seconds.max(1)),
+        move |i| {
+            let (c, q) = (c.clone(), crate::bench::request(&q[i % q.len()]));
+            async move { c.check(&q).await.is_ok() }
+        },
+    )
+    .await;
+    let number_rate = numbers.per_second;
     let cpu_numbers = central
-        .cpu_seconds()
-        .zip(cpu_before_numbers)
-        .map(|(a, b)| (a - b) / number_checks.max(1) as f64);
+        .since(mark, numbers.requests)
+        .map(|u| u.cpu_us_per_request / 1e6);
 
     // Warm the central's certificate and owner caches once per card (first sight of a card
     // asks the authority, as in real life once per card).
@@ -315,8 +302,8 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
         "central_capacity_ratio_card_to_number": cpu_numbers.zip(cpu_cards).map(|(n, c)| n / c),
         "central_capacity_ratio_cold_card_to_number": cpu_numbers.zip(cpu_cold).map(|(n, c)| n / c),
         "access_log_entries_written": logged,
-        "central_memory": central.since(central.mark(), 1).map(|u| serde_json::json!({
-            "rss_mb": u.rss_mb, "peak_rss_mb": u.peak_rss_mb,
+        "central_memory": central.memory_mb().map(|(rss, peak)| serde_json::json!({
+            "rss_mb": rss, "peak_rss_mb": peak,
         })),
     });
     if args.json {
@@ -349,11 +336,8 @@ pub async fn run(args: CardBenchArgs) -> Result<()> {
             );
         }
         println!("access-log entries written: {logged} for {answered} card checks");
-        if let Some(u) = central.since(central.mark(), 1) {
-            println!(
-                "central memory: RSS {:.0} MB, peak {:.0} MB",
-                u.rss_mb, u.peak_rss_mb
-            );
+        if let Some((rss, peak)) = central.memory_mb() {
+            println!("central memory: RSS {rss:.0} MB, peak {peak:.0} MB");
         }
     }
     Ok(())

@@ -3,12 +3,51 @@
 //! loop, and the baselines measured in the same run (the empty handler over the same HTTPS
 //! stack, the crypto library's RSA verification).
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use kakunin_api::client::CentralClient;
+use kakunin_store::{CardQuery, Store};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The central's store as a bench reads it: for sample people and the access-log count.
+pub struct BenchStore {
+    pub store: Arc<dyn Store>,
+    /// Qualifications in the store.
+    pub people: u64,
+    /// Up to 20,000 people to check, by their card numbers.
+    pub samples: Arc<Vec<CardQuery>>,
+}
+
+/// Opens the central's store (SQLite in `data` unless `database` names PostgreSQL), refusing
+/// a data directory without one rather than creating an empty store there.
+pub async fn open_store(data: &std::path::Path, database: Option<&str>) -> Result<BenchStore> {
+    if database.is_none() && !data.join(kakunin_central::SQLITE_FILE).exists() {
+        bail!(
+            "{} has no store; seed it first (kakunin seed --data …)",
+            data.display()
+        );
+    }
+    let store = kakunin_central::open_store(
+        data,
+        &kakunin_central::StoreConfig {
+            database: database.map(str::to_owned),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let people = store.counts().await?.qualifications;
+    let samples = Arc::new(store.sample_queries(20_000).await?);
+    if samples.is_empty() {
+        bail!("the store is empty; seed it first");
+    }
+    Ok(BenchStore {
+        store,
+        people,
+        samples,
+    })
+}
 
 /// Throughput and latency of one phase.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -100,16 +139,22 @@ impl Server {
         }
     }
 
+    /// (resident, peak resident) memory in MB; `None` without a pid.
+    pub fn memory_mb(&self) -> Option<(f64, f64)> {
+        let (rss, peak) = self.memory_kb()?;
+        Some((rss as f64 / 1024.0, peak as f64 / 1024.0))
+    }
+
     /// Usage since `mark` for `requests` answered requests; `None` without a pid.
     pub fn since(&self, mark: ServerMark, requests: usize) -> Option<ServerUsage> {
         let cpu = self.cpu_seconds()? - mark.cpu_seconds?;
-        let (rss_kb, peak_kb) = self.memory_kb()?;
+        let (rss_mb, peak_rss_mb) = self.memory_mb()?;
         Some(ServerUsage {
             cpu_seconds: cpu,
             cpu_us_per_request: cpu * 1e6 / requests.max(1) as f64,
             cores_busy: cpu / mark.at.elapsed().as_secs_f64().max(f64::MIN_POSITIVE),
-            rss_mb: rss_kb as f64 / 1024.0,
-            peak_rss_mb: peak_kb as f64 / 1024.0,
+            rss_mb,
+            peak_rss_mb,
         })
     }
 

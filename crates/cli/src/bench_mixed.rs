@@ -12,19 +12,17 @@
 //! `/v1/card-consents` over the answer's next nonce).
 
 use crate::bench::request;
-use crate::bench_card::{open_cards, sign_nonces};
-use crate::bench_common::{open_loop, usage_line, Latency, Server};
+use crate::bench_card::{card_proof, open_cards, sign_nonces};
+use crate::bench_common::{self, open_loop, usage_line, BenchStore, Latency, Server};
 use crate::card::b64;
 use crate::Conn;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kakunin_api::client::CentralClient;
 use kakunin_api::{
-    card_challenge, BatchInquiryRequest, CardCheckRequest, CardConsentRequest, CardProof,
-    MedicalInformationRequest,
+    BatchInquiryRequest, CardCheckRequest, CardConsentRequest, CardProof, MedicalInformationRequest,
 };
 use kakunin_card::Jpki;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,19 +107,11 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.card_share) || !(0.0..=1.0).contains(&args.view_share) {
         bail!("--card-share and --view-share are between 0 and 1");
     }
-    let store = kakunin_central::open_store(
-        &args.data,
-        &kakunin_central::StoreConfig {
-            database: args.database.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let people = store.counts().await?.qualifications;
-    let samples = Arc::new(store.sample_queries(20_000).await?);
-    if samples.is_empty() {
-        bail!("the store is empty; seed it first");
-    }
+    let BenchStore {
+        store,
+        people,
+        samples,
+    } = bench_common::open_store(&args.data, args.database.as_deref()).await?;
     let client = args.conn.client()?;
     client
         .health()
@@ -226,14 +216,6 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
             let number = request(&samples[i % samples.len()]);
             async move {
                 let t = Instant::now();
-                let note = move |r: Result<(), String>| match r {
-                    Ok(()) => true,
-                    Err(e) => {
-                        let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
-                        first.get_or_insert(e);
-                        false
-                    }
-                };
                 let record = |slot: usize, ok: bool, since: Instant| {
                     let mut p = per_kind.lock().unwrap_or_else(|e| e.into_inner());
                     if ok {
@@ -244,39 +226,27 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
                 };
                 match (kind, card) {
                     (Kind::Number, _) | (_, None) => {
-                        let ok = note(c.check(&number).await.map(drop).map_err(|e| e.to_string()));
+                        let ok = succeeded(&first_error, c.check(&number).await);
                         record(0, ok, t);
                         ok
                     }
                     (Kind::Card, Some((check, _))) => {
-                        let ok = note(
-                            c.card_check(&check)
-                                .await
-                                .map(drop)
-                                .map_err(|e| e.to_string()),
-                        );
+                        let ok = succeeded(&first_error, c.card_check(&check).await);
                         record(1, ok, t);
                         ok
                     }
                     // The reception lasts until the view is shown; the check's own latency
                     // ends with its answer.
                     (Kind::CardAndView, Some((check, view))) => {
-                        let checked = note(
-                            c.card_check(&check)
-                                .await
-                                .map(drop)
-                                .map_err(|e| e.to_string()),
-                        );
+                        let checked = succeeded(&first_error, c.card_check(&check).await);
                         record(1, checked, t);
                         if !checked {
                             return false;
                         }
                         let t_view = Instant::now();
-                        let viewed = note(
-                            c.medical_information("medications", &view)
-                                .await
-                                .map(drop)
-                                .map_err(|e| e.to_string()),
+                        let viewed = succeeded(
+                            &first_error,
+                            c.medical_information("medications", &view).await,
                         );
                         record(2, viewed, t_view);
                         viewed
@@ -342,10 +312,23 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// True for an answer; for an error, false, keeping the run's first error to print.
+fn succeeded<T, E: std::fmt::Display>(
+    first_error: &Mutex<Option<String>>,
+    r: Result<T, E>,
+) -> bool {
+    match r {
+        Ok(_) => true,
+        Err(e) => {
+            let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert_with(|| e.to_string());
+            false
+        }
+    }
+}
+
 fn sign_one(card: &mut kakunin_card::VirtualCard, nonce: &str) -> Result<String> {
-    let mut jpki = Jpki::open(card)?;
-    let hash: [u8; 32] = Sha256::digest(card_challenge(nonce)).into();
-    Ok(b64(&jpki.sign_sha256(&hash)?))
+    card_proof(&mut Jpki::open(card)?, nonce)
 }
 
 #[derive(Args)]
@@ -380,18 +363,9 @@ pub async fn run_batch(args: BatchBenchArgs) -> Result<()> {
     if !(1..=5000).contains(&args.items) {
         bail!("--items is between 1 and 5,000");
     }
-    let store = kakunin_central::open_store(
-        &args.data,
-        &kakunin_central::StoreConfig {
-            database: args.database.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let samples = Arc::new(store.sample_queries(20_000).await?);
-    if samples.is_empty() {
-        bail!("the store is empty; seed it first");
-    }
+    let samples = bench_common::open_store(&args.data, args.database.as_deref())
+        .await?
+        .samples;
     let client = args.conn.client()?;
     client
         .health()

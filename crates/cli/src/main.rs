@@ -608,19 +608,6 @@ fn central_config(flags: CentralArgs) -> Result<CentralConfig> {
     })
 }
 
-/// This process's peak resident memory (Linux), MB.
-fn peak_memory_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
 async fn seed(args: &SeedArgs) -> Result<()> {
     let as_of = match &args.as_of {
         Some(s) => {
@@ -664,7 +651,7 @@ async fn seed(args: &SeedArgs) -> Result<()> {
         "seeded {} people ({} qualifications, {} insurers, {} roster files) in {:.1} s: {} inserted, {} updated, {} unchanged",
         out.summary.people, out.summary.rows, out.summary.insurers, out.summary.rosters, secs, out.inserted, out.updated, out.unchanged
     );
-    if let Some(peak) = peak_memory_mb() {
+    if let Some((_, peak)) = bench_common::Server::new(Some(std::process::id())).memory_mb() {
         println!("peak memory (VmHWM) of this process: {peak:.0} MB");
     }
     let mut holders = Vec::new();

@@ -261,18 +261,15 @@ impl SqliteStore {
     }
 
     /// Runs a point read (an indexed lookup of one person, a handful of rows) right here on
-    /// the calling thread when a read connection is free: from the page cache or the mapped
-    /// file it takes microseconds, less than handing it to the blocking pool and back (two
-    /// thread wake-ups, which dominated a check's cost). When every connection is busy, it
-    /// queues like any other read.
+    /// the calling thread when a read connection is free: it takes microseconds, less than
+    /// handing it to the blocking pool and back (two thread wake-ups, which dominated a
+    /// check's cost). When every connection is busy, it queues like any other read.
     async fn read_point<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
-        let n = self.inner.readers.len();
-        if let Some(conn) = (0..n).find_map(|i| self.inner.readers[(start + i) % n].try_lock().ok())
-        {
+        if let Some(conn) = self.inner.free_reader(start) {
             return f(&conn);
         }
         self.read(f).await
@@ -287,21 +284,24 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
             // Take the first free connection, else wait for the round-robin one.
-            let n = inner.readers.len();
-            let conn = (0..n)
-                .find_map(|i| inner.readers[(start + i) % n].try_lock().ok())
-                .map_or_else(
-                    || {
-                        inner.readers[start % n]
-                            .lock()
-                            .map_err(|_| StoreError::Closed)
-                    },
-                    Ok,
-                )?;
+            let conn = match inner.free_reader(start) {
+                Some(conn) => conn,
+                None => inner.readers[start % inner.readers.len()]
+                    .lock()
+                    .map_err(|_| StoreError::Closed)?,
+            };
             f(&conn)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    /// The first read connection nobody holds, looking from `start` round robin.
+    fn free_reader(&self, start: usize) -> Option<std::sync::MutexGuard<'_, Connection>> {
+        let n = self.readers.len();
+        (0..n).find_map(|i| self.readers[(start + i) % n].try_lock().ok())
     }
 }
 
