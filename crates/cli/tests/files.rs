@@ -871,8 +871,14 @@ fn file_interface_end_to_end() {
         .collect();
     for name in &names {
         let r = client.wait(name, Duration::from_secs(180)).unwrap();
-        assert_eq!(r.segment(), Some("1"));
-        assert_eq!(r.value("MessageBody/ProcessingResultStatus"), Some("1"));
+        let body = || String::from_utf8_lossy(&r.bytes).into_owned();
+        assert_eq!(r.segment(), Some("1"), "{name}: {}", body());
+        assert_eq!(
+            r.value("MessageBody/ProcessingResultStatus"),
+            Some("1"),
+            "{name}: {}",
+            body()
+        );
     }
     println!(
         "2,000 files dropped at once: all answered in {:.1} s",
