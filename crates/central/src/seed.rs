@@ -1,4 +1,5 @@
-//! Loads the synthetic population through the same roster import path insurers use.
+//! Loads the synthetic population through the same roster import path insurers use (in bulk
+//! when the store is empty).
 
 use crate::service::{self, Scope};
 use anyhow::{anyhow, bail, Result};
@@ -21,47 +22,74 @@ pub async fn seed_store(store: Arc<dyn Store>, config: SeedConfig) -> Result<See
     seed_store_reporting(store, config, |_| {}).await
 }
 
-/// [`seed_store`], calling `progress` with the rows imported so far after each roster file.
+/// How far a seed is, for [`seed_store_reporting`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedProgress {
+    /// Rows imported so far, after each roster file.
+    Imported(u64),
+    /// Every row is in; the bulk load is building its indexes.
+    BuildingIndexes,
+}
+
+/// [`seed_store`], telling `progress` how far it is.
 pub async fn seed_store_reporting(
     store: Arc<dyn Store>,
     config: SeedConfig,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(SeedProgress),
 ) -> Result<SeedOutcome> {
+    // Into an empty store the rows are only appended and the random-order indexes built at
+    // the end; into one that holds people already, the rosters are imported the usual way.
+    let bulk = store.begin_bulk_load().await?;
+    // Three stages on their own threads, in order: the generator writes roster files, the
+    // checker parses them, and this task hands them to the store's writer.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<InsurerRoster>(4);
     let generator = tokio::task::spawn_blocking(move || {
         kakunin_seed::generate(&config, |roster| {
             tx.blocking_send(roster).map_err(|_| "import stopped")
         })
     });
-    let (mut inserted, mut updated, mut unchanged) = (0, 0, 0);
-    while let Some(roster) = rx.recv().await {
-        let report = service::import_roster(
-            &*store,
-            None,
-            &Scope::Any,
-            "seed",
-            &roster.csv,
-            false,
-            service::now(),
-        )
-        .await?;
-        if !report.accepted {
-            let first: Vec<String> = report
-                .errors
-                .iter()
-                .take(5)
-                .map(|e| format!("line {} {:?} {}: {}", e.line, e.field, e.code, e.message))
-                .collect();
-            bail!(
-                "seed roster of {} was refused: {}",
-                roster.insurer_number,
-                first.join("; ")
-            );
+    let (checked_tx, mut checked_rx) = tokio::sync::mpsc::channel(2);
+    let checker = tokio::task::spawn_blocking(move || {
+        while let Some(roster) = rx.blocking_recv() {
+            let checked = service::check_roster(&Scope::Any, &roster.csv, false);
+            if checked_tx
+                .blocking_send((roster.insurer_number, checked))
+                .is_err()
+            {
+                break;
+            }
         }
+    });
+    let (mut inserted, mut updated, mut unchanged) = (0, 0, 0);
+    while let Some((insurer, checked)) = checked_rx.recv().await {
+        let report = match checked {
+            Ok(checked) => {
+                service::import_checked(&*store, None, "seed", checked, service::now()).await?
+            }
+            Err(refused) => {
+                let first: Vec<String> = refused
+                    .errors
+                    .iter()
+                    .take(5)
+                    .map(|e| format!("line {} {:?} {}: {}", e.line, e.field, e.code, e.message))
+                    .collect();
+                bail!(
+                    "seed roster of {insurer} was refused: {}",
+                    first.join("; ")
+                );
+            }
+        };
         inserted += report.inserted;
         updated += report.updated;
         unchanged += report.unchanged;
-        progress(inserted + updated + unchanged);
+        progress(SeedProgress::Imported(inserted + updated + unchanged));
+    }
+    checker
+        .await
+        .map_err(|e| anyhow!("seed roster checker failed: {e}"))?;
+    if bulk {
+        progress(SeedProgress::BuildingIndexes);
+        store.finish_bulk_load().await?;
     }
     let summary = generator
         .await

@@ -121,6 +121,34 @@ pub async fn import_roster(
     partial: bool,
     at: Timestamp,
 ) -> Result<RosterImportReport, ImportError> {
+    match check_roster(scope, bytes, partial) {
+        Ok(checked) => import_checked(store, authority, actor, checked, at).await,
+        Err(refused) => {
+            tracing::info!(
+                actor_kind = actor.split(':').next().unwrap_or(""),
+                rows = refused.rows,
+                errors = refused.errors.len(),
+                "roster refused"
+            );
+            Ok(refused)
+        }
+    }
+}
+
+/// A roster parsed and checked, ready for [`import_checked`].
+pub struct CheckedRoster {
+    report: RosterImportReport,
+    rows: Vec<RosterRow>,
+    source_sha256: String,
+}
+
+/// The CPU-bound half of [`import_roster`]: parses the file and checks every row against the
+/// scope. Err is the report of a refused roster (nothing to write).
+pub fn check_roster(
+    scope: &Scope,
+    bytes: &[u8],
+    partial: bool,
+) -> Result<CheckedRoster, RosterImportReport> {
     let parsed = roster::parse_lenient(bytes);
     let mut errors: Vec<RosterLineError> = parsed
         .errors
@@ -170,15 +198,28 @@ pub async fn import_roster(
     let file_level = report.errors.iter().any(|e| e.line <= 1);
     if rows.is_empty() || file_level || (!partial && !report.errors.is_empty()) {
         report.skipped = report.rows;
-        tracing::info!(
-            actor_kind = actor.split(':').next().unwrap_or(""),
-            rows = report.rows,
-            errors = report.errors.len(),
-            "roster refused"
-        );
-        return Ok(report);
+        return Err(report);
     }
-    let source_sha256 = crate::cards::hex(&Sha256::digest(bytes));
+    Ok(CheckedRoster {
+        report,
+        rows,
+        source_sha256: crate::cards::hex(&Sha256::digest(bytes)),
+    })
+}
+
+/// The writing half of [`import_roster`].
+pub async fn import_checked(
+    store: &dyn Store,
+    authority: Option<&dyn AuthorityApi>,
+    actor: &str,
+    checked: CheckedRoster,
+    at: Timestamp,
+) -> Result<RosterImportReport, ImportError> {
+    let CheckedRoster {
+        mut report,
+        rows,
+        source_sha256,
+    } = checked;
     let outcome = import_rows(store, authority, actor, source_sha256, rows, at).await?;
     report.accepted = true;
     report.inserted = outcome.inserted;

@@ -634,7 +634,17 @@ async fn seed(args: &SeedArgs) -> Result<()> {
             rng_seed: args.rng_seed,
             as_of,
         },
-        |rows| {
+        |progress| {
+            let rows = match progress {
+                kakunin_central::seed::SeedProgress::Imported(rows) => rows,
+                kakunin_central::seed::SeedProgress::BuildingIndexes => {
+                    eprintln!(
+                        "… every row imported in {:.0} s; building the indexes",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return;
+                }
+            };
             if last_report.elapsed() >= std::time::Duration::from_secs(30) {
                 last_report = std::time::Instant::now();
                 let secs = started.elapsed().as_secs_f64();

@@ -261,6 +261,70 @@ pub async fn duplicate_keys_write_nothing(s: &dyn Store) {
     assert_eq!((c.qualifications, c.versions, c.imports), (0, 0, 0));
 }
 
+pub async fn bulk_load_appends_then_builds_indexes(s: &dyn Store) {
+    assert!(s.begin_bulk_load().await.unwrap(), "an empty store loads in bulk");
+    assert!(s.begin_bulk_load().await.unwrap(), "beginning twice is harmless");
+    let first = vec![
+        qualification("123", "4567", Some("00"), "19800101"),
+        qualification("123", "4567", Some("01"), "19820315"),
+    ];
+    let out = s.import_roster(roster(first.clone())).await.unwrap();
+    assert_eq!((out.inserted, out.updated, out.unchanged), (2, 0, 0));
+    let out = s
+        .import_roster(roster(vec![qualification("9", "1", None, "19700101")]))
+        .await
+        .unwrap();
+    assert_eq!(out.inserted, 1);
+    s.finish_bulk_load().await.unwrap();
+    s.finish_bulk_load().await.unwrap();
+    for (symbol, number, branch, birth, q) in [
+        ("123", "4567", Some("00"), "19800101", &first[0]),
+        ("123", "4567", Some("01"), "19820315", &first[1]),
+    ] {
+        let found = s
+            .find_qualifications(&query(symbol, number, branch, birth))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!((&found[0].qualification, found[0].version), (q, 1));
+        assert_eq!(s.qualification_history(found[0].id).await.unwrap().len(), 1);
+    }
+    assert_eq!(
+        s.find_qualifications(&query("9", "1", None, "19700101"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // After the load, imports compare with what is registered again.
+    let mut changed = first.clone();
+    changed[1].address = Some("東京都千代田区".into());
+    let out = s.import_roster(roster(changed)).await.unwrap();
+    assert_eq!((out.inserted, out.updated, out.unchanged), (0, 1, 1));
+    assert!(
+        !s.begin_bulk_load().await.unwrap(),
+        "a store with people is not bulk loaded"
+    );
+    let out = s
+        .import_roster(roster(vec![qualification("9", "2", None, "19700101")]))
+        .await
+        .unwrap();
+    assert_eq!(out.inserted, 1);
+    let c = s.counts().await.unwrap();
+    assert_eq!((c.qualifications, c.versions, c.imports), (4, 5, 4));
+}
+
+pub async fn bulk_load_refuses_a_key_twice(s: &dyn Store) {
+    assert!(s.begin_bulk_load().await.unwrap());
+    let a = qualification("1", "2", Some("00"), "19800101");
+    let mut b = a.clone();
+    b.name = "別人\u{3000}太郎".into();
+    s.import_roster(roster(vec![a])).await.unwrap();
+    s.import_roster(roster(vec![b])).await.unwrap();
+    let err = s.finish_bulk_load().await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateKey), "{err:?}");
+}
+
 pub async fn access_log_appends_and_reads(s: &dyn Store) {
     s.import_roster(roster(vec![
         qualification("1", "2", Some("00"), "19800101"),
@@ -2107,7 +2171,8 @@ macro_rules! store_contract_tests {
             access_for_several_qualifications, emergency_declarations_window,
             find_by_attributes_folds_and_narrows, access_counts_group_one_period,
             insurer_freshness_counts_and_lags, client_certificates_registry,
-            presence_keeps_the_latest, idempotency_keys_replay_once);
+            presence_keeps_the_latest, idempotency_keys_replay_once,
+            bulk_load_appends_then_builds_indexes, bulk_load_refuses_a_key_twice);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_appends_all_land() {
             let Some((_guard, store)) = $make.await else { return };

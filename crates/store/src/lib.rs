@@ -54,7 +54,7 @@ pub enum StoreError {
     MigrationChanged(String),
     #[error("the store is shutting down")]
     Closed,
-    #[error("the same card key appears twice in one import")]
+    #[error("the same card key appears twice in one import or bulk load")]
     DuplicateKey,
     #[error("the database schema is at version {found}, newer than this kakunin ({known}); upgrade kakunin")]
     SchemaTooNew { found: i64, known: i64 },
@@ -262,12 +262,41 @@ pub struct StoreCounts {
     pub access_log: u64,
 }
 
+/// The indexes a bulk load leaves out (name, statement; the same SQL on both backends): their
+/// keys arrive in random order, so they are built once at the end by sorting.
+pub(crate) const BULK_INDEXES: [(&str, &str); 2] = [
+    (
+        "qualifications_by_key",
+        "CREATE UNIQUE INDEX IF NOT EXISTS qualifications_by_key
+         ON qualifications (insurer_number, symbol_key, number_key, branch)",
+    ),
+    (
+        "qualification_versions_by_birthdate",
+        "CREATE INDEX IF NOT EXISTS qualification_versions_by_birthdate
+         ON qualification_versions (birthdate, sex)",
+    ),
+];
+
 /// The storage contract, in domain terms.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies a roster in one transaction: new keys are inserted, changed ones get a new
     /// version, identical ones are left alone. All or nothing.
     async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError>;
+
+    /// Starts loading a population into a store that holds no qualification yet: until
+    /// [`Store::finish_bulk_load`], imports only append (every row counts as inserted) and the
+    /// indexes whose keys arrive in random order (the card key, the birth-date search) are
+    /// left out, to be built once at the end by sorting. Returns false, changing nothing, when
+    /// the store already holds qualifications: then imports stay the usual kind. Meant for the
+    /// seed before the central serves; a bulk load interrupted by a crash is finished when the
+    /// store is opened again.
+    async fn begin_bulk_load(&self) -> Result<bool, StoreError>;
+
+    /// Builds the indexes a bulk load left out and ends it. Fails with
+    /// [`StoreError::DuplicateKey`] when two imports of the load carried the same card key (the
+    /// load stays open then, and the store refuses to open until the rows are removed).
+    async fn finish_bulk_load(&self) -> Result<(), StoreError>;
 
     /// Current qualifications matching a card query (birth date included).
     async fn find_qualifications(

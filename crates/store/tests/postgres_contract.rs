@@ -191,13 +191,14 @@ fn sqlite_schema() -> BTreeMap<String, Table> {
                 .insert(pk.into_iter().map(|(_, n)| n).collect());
         }
         let mut st = c.prepare(&format!("PRAGMA index_list({t})")).unwrap();
-        let idx: Vec<(String, bool, String)> = st
-            .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?)))
+        let idx: Vec<(String, bool, String, bool)> = st
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        for (name, unique, origin) in idx {
-            if unique && origin == "u" {
+        // Unique constraints and whole-table unique indexes alike (the card key is an index).
+        for (name, unique, origin, partial) in idx {
+            if unique && origin != "pk" && !partial {
                 let mut st = c.prepare(&format!("PRAGMA index_info({name})")).unwrap();
                 let cols: Vec<String> = st
                     .query_map([], |r| r.get(2))
@@ -269,6 +270,14 @@ fn pg_schema(pg: &PgServer, db: &str) -> BTreeMap<String, Table> {
                     table.unique.insert(cols);
                 }
             }
+        }
+        for k in rows(&format!(
+            "SELECT array_to_string(ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
+                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o), ',')
+             FROM pg_index i WHERE i.indrelid = '{name}'::regclass AND i.indisunique AND i.indpred IS NULL
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+        )) {
+            table.unique.insert(k[0].split(',').map(str::to_string).collect());
         }
         out.insert(name.clone(), table);
     }

@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0012_subjects_by_time",
         include_str!("migrations/0012_subjects_by_time.sql"),
     ),
+    (
+        13,
+        "0013_bulk_load",
+        include_str!("migrations/0013_bulk_load.sql"),
+    ),
 ];
 /// Spent nonces are purged every this many access batches.
 const PURGE_EVERY: u64 = 1024;
@@ -438,6 +443,8 @@ impl PostgresStore {
                 )));
             }
             migrate(&mut c).await?;
+            // A bulk load a crash interrupted is finished before anything reads the store.
+            rows::finish_bulk_load(&mut c).await?;
             nodes[0].healthy.store(true, Ordering::Relaxed);
             0
         };
@@ -726,6 +733,16 @@ async fn writer_task(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<AccessC
 impl Store for PostgresStore {
     async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError> {
         self.on_primary(async |c| rows::import(c, &import).await)
+            .await
+    }
+
+    async fn begin_bulk_load(&self) -> Result<bool, StoreError> {
+        self.on_primary(async |c| rows::begin_bulk_load(c).await)
+            .await
+    }
+
+    async fn finish_bulk_load(&self) -> Result<(), StoreError> {
+        self.on_primary(async |c| rows::finish_bulk_load(c).await)
             .await
     }
 

@@ -122,12 +122,19 @@ pub(super) async fn import(
         .collect();
     insurers.sort_unstable();
     insurers.dedup();
-    let existing_rows = q!(tx.query(
-        "SELECT q.insurer_number, q.symbol_key, q.number_key, q.branch, q.id, v.version_no, v.content_sha256
-         FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
-         WHERE q.insurer_number = ANY($1)",
-        &[&insurers]
-    ));
+    // In a bulk load the store held no qualification when it began and the card keys are
+    // checked when it finishes: nothing to compare with.
+    let bulk: bool = q!(tx.query_one("SELECT EXISTS (SELECT 1 FROM bulk_loads)", &[])).get(0);
+    let existing_rows = if bulk {
+        Vec::new()
+    } else {
+        q!(tx.query(
+            "SELECT q.insurer_number, q.symbol_key, q.number_key, q.branch, q.id, v.version_no, v.content_sha256
+             FROM qualifications q JOIN qualification_versions v ON v.id = q.current_version_id
+             WHERE q.insurer_number = ANY($1)",
+            &[&insurers]
+        ))
+    };
     let mut existing: HashMap<CardKey, (i64, i64, Vec<u8>)> = existing_rows
         .into_iter()
         .map(|r| {
@@ -836,6 +843,55 @@ pub(super) async fn load_subjects(c: &Conn, out: &mut [StoredAccess]) -> Result<
     for a in out {
         a.entry.qualification_ids = by_access.remove(&a.id).unwrap_or_default();
     }
+    Ok(())
+}
+
+/// Starts a bulk load if the store holds no qualification (see [`crate::Store::begin_bulk_load`]).
+pub(super) async fn begin_bulk_load(c: &mut Conn) -> Result<bool, StoreError> {
+    let tx = q!(c.transaction());
+    // One bulk load at a time, and no import slipping in between the check and the drop.
+    q!(tx.execute("LOCK TABLE qualifications IN EXCLUSIVE MODE", &[]));
+    let empty: bool = q!(tx.query_one(
+        "SELECT NOT EXISTS (SELECT 1 FROM qualifications)",
+        &[]
+    ))
+    .get(0);
+    if !empty {
+        return Ok(false);
+    }
+    let open: bool = q!(tx.query_one("SELECT EXISTS (SELECT 1 FROM bulk_loads)", &[])).get(0);
+    if !open {
+        for (name, _) in crate::BULK_INDEXES {
+            q!(tx.batch_execute(&format!("DROP INDEX IF EXISTS {name}")));
+        }
+        q!(tx.execute(
+            "INSERT INTO bulk_loads (id, started_at_ms) VALUES (1, $1)",
+            &[&crate::now_ms()]
+        ));
+    }
+    q!(tx.commit());
+    Ok(true)
+}
+
+/// Builds the indexes a bulk load left out and ends it; nothing to do when none is open.
+pub(super) async fn finish_bulk_load(c: &mut Conn) -> Result<(), StoreError> {
+    let tx = q!(c.transaction());
+    let open: bool = q!(tx.query_one("SELECT EXISTS (SELECT 1 FROM bulk_loads)", &[])).get(0);
+    if !open {
+        return Ok(());
+    }
+    q!(tx.batch_execute("SET LOCAL maintenance_work_mem = '1GB'"));
+    for (_, create) in crate::BULK_INDEXES {
+        tx.batch_execute(create).await.map_err(|e| {
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                StoreError::DuplicateKey
+            } else {
+                pg_err(&e)
+            }
+        })?;
+    }
+    q!(tx.execute("DELETE FROM bulk_loads", &[]));
+    q!(tx.commit());
     Ok(())
 }
 

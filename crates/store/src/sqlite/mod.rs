@@ -72,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0012_subjects_by_time",
         include_str!("migrations/0012_subjects_by_time.sql"),
     ),
+    (
+        13,
+        "0013_bulk_load",
+        include_str!("migrations/0013_bulk_load.sql"),
+    ),
 ];
 
 /// Largest number of access-log entries committed in one transaction.
@@ -84,7 +89,7 @@ enum WriteCmd {
     /// An access-log entry, optionally spending a nonce in the same commit.
     Access(AccessLogEntry, Option<NonceUse>, AccessReply),
     Import(
-        Box<RosterImport>,
+        Box<rows::PreparedImport>,
         oneshot::Sender<Result<ImportOutcome, StoreError>>,
     ),
     /// Any other small write; the closure replies itself.
@@ -139,6 +144,12 @@ const WRITER_CACHE_KIB: i64 = 256 * 1024;
 
 fn tune_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    // After a checkpoint the log shrinks back to this size: one big import (or index build)
+    // must not leave gigabytes of log behind for good.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // Index builds (the end of a bulk load, migrations) sort on every core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    conn.pragma_update(None, "threads", cores.min(8) as i64)?;
     Ok(())
 }
 
@@ -156,6 +167,15 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
+    // A migration may rebuild a table that others refer to (the documented way: create, copy,
+    // drop, rename), which needs foreign keys off; each one is checked before it commits.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let applied = apply_migrations(conn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    applied
+}
+
+fn apply_migrations(conn: &mut Connection) -> Result<(), StoreError> {
     for &(version, name, sql) in MIGRATIONS {
         let digest = crate::hex(&Sha256::digest(sql.as_bytes()));
         let applied: Option<String> = conn
@@ -171,6 +191,15 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             None => {
                 let tx = conn.transaction()?;
                 tx.execute_batch(sql)?;
+                let dangling: i64 =
+                    tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                        r.get(0)
+                    })?;
+                if dangling > 0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "migration {name} left {dangling} rows with a dangling foreign key"
+                    )));
+                }
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, sha256, applied_at_ms) VALUES (?1, ?2, ?3, ?4)",
                     params![version, name, digest, crate::now_ms()],
@@ -198,6 +227,8 @@ impl SqliteStore {
         writer.pragma_update(None, "synchronous", "FULL")?;
         tune_writer(&writer)?;
         migrate(&mut writer)?;
+        // A bulk load a crash interrupted is finished before anything reads the store.
+        rows::finish_bulk_load(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -319,7 +350,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
         };
         match cmd {
             WriteCmd::Import(import, reply) => {
-                let _ = reply.send(rows::import(&mut conn, &import));
+                let _ = reply.send(rows::import(&mut conn, *import));
             }
             WriteCmd::Exec(f) => f(&mut conn),
             WriteCmd::Access(entry, nonce, reply) => {
@@ -385,9 +416,20 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
 #[async_trait]
 impl Store for SqliteStore {
     async fn import_roster(&self, import: RosterImport) -> Result<ImportOutcome, StoreError> {
+        let prepared = tokio::task::spawn_blocking(move || rows::PreparedImport::new(import))
+            .await
+            .map_err(|e| StoreError::Backend(format!("preparing a roster failed: {e}")))??;
         let (tx, rx) = oneshot::channel();
-        self.send(WriteCmd::Import(Box::new(import), tx))?;
+        self.send(WriteCmd::Import(Box::new(prepared), tx))?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn begin_bulk_load(&self) -> Result<bool, StoreError> {
+        self.write(rows::begin_bulk_load).await
+    }
+
+    async fn finish_bulk_load(&self) -> Result<(), StoreError> {
+        self.write(rows::finish_bulk_load).await
     }
 
     async fn find_qualifications(

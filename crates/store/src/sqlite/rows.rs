@@ -35,20 +35,51 @@ fn value(f: Field) -> Value {
     }
 }
 
+/// A roster row ready for the writer: its key, content hash and column values, computed on
+/// another thread so that the single writer only writes.
+pub(super) struct PreparedRow {
+    key: crate::mapping::CardKey,
+    hash: [u8; 32],
+    fields: Vec<Value>,
+}
+
+/// A roster checked and turned into rows (see [`PreparedRow`]).
+pub(super) struct PreparedImport {
+    import: RosterImport,
+    rows: Vec<PreparedRow>,
+}
+
+impl PreparedImport {
+    /// Refuses a roster that carries a card key twice or links that do not line up.
+    pub(super) fn new(import: RosterImport) -> Result<Self, StoreError> {
+        let mut keys = std::collections::HashSet::with_capacity(import.qualifications.len());
+        let rows: Vec<PreparedRow> = import
+            .qualifications
+            .iter()
+            .map(|q| PreparedRow {
+                key: key_of(q),
+                hash: content_hash(q),
+                fields: version_fields(q).into_iter().map(value).collect(),
+            })
+            .collect();
+        if !rows.iter().all(|r| keys.insert(&r.key)) {
+            return Err(StoreError::DuplicateKey);
+        }
+        drop(keys);
+        if !import.links.is_empty() && import.links.len() != import.qualifications.len() {
+            return Err(StoreError::Corrupt(
+                "link decisions do not line up with the roster rows".into(),
+            ));
+        }
+        Ok(Self { import, rows })
+    }
+}
+
 pub(super) fn import(
     conn: &mut Connection,
-    import: &RosterImport,
+    prepared: PreparedImport,
 ) -> Result<ImportOutcome, StoreError> {
-    let mut keys = std::collections::HashSet::with_capacity(import.qualifications.len());
-    if !import.qualifications.iter().all(|q| keys.insert(key_of(q))) {
-        return Err(StoreError::DuplicateKey);
-    }
-    drop(keys);
-    if !import.links.is_empty() && import.links.len() != import.qualifications.len() {
-        return Err(StoreError::Corrupt(
-            "link decisions do not line up with the roster rows".into(),
-        ));
-    }
+    let PreparedImport { import, rows } = prepared;
     let tx = conn.transaction()?;
     let now = crate::now_ms();
     tx.execute(
@@ -61,6 +92,19 @@ pub(super) fn import(
         import_id,
         ..Default::default()
     };
+    // In a bulk load the store held no qualification when it began and the card keys are
+    // checked when it finishes, so rows are appended with the next ids and nothing is looked up.
+    let bulk = bulk_load_active(&tx)?;
+    let (mut last_qid, mut last_vid) = if bulk {
+        tx.query_row(
+            "SELECT (SELECT coalesce(max(id), 0) FROM qualifications),
+                    (SELECT coalesce(max(id), 0) FROM qualification_versions)",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?
+    } else {
+        (0, 0)
+    };
     {
         let mut find = tx.prepare_cached(
             "SELECT q.id, v.version_no, v.content_sha256 FROM qualifications q
@@ -68,12 +112,12 @@ pub(super) fn import(
              WHERE q.insurer_number = ?1 AND q.symbol_key = ?2 AND q.number_key = ?3 AND q.branch = ?4",
         )?;
         let mut new_q = tx.prepare_cached(
-            "INSERT INTO qualifications (insurer_number, symbol_key, number_key, branch, current_version_id, created_import_id)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            "INSERT INTO qualifications (id, insurer_number, symbol_key, number_key, branch, current_version_id, created_import_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let placeholders = vec!["?"; VERSION_COLS.len() + 5].join(", ");
+        let placeholders = vec!["?"; VERSION_COLS.len() + 6].join(", ");
         let mut new_v = tx.prepare_cached(&format!(
-            "INSERT INTO qualification_versions (qualification_id, version_no, import_id, recorded_at_ms, content_sha256, {})
+            "INSERT INTO qualification_versions (id, qualification_id, version_no, import_id, recorded_at_ms, content_sha256, {})
              VALUES ({placeholders})",
             VERSION_COLS.join(", ")
         ))?;
@@ -84,47 +128,66 @@ pub(super) fn import(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut decisions = Vec::new();
-        for (i, q) in import.qualifications.iter().enumerate() {
-            let key = key_of(q);
-            let hash = content_hash(q);
-            let existing: Option<(i64, i64, Vec<u8>)> = find
-                .query_row(params![key.0, key.1, key.2, key.3], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()?;
+        for (i, (q, row)) in import.qualifications.iter().zip(rows).enumerate() {
+            let PreparedRow { key, hash, fields } = row;
             let link = import.links.get(i).and_then(Option::as_ref);
-            let (qid, version_no) = match existing {
-                Some((qid, _, h)) if h == hash => {
-                    out.unchanged += 1;
-                    if let Some(d) = link {
-                        decisions.push((qid, d));
+            // The version's id when it is chosen here (bulk), else SQLite's next rowid.
+            let (qid, version_no, vid) = if bulk {
+                last_qid += 1;
+                last_vid += 1;
+                new_q.execute(params![last_qid, key.0, key.1, key.2, key.3, last_vid, import_id])?;
+                out.inserted += 1;
+                (last_qid, 1, Some(last_vid))
+            } else {
+                let existing: Option<(i64, i64, Vec<u8>)> = find
+                    .query_row(params![key.0, key.1, key.2, key.3], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                match existing {
+                    Some((qid, _, h)) if h == hash => {
+                        out.unchanged += 1;
+                        if let Some(d) = link {
+                            decisions.push((qid, d));
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Some((qid, v, _)) => {
-                    out.updated += 1;
-                    (qid, v + 1)
-                }
-                None => {
-                    new_q.execute(params![key.0, key.1, key.2, key.3, import_id])?;
-                    out.inserted += 1;
-                    (tx.last_insert_rowid(), 1)
+                    Some((qid, v, _)) => {
+                        out.updated += 1;
+                        (qid, v + 1, None)
+                    }
+                    None => {
+                        new_q.execute(params![
+                            Value::Null,
+                            key.0,
+                            key.1,
+                            key.2,
+                            key.3,
+                            0,
+                            import_id
+                        ])?;
+                        out.inserted += 1;
+                        (tx.last_insert_rowid(), 1, None)
+                    }
                 }
             };
             if let Some(d) = link {
                 decisions.push((qid, d));
             }
             let mut values: Vec<Value> = vec![
+                vid.map_or(Value::Null, Value::Integer),
                 Value::Integer(qid),
                 Value::Integer(version_no),
                 Value::Integer(import_id),
                 Value::Integer(now),
                 Value::Blob(hash.to_vec()),
             ];
-            values.extend(version_fields(q).into_iter().map(value));
+            values.extend(fields);
             new_v.execute(rusqlite::params_from_iter(values))?;
             let vid = tx.last_insert_rowid();
-            set_current.execute(params![vid, qid])?;
+            if !bulk {
+                set_current.execute(params![vid, qid])?;
+            }
             for (seq, s) in q.specific_diseases.iter().enumerate() {
                 new_sd.execute(params![
                     vid,
@@ -153,6 +216,52 @@ pub(super) fn import(
     )?;
     tx.commit()?;
     Ok(out)
+}
+
+fn bulk_load_active(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM bulk_loads)", [], |r| r.get(0))?)
+}
+
+/// Starts a bulk load if the store holds no qualification (see [`crate::Store::begin_bulk_load`]).
+pub(super) fn begin_bulk_load(conn: &mut Connection) -> Result<bool, StoreError> {
+    let tx = conn.transaction()?;
+    let empty: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM qualifications)",
+        [],
+        |r| r.get(0),
+    )?;
+    if !empty {
+        return Ok(false);
+    }
+    if !bulk_load_active(&tx)? {
+        for (name, _) in crate::BULK_INDEXES {
+            tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+        }
+        tx.execute(
+            "INSERT INTO bulk_loads (id, started_at_ms) VALUES (1, ?1)",
+            [crate::now_ms()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Builds the indexes a bulk load left out and ends it; nothing to do when none is open.
+pub(super) fn finish_bulk_load(conn: &mut Connection) -> Result<(), StoreError> {
+    if !bulk_load_active(conn)? {
+        return Ok(());
+    }
+    // One transaction per index, so that the log holds one index at a time (a national index
+    // is gigabytes); an interruption in between leaves the load open, to be finished again.
+    for (_, create) in crate::BULK_INDEXES {
+        conn.execute_batch(create)
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::DuplicateKey,
+                _ => e.into(),
+            })?;
+    }
+    conn.execute("DELETE FROM bulk_loads", [])?;
+    Ok(())
 }
 
 fn plan_links(
