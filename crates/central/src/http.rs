@@ -447,7 +447,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError>
     })
 }
 
-fn institution_of(peer: &Peer) -> Result<kakunin_domain::InstitutionCode, AppError> {
+pub(crate) fn institution_of(peer: &Peer) -> Result<kakunin_domain::InstitutionCode, AppError> {
     match authorize(peer, "institution")? {
         Role::Institution(i) => Ok(i),
         _ => unreachable!("authorize checked the role"),
@@ -774,7 +774,7 @@ async fn check(
 }
 
 /// Counts a check in the metrics: its validity, or why it was not answered.
-fn count_check(
+pub(crate) fn count_check(
     kind: &'static str,
     started: std::time::Instant,
     answer: &Result<EligibilityCheckResponse, AppError>,
@@ -792,7 +792,7 @@ fn count_view<T>(category: &str, basis: &'static str, answer: &Result<T, AppErro
     crate::metrics::view(category, basis, answer.is_ok());
 }
 
-async fn answer_check(
+pub(crate) async fn answer_check(
     app: &AppState,
     institution: &InstitutionCode,
     request: &EligibilityCheckRequest,
@@ -1354,7 +1354,8 @@ pub struct NotReplayable;
 /// route a valid certificate. So nobody without the right certificate gets a large body
 /// buffered (a roster may be 1 GiB), and a revoked certificate stops at the door.
 fn required_role(path: &str) -> Option<Option<&'static str>> {
-    if !path.starts_with("/v1/") || path == "/v1/openapi.json" {
+    let fhir = path.starts_with("/fhir/") && path != "/fhir/R4/metadata";
+    if !fhir && (!path.starts_with("/v1/") || path == "/v1/openapi.json") {
         return None;
     }
     Some(if path.starts_with("/v1/admin/") {
@@ -1907,11 +1908,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/emergency/check", post(emergency_check))
         .route("/v1/emergency/medical/{category}", post(emergency_medical))
         .merge(crate::portal::router())
+        .merge(crate::fhir::router())
         .fallback(not_found)
         .layer(idempotent)
         .layer(limited)
         .layer(middleware::from_fn(authenticated))
         .layer(middleware::from_fn(json_rejections))
+        .layer(middleware::from_fn(crate::fhir::outcomes))
         .layer(middleware::from_fn(trace))
         .with_state(state)
 }

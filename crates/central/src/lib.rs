@@ -9,6 +9,7 @@ pub mod cardcheck;
 pub mod cards;
 pub mod clientcerts;
 pub mod emergency;
+pub mod fhir;
 pub mod http;
 pub mod limits;
 pub mod medical;

@@ -176,6 +176,39 @@ pub fn half_width_kana(raw: &str) -> Result<String, KanaError> {
     Ok(out)
 }
 
+/// The full-width katakana of a half-width kana name (`NameKana`), voiced marks joined to their
+/// letter and spaces made full-width: the form FHIR clients and JP Core show. Characters that
+/// are not half-width kana are kept.
+pub fn full_width_kana(half: &str) -> String {
+    let mut out = String::with_capacity(half.len() * 3);
+    let mut chars = half.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            out.push('\u{3000}');
+            continue;
+        }
+        if !('\u{FF61}'..='\u{FF9F}').contains(&c) {
+            out.push(c);
+            continue;
+        }
+        // A letter with a following voiced or semi-voiced mark is one full-width letter.
+        if let Some(&mark @ ('ﾞ' | 'ﾟ')) = chars.peek() {
+            let pair: String = [c, mark].iter().collect();
+            if let Some((k, _)) = KANA.iter().find(|(_, h)| *h == pair) {
+                out.push(*k);
+                chars.next();
+                continue;
+            }
+        }
+        let single = c.to_string();
+        match KANA.iter().find(|(_, h)| *h == single) {
+            Some((k, _)) => out.push(*k),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +238,15 @@ mod tests {
             assert_eq!(half_width_kana(raw).unwrap(), want, "{raw}");
         }
         assert_eq!(half_width_kana("山田"), Err(KanaError('山')));
+        for (half, full) in [
+            ("ﾔﾏﾀﾞ ﾀﾛｳ", "ヤマダ\u{3000}タロウ"),
+            ("ﾎﾟｰﾙ･ｽﾐｽ", "ポール・スミス"),
+            ("ｼﾞｭﾝ", "ジュン"),
+            ("ｱﾞ", "ア゛"),
+        ] {
+            assert_eq!(full_width_kana(half), full, "{half}");
+            assert_eq!(half_width_kana(full).unwrap(), half, "{full}");
+        }
     }
 
     #[test]
