@@ -370,3 +370,144 @@ async fn validate_with_fhir_resources(resources: &[(&str, Value)]) {
     );
     assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), resources.len(), "{report}");
 }
+
+/// Person 1 with five years of receipts and checkups (through the real imports), a registered
+/// card, checked by the clinic today and consenting at the reader to drugs, treatments and
+/// checkups (not surgeries).
+async fn consented() -> World {
+    let w = world().await;
+    let report = w
+        .import(format!("{HEADER}\n{}\n", row(1, "10", Some(1), "20200401", "")))
+        .await;
+    assert_eq!(report.linked, 1, "{report:?}");
+    let card = w.issue_card(1, None);
+    w.register(&card).await;
+    let query = w.store.sample_queries(1).await.unwrap().remove(0);
+    let q = w.store.find_qualifications(&query).await.unwrap().remove(0);
+    let today = kakunin_central::service::now().jst_date();
+    let seeded = kakunin_central::seed::seed_medical(w.store.clone(), &[q.qualification], 0, today, 7)
+        .await
+        .unwrap();
+    assert!(seeded.matched > 0 && seeded.checkups > 0, "{seeded:?}");
+    let answer = w.check(&card).await.unwrap();
+    let next = answer.next_nonce.unwrap().nonce;
+    let (cert, sig) = sign(&card, "1234", &next).unwrap();
+    w.client(&w.institution)
+        .card_consents(&kakunin_api::CardConsentRequest {
+            certificate: b64(&cert),
+            nonce: next,
+            proof: kakunin_api::CardProof::Pin {
+                signature: b64(&sig),
+            },
+            consents: vec!["medications".into(), "treatments".into(), "checkups".into()],
+        })
+        .await
+        .unwrap();
+    w
+}
+
+fn search_form(extra: &str) -> String {
+    let card = format!("{}|06139992:10:100:00", jp::SUBSCRIBER_ID)
+        .replace(':', "%3A")
+        .replace('/', "%2F")
+        .replace('|', "%7C");
+    format!("coverage-identifier={card}&birthdate=1980-01-01{extra}")
+}
+
+async fn search(client: &reqwest::Client, w: &World, kind: &str, form: String) -> (u16, Value) {
+    let r = client
+        .post(format!("{}/fhir/R4/{kind}/_search", w.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, kind_header, json) = answer(r).await;
+    assert!(kind_header.starts_with("application/fhir+json"), "{kind_header}");
+    (status, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consented_medical_information_as_fhir() {
+    let w = consented().await;
+    let clinic = http(&w, Some(&w.institution));
+    let logged = || async { w.store.counts().await.unwrap().access_log };
+    let mut emitted = Vec::new();
+    for (kind, extra) in [
+        ("MedicationDispense", ""),
+        ("Procedure", "&category=treatment"),
+        ("Observation", "&_format=json"),
+    ] {
+        let before = logged().await;
+        let (status, bundle) = search(&clinic, &w, kind, search_form(extra)).await;
+        assert_eq!(status, 200, "{kind}: {bundle}");
+        assert_eq!(logged().await, before + 1, "{kind}: every search is logged");
+        assert_eq!(bundle["resourceType"], "Bundle");
+        assert_eq!(bundle["type"], "searchset");
+        let entries = bundle["entry"].as_array().unwrap();
+        let matches: Vec<&Value> = entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "match")
+            .collect();
+        assert!(!matches.is_empty(), "{kind}: {bundle}");
+        assert_eq!(bundle["total"], matches.len());
+        let patient = entries.iter().find(|e| e["search"]["mode"] == "include").unwrap();
+        assert_eq!(patient["resource"]["resourceType"], "Patient");
+        assert_eq!(patient["resource"]["birthDate"], "1980-01-01");
+        for m in &matches {
+            assert_eq!(m["resource"]["resourceType"], kind);
+            assert_eq!(m["resource"]["subject"]["reference"], patient["fullUrl"]);
+        }
+        if kind == "Observation" {
+            let coded = matches
+                .iter()
+                .all(|m| m["resource"]["code"]["coding"][0]["system"] == kakunin_central::fhir::clinical::CHECKUP_ITEM);
+            assert!(coded, "JLAC10 item codes");
+            assert!(
+                matches.iter().any(|m| m["resource"].get("valueQuantity").is_some()),
+                "measured values carry their unit"
+            );
+        }
+        if kind == "MedicationDispense" {
+            assert!(
+                matches.iter().any(|m| m["resource"]["contained"][0]["resourceType"] == "MedicationRequest"),
+                "a 調剤 record carries its prescription"
+            );
+        }
+        emitted.push((kind, bundle));
+    }
+
+    // Beyond consent: refused, logged, and nothing about the records leaks.
+    let before = logged().await;
+    let (status, r) = search(&clinic, &w, "Procedure", search_form("&category=surgery")).await;
+    assert_eq!(status, 403, "{r}");
+    assert_eq!(r["resourceType"], "OperationOutcome");
+    assert_eq!(r["issue"][0]["code"], "forbidden");
+    assert_eq!(r["issue"][0]["details"]["coding"][0]["code"], "category_not_consented");
+    assert!(r.get("total").is_none() && r.get("entry").is_none());
+    assert_eq!(logged().await, before + 1, "a refusal is logged too");
+    emitted.push(("refusal", r));
+    // Another clinic (no check, no consent there): refused the same way.
+    let (status, r) = search(&http(&w, Some(&w.other_institution)), &w, "MedicationDispense", search_form("")).await;
+    assert_eq!(status, 403, "{r}");
+
+    // Bad searches: refused before anyone's data is looked at.
+    let before = logged().await;
+    for (form, status, issue, code) in [
+        (search_form("&_count=10"), 400, "not-supported", "unsupported_parameter"),
+        (search_form("&date=gt2024-01-01"), 400, "not-supported", "unsupported_date_prefix"),
+        (search_form("&category=surgery"), 400, "not-supported", "unsupported_parameter"),
+        ("birthdate=1980-01-01".to_string(), 400, "invalid", "coverage_numbers_required"),
+        (search_form("").replace("&birthdate=1980-01-01", ""), 400, "invalid", "birthdate_required"),
+        (search_form("").replace("1980-01-01", "1980-02-30"), 400, "invalid", "invalid_date"),
+        ("coverage-identifier=%ZZ".to_string(), 400, "invalid", "invalid_form"),
+    ] {
+        let kind = if form.contains("surgery") { "MedicationDispense" } else { "Observation" };
+        let (got, r) = search(&clinic, &w, kind, form.clone()).await;
+        assert_eq!(got, status, "{form}: {r}");
+        assert_eq!(r["issue"][0]["code"], issue, "{form}: {r}");
+        assert_eq!(r["issue"][0]["details"]["coding"][0]["code"], code, "{form}: {r}");
+    }
+    assert_eq!(logged().await, before, "bad searches write nothing");
+    validate_with_fhir_resources(&emitted).await;
+}

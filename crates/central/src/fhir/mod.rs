@@ -6,6 +6,7 @@
 //! Identifiers never appear in URLs: an eligibility check is a POST of a
 //! `CoverageEligibilityRequest`.
 
+pub mod clinical;
 pub mod model;
 
 use crate::http::{institution_of, AppError, AppState};
@@ -97,6 +98,18 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/CoverageEligibilityRequest"),
             post(eligibility),
         )
+        .route(
+            &format!("{BASE}/MedicationDispense/_search"),
+            post(clinical::medication_dispenses),
+        )
+        .route(
+            &format!("{BASE}/Procedure/_search"),
+            post(clinical::procedures),
+        )
+        .route(
+            &format!("{BASE}/Observation/_search"),
+            post(clinical::observations_search),
+        )
 }
 
 /// Turns every JSON error answer under [`BASE`] (a refused check, a missing certificate, a
@@ -175,7 +188,7 @@ pub fn outcome_of(status: StatusCode, e: &ApiError) -> OperationOutcome {
     }
 }
 
-fn invalid(code: &str, message: &str, detail: impl Into<String>) -> AppError {
+pub(crate) fn invalid(code: &str, message: &str, detail: impl Into<String>) -> AppError {
     AppError(
         StatusCode::BAD_REQUEST,
         ApiError::new(code, message, detail.into()),
@@ -220,7 +233,7 @@ fn local(r: Option<&Reference>) -> Option<&str> {
 }
 
 /// `yyyy-MM-dd` (a FHIR date) as our `yyyyMMdd`.
-fn compact_date(fhir: &str, field: &str) -> Result<String, AppError> {
+pub(crate) fn compact_date(fhir: &str, field: &str) -> Result<String, AppError> {
     let digits: String = fhir.chars().filter(|c| *c != '-').collect();
     match Date::parse(&digits) {
         Ok(d) if fhir.len() == 10 => Ok(d.compact()),
@@ -233,7 +246,7 @@ fn compact_date(fhir: &str, field: &str) -> Result<String, AppError> {
     }
 }
 
-trait WithField {
+pub(crate) trait WithField {
     fn with_field(self, field: &str) -> Self;
 }
 
@@ -246,7 +259,7 @@ impl WithField for AppError {
 
 /// The card numbers of a (JP_Coverage) `Coverage`: from its `JP_Insurance_SubscriberID`
 /// identifier, or else from the JP Core extensions and the payor's insurer number.
-fn card_numbers(c: &Coverage) -> Result<(String, Option<String>, String, Option<String>), AppError> {
+pub(crate) fn card_numbers(c: &Coverage) -> Result<(String, Option<String>, String, Option<String>), AppError> {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     if let Some(value) = c
         .identifier
@@ -429,7 +442,36 @@ pub fn capability_statement() -> CapabilityStatement {
                     code: "create".into(),
                 }],
                 ..Default::default()
-            }],
+            }]
+            .into_iter()
+            .chain(
+                [
+                    ("MedicationDispense", "薬剤情報: drugs dispensed or administered, newest first; a 調剤 record carries its prescription as a contained MedicationRequest."),
+                    ("Procedure", "診療情報 (category=treatment) and 手術情報 (category=surgery)."),
+                    ("Observation", "特定健診情報: each result item, coded with its JLAC10 item code."),
+                ]
+                .map(|(kind, what)| RestResource {
+                    type_: kind.into(),
+                    profile: None,
+                    documentation: Some(format!(
+                        "{what} POST {BASE}/{kind}/_search with the parameters in the form body: only for a patient this institution checked today and who consented to the category here; every search is written to the patient's access log."
+                    )),
+                    interaction: vec![Interaction {
+                        code: "search-type".into(),
+                    }],
+                    search_param: clinical::SEARCH_PARAMS
+                        .iter()
+                        .filter(|(name, _, _)| *name != "category" || kind == "Procedure")
+                        .map(|(name, type_, doc)| SearchParam {
+                            name: (*name).into(),
+                            type_: (*type_).into(),
+                            documentation: Some((*doc).into()),
+                        })
+                        .collect(),
+                    operation: vec![],
+                }),
+            )
+            .collect(),
         }],
     }
 }
@@ -451,7 +493,7 @@ async fn eligibility(
     ))))
 }
 
-fn uuid() -> String {
+pub(crate) fn uuid() -> String {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 16];
     if ring::rand::SystemRandom::new().fill(&mut b).is_err() {

@@ -15,6 +15,12 @@ pub enum Resource {
     OperationOutcome(OperationOutcome),
     CapabilityStatement(Box<CapabilityStatement>),
     Bundle(Box<Bundle>),
+    MedicationDispense(Box<MedicationDispense>),
+    MedicationRequest(Box<MedicationRequest>),
+    Procedure(Box<Procedure>),
+    Observation(Box<Observation>),
+    Consent(Box<Consent>),
+    AuditEvent(Box<AuditEvent>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +48,8 @@ pub struct Extension {
     pub value_boolean: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_integer: Option<i64>,
 }
 
 impl Extension {
@@ -471,4 +479,192 @@ pub struct Bundle {
     pub total: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entry: Vec<BundleEntry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dosage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Performer {
+    pub actor: Reference,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MedicationRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub status: String,
+    pub intent: String,
+    pub medication_codeable_concept: CodeableConcept,
+    pub subject: Reference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authored_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<Reference>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MedicationDispense {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contained: Vec<Resource>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<CodeableConcept>,
+    pub medication_codeable_concept: CodeableConcept,
+    pub subject: Reference,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub performer: Vec<Performer>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorizing_prescription: Vec<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_supply: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_handed_over: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dosage_instruction: Vec<Dosage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Procedure {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub subject: Reference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performed_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performed_period: Option<Period>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub performer: Vec<Performer>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub category: Vec<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub subject: Reference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub performer: Vec<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_quantity: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_string: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_absent_reason: Option<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interpretation: Vec<CodeableConcept>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsentActor {
+    pub role: CodeableConcept,
+    pub reference: Reference,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provision {
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actor: Vec<ConsentActor>,
+    #[serde(default, rename = "class", skip_serializing_if = "Vec::is_empty")]
+    pub class_: Vec<Coding>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Consent {
+    pub status: String,
+    pub scope: CodeableConcept,
+    pub category: Vec<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organization: Vec<Reference>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<ConsentPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision: Option<Provision>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsentPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditAgent {
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<CodeableConcept>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<Reference>,
+    pub requestor: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purpose_of_use: Vec<CodeableConcept>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    pub observer: Reference,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what: Option<Reference>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<Coding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Coding>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    #[serde(rename = "type")]
+    pub type_: Coding,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtype: Vec<Coding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    pub recorded: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_desc: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purpose_of_event: Vec<CodeableConcept>,
+    pub agent: Vec<AuditAgent>,
+    pub source: AuditSource,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entity: Vec<AuditEntity>,
 }
