@@ -7,7 +7,7 @@
 // - 資格情報 (GET /portal/api/me), 閲覧履歴 (GET /portal/api/access-log), the person's own
 //   records (GET /portal/api/medical/{category}), 同意 (GET /portal/api/consents, POST
 //   /portal/api/consents/withdraw), 情報提供の設定 (GET/POST /portal/api/blocks and
-//   /portal/api/sharing), データの書き出し (GET /portal/api/export).
+//   /portal/api/sharing), データの書き出し (GET /portal/api/export, and as FHIR GET /portal/api/fhir/Patient/$everything).
 //
 // Nothing personal goes into a URL or browser storage: data lives in this page's memory and is
 // dropped at logout or when the session ends. The PIN is read from its field, cleared at once

@@ -57,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/api/sharing", get(sharing).post(set_sharing))
         .route("/portal/api/medical/{category}", get(medical_records))
         .route("/portal/api/export", get(export))
+        .route("/portal/api/fhir/Patient/$everything", get(everything))
         .route("/portal/notice", get(notice))
 }
 
@@ -302,26 +303,26 @@ async fn me_of(store: &dyn Store, pseudonym: &str) -> Result<Me, AppError> {
 
 /// One access as the person sees it.
 #[derive(Debug, Serialize)]
-struct AccessView {
-    id: i64,
+pub(crate) struct AccessView {
+    pub(crate) id: i64,
     /// RFC 3339, JST.
-    at: String,
-    institution_code: String,
+    pub(crate) at: String,
+    pub(crate) institution_code: String,
     /// 医療機関名 when the institution is registered.
     #[serde(skip_serializing_if = "Option::is_none")]
-    institution_name: Option<String>,
-    purpose: &'static str,
-    purpose_label: &'static str,
+    pub(crate) institution_name: Option<String>,
+    pub(crate) purpose: &'static str,
+    pub(crate) purpose_label: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<&'static str>,
+    pub(crate) category: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    category_label: Option<&'static str>,
+    pub(crate) category_label: Option<&'static str>,
     /// `consent`, `emergency`, `visual`, `card` or `numbers`.
-    basis: &'static str,
-    basis_label: &'static str,
+    pub(crate) basis: &'static str,
+    pub(crate) basis_label: &'static str,
     /// `answered`, `disclosed`, `refused` or `registered`.
-    outcome: &'static str,
-    outcome_label: String,
+    pub(crate) outcome: &'static str,
+    pub(crate) outcome_label: String,
 }
 
 fn access_view(a: &StoredAccess, names: &BTreeMap<String, String>) -> AccessView {
@@ -446,18 +447,18 @@ async fn access_log(
 }
 
 #[derive(Debug, Serialize)]
-struct ConsentView {
-    institution_code: String,
+pub(crate) struct ConsentView {
+    pub(crate) institution_code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    institution_name: Option<String>,
-    category: &'static str,
-    category_label: &'static str,
+    pub(crate) institution_name: Option<String>,
+    pub(crate) category: &'static str,
+    pub(crate) category_label: &'static str,
     /// RFC 3339, JST.
-    given_at: String,
-    expires_at: String,
+    pub(crate) given_at: String,
+    pub(crate) expires_at: String,
     /// `active`, `expired` or `withdrawn`.
-    state: &'static str,
-    state_label: &'static str,
+    pub(crate) state: &'static str,
+    pub(crate) state_label: &'static str,
 }
 
 async fn consent_views(store: &dyn Store, pseudonym: &str) -> Result<Vec<ConsentView>, AppError> {
@@ -776,6 +777,49 @@ async fn export(State(app): State<AppState>, headers: HeaderMap) -> Result<Respo
         serde_json::to_string_pretty(&document).unwrap_or_default(),
     )
         .into_response())
+}
+
+/// Everything the central holds about the person as one FHIR `Bundle` (`Patient/$everything`):
+/// JP_Patient, a JP_Coverage per qualification, the medical records, the consents and every
+/// access as an `AuditEvent`.
+async fn everything(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let pseudonym = person(&app, &headers)?;
+    let store = &*app.store;
+    let today = service::now().jst_date();
+    let qualifications = me_of(store, &pseudonym).await?.qualifications;
+    let Some(newest) = qualifications.first() else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "no_qualification",
+            "このカードに紐付いた資格がありません。",
+            "no qualification is linked to this person",
+        ));
+    };
+    let mut medical = Vec::new();
+    for category in [
+        ConsentCategory::Medications,
+        ConsentCategory::Treatments,
+        ConsentCategory::Surgeries,
+        ConsentCategory::Checkups,
+    ] {
+        medical.extend(own_records(store, &pseudonym, category).await?);
+    }
+    let bundle = crate::fhir::everything::bundle(crate::fhir::everything::Everything {
+        qualifications: qualifications.iter().map(|q| &q.result).collect(),
+        newest: &newest.result,
+        today: &today.compact(),
+        medical: &medical,
+        consents: &consent_views(store, &pseudonym).await?,
+        access: &access_entries(store, &pseudonym, 100_000).await?,
+    });
+    let mut resp = crate::fhir::Fhir(crate::fhir::model::Resource::Bundle(Box::new(bundle))).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        header::HeaderValue::from_static("attachment; filename=\"kakunin-my-data.fhir.json\""),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 fn escape(s: &str) -> String {

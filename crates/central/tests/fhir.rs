@@ -374,7 +374,7 @@ async fn validate_with_fhir_resources(resources: &[(&str, Value)]) {
 /// Person 1 with five years of receipts and checkups (through the real imports), a registered
 /// card, checked by the clinic today and consenting at the reader to drugs, treatments and
 /// checkups (not surgeries).
-async fn consented() -> World {
+async fn consented() -> (World, PathBuf) {
     let w = world().await;
     let report = w
         .import(format!("{HEADER}\n{}\n", row(1, "10", Some(1), "20200401", "")))
@@ -403,7 +403,7 @@ async fn consented() -> World {
         })
         .await
         .unwrap();
-    w
+    (w, card)
 }
 
 fn search_form(extra: &str) -> String {
@@ -429,7 +429,7 @@ async fn search(client: &reqwest::Client, w: &World, kind: &str, form: String) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consented_medical_information_as_fhir() {
-    let w = consented().await;
+    let (w, _) = consented().await;
     let clinic = http(&w, Some(&w.institution));
     let logged = || async { w.store.counts().await.unwrap().access_log };
     let mut emitted = Vec::new();
@@ -510,4 +510,92 @@ async fn consented_medical_information_as_fhir() {
     }
     assert_eq!(logged().await, before, "bad searches write nothing");
     validate_with_fhir_resources(&emitted).await;
+}
+
+/// Logs the card holder into the portal; returns the session cookie.
+async fn portal_login(w: &World, card: &Path) -> String {
+    let browser = http(w, None);
+    let nonce: Value = browser
+        .post(format!("{}/portal/api/login/nonce", w.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nonce = nonce["nonce"].as_str().unwrap().to_string();
+    let (cert, sig) = sign_message(card, "1234", &kakunin_api::portal_challenge(&nonce)).unwrap();
+    let r = browser
+        .post(format!("{}/portal/api/login", w.url))
+        .json(&json!({"certificate": b64(&cert), "nonce": nonce, "signature": b64(&sig)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_exports_everything_as_a_fhir_bundle() {
+    let (w, card) = consented().await;
+    let clinic = http(&w, Some(&w.institution));
+    let (status, _) = search(&clinic, &w, "MedicationDispense", search_form("")).await;
+    assert_eq!(status, 200);
+    let (status, _) = search(&clinic, &w, "Procedure", search_form("&category=surgery")).await;
+    assert_eq!(status, 403);
+    let url = format!("{}/portal/api/fhir/Patient/$everything", w.url);
+
+    let (status, _, r) = answer(http(&w, None).get(&url).send().await.unwrap()).await;
+    assert_eq!((status, r["issue"][0]["code"].as_str()), (401, Some("login")), "{r}");
+    assert_eq!(r["issue"][0]["details"]["coding"][0]["code"], "session_required");
+
+    let cookie = portal_login(&w, &card).await;
+    let resp = http(&w, None).get(&url).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let (status, kind, bundle) = answer(resp).await;
+    assert_eq!(status, 200, "{bundle}");
+    assert!(kind.starts_with("application/fhir+json"));
+    assert_eq!(bundle["resourceType"], "Bundle");
+    let entries = bundle["entry"].as_array().unwrap();
+    let of = |kind: &str| -> Vec<&Value> {
+        entries
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == kind)
+            .collect()
+    };
+    let patient_url = entries[0]["fullUrl"].as_str().unwrap();
+    assert_eq!(entries[0]["resource"]["resourceType"], "Patient");
+    assert_jp_core(of("Coverage")[0], &entries[0]["resource"]);
+    for kind in ["MedicationDispense", "Procedure", "Observation"] {
+        assert!(!of(kind).is_empty(), "{kind}");
+        assert!(of(kind).iter().all(|r| r["subject"]["reference"] == patient_url), "{kind}");
+    }
+    let consents = of("Consent");
+    let mut classes: Vec<&str> = consents
+        .iter()
+        .map(|c| c["provision"]["class"][0]["code"].as_str().unwrap())
+        .collect();
+    classes.sort();
+    assert_eq!(classes, ["checkups", "medications", "treatments"]);
+    assert!(consents.iter().all(|c| c["status"] == "active" && c["patient"]["reference"] == patient_url));
+    // Every access is there: the card check, the consent, the search and the refused search.
+    let audits = of("AuditEvent");
+    let logged = w.store.recent_access(1_000).await.unwrap().len();
+    assert_eq!(audits.len(), logged, "one AuditEvent per access-log entry");
+    assert!(audits.iter().any(|a| a["outcome"] == "4"), "the refusal is there");
+    assert!(audits
+        .iter()
+        .all(|a| a["entity"][0]["what"]["reference"] == patient_url && a["agent"][0]["requestor"] == true));
+    assert!(
+        !bundle.to_string().contains(number(1).expose()),
+        "the 個人番号 is never exported"
+    );
+    validate_with_fhir_resources(&[("everything", bundle)]).await;
 }

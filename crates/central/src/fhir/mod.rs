@@ -7,6 +7,7 @@
 //! `CoverageEligibilityRequest`.
 
 pub mod clinical;
+pub mod everything;
 pub mod model;
 
 use crate::http::{institution_of, AppError, AppState};
@@ -115,7 +116,8 @@ pub fn router() -> Router<AppState> {
 /// Turns every JSON error answer under [`BASE`] (a refused check, a missing certificate, a
 /// rate limit, an unknown path) into an `OperationOutcome`, status and headers kept.
 pub async fn outcomes(req: Request, next: Next) -> Response {
-    let fhir = req.uri().path().starts_with("/fhir/");
+    let path = req.uri().path();
+    let fhir = path.starts_with("/fhir/") || path.starts_with("/portal/api/fhir/");
     let resp = next.run(req).await;
     let status = resp.status();
     let json = resp
