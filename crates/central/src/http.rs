@@ -70,7 +70,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    fn cards(&self) -> Result<&CardServices, AppError> {
+    pub(crate) fn cards(&self) -> Result<&CardServices, AppError> {
         self.cards.as_deref().ok_or_else(|| {
             AppError(
                 StatusCode::SERVICE_UNAVAILABLE,

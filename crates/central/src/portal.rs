@@ -812,13 +812,16 @@ async fn everything(State(app): State<AppState>, headers: HeaderMap) -> Result<R
         consents: &consent_views(store, &pseudonym).await?,
         access: &access_entries(store, &pseudonym, 100_000).await?,
     });
-    let mut resp = crate::fhir::Fhir(crate::fhir::model::Resource::Bundle(Box::new(bundle))).into_response();
+    let mut resp =
+        crate::fhir::Fhir(crate::fhir::model::Resource::Bundle(Box::new(bundle))).into_response();
     resp.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         header::HeaderValue::from_static("attachment; filename=\"kakunin-my-data.fhir.json\""),
     );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(resp)
 }
 

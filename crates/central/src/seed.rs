@@ -73,10 +73,7 @@ pub async fn seed_store_reporting(
                     .take(5)
                     .map(|e| format!("line {} {:?} {}: {}", e.line, e.field, e.code, e.message))
                     .collect();
-                bail!(
-                    "seed roster of {insurer} was refused: {}",
-                    first.join("; ")
-                );
+                bail!("seed roster of {insurer} was refused: {}", first.join("; "));
             }
         };
         inserted += report.inserted;

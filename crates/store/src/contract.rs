@@ -262,8 +262,14 @@ pub async fn duplicate_keys_write_nothing(s: &dyn Store) {
 }
 
 pub async fn bulk_load_appends_then_builds_indexes(s: &dyn Store) {
-    assert!(s.begin_bulk_load().await.unwrap(), "an empty store loads in bulk");
-    assert!(s.begin_bulk_load().await.unwrap(), "beginning twice is harmless");
+    assert!(
+        s.begin_bulk_load().await.unwrap(),
+        "an empty store loads in bulk"
+    );
+    assert!(
+        s.begin_bulk_load().await.unwrap(),
+        "beginning twice is harmless"
+    );
     let first = vec![
         qualification("123", "4567", Some("00"), "19800101"),
         qualification("123", "4567", Some("01"), "19820315"),

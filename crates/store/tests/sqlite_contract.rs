@@ -138,18 +138,66 @@ async fn an_interrupted_bulk_load_is_finished_on_open() {
 async fn migration_0013_keeps_qualifications_and_their_references() {
     use sha2::Digest;
     const OLD: [(i64, &str, &str); 12] = [
-        (1, "0001_init", include_str!("../src/sqlite/migrations/0001_init.sql")),
-        (2, "0002_cards", include_str!("../src/sqlite/migrations/0002_cards.sql")),
-        (3, "0003_consents", include_str!("../src/sqlite/migrations/0003_consents.sql")),
-        (4, "0004_medical", include_str!("../src/sqlite/migrations/0004_medical.sql")),
-        (5, "0005_reception", include_str!("../src/sqlite/migrations/0005_reception.sql")),
-        (6, "0006_people", include_str!("../src/sqlite/migrations/0006_people.sql")),
-        (7, "0007_stats", include_str!("../src/sqlite/migrations/0007_stats.sql")),
-        (8, "0008_certificates", include_str!("../src/sqlite/migrations/0008_certificates.sql")),
-        (9, "0009_presence", include_str!("../src/sqlite/migrations/0009_presence.sql")),
-        (10, "0010_audit", include_str!("../src/sqlite/migrations/0010_audit.sql")),
-        (11, "0011_idempotency", include_str!("../src/sqlite/migrations/0011_idempotency.sql")),
-        (12, "0012_subjects_by_time", include_str!("../src/sqlite/migrations/0012_subjects_by_time.sql")),
+        (
+            1,
+            "0001_init",
+            include_str!("../src/sqlite/migrations/0001_init.sql"),
+        ),
+        (
+            2,
+            "0002_cards",
+            include_str!("../src/sqlite/migrations/0002_cards.sql"),
+        ),
+        (
+            3,
+            "0003_consents",
+            include_str!("../src/sqlite/migrations/0003_consents.sql"),
+        ),
+        (
+            4,
+            "0004_medical",
+            include_str!("../src/sqlite/migrations/0004_medical.sql"),
+        ),
+        (
+            5,
+            "0005_reception",
+            include_str!("../src/sqlite/migrations/0005_reception.sql"),
+        ),
+        (
+            6,
+            "0006_people",
+            include_str!("../src/sqlite/migrations/0006_people.sql"),
+        ),
+        (
+            7,
+            "0007_stats",
+            include_str!("../src/sqlite/migrations/0007_stats.sql"),
+        ),
+        (
+            8,
+            "0008_certificates",
+            include_str!("../src/sqlite/migrations/0008_certificates.sql"),
+        ),
+        (
+            9,
+            "0009_presence",
+            include_str!("../src/sqlite/migrations/0009_presence.sql"),
+        ),
+        (
+            10,
+            "0010_audit",
+            include_str!("../src/sqlite/migrations/0010_audit.sql"),
+        ),
+        (
+            11,
+            "0011_idempotency",
+            include_str!("../src/sqlite/migrations/0011_idempotency.sql"),
+        ),
+        (
+            12,
+            "0012_subjects_by_time",
+            include_str!("../src/sqlite/migrations/0012_subjects_by_time.sql"),
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kakunin.sqlite3");
@@ -192,7 +240,9 @@ async fn migration_0013_keeps_qualifications_and_their_references() {
     assert!(index_names(&path, "qualifications").contains(&"qualifications_by_key".to_string()));
     let raw = rusqlite::Connection::open(&path).unwrap();
     let dangling: i64 = raw
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(dangling, 0);
     let target: String = raw

@@ -97,11 +97,15 @@ pub fn medication_dispense(m: &MedicationRecord, patient: &Reference) -> Medicat
             actor: organization(&m.institution_code, m.institution_name.as_ref()),
         }],
         authorizing_prescription: authorizing,
-        quantity: m.quantity.as_deref().and_then(number).map(|value| Quantity {
-            value: Some(value),
-            unit: m.unit.clone(),
-            ..Default::default()
-        }),
+        quantity: m
+            .quantity
+            .as_deref()
+            .and_then(number)
+            .map(|value| Quantity {
+                value: Some(value),
+                unit: m.unit.clone(),
+                ..Default::default()
+            }),
         days_supply: m.days_or_times.map(|d| Quantity {
             value: Some(d.into()),
             unit: Some("日".into()),
@@ -151,7 +155,11 @@ pub fn procedure(t: &TreatmentInfo, patient: &Reference) -> Procedure {
             .into_iter()
             .collect(),
         status: "completed".into(),
-        category: Some(CodeableConcept::coded(TREATMENT_KIND, &t.kind, Some(&t.kind_label))),
+        category: Some(CodeableConcept::coded(
+            TREATMENT_KIND,
+            &t.kind,
+            Some(&t.kind_label),
+        )),
         code: CodeableConcept {
             coding: vec![Coding {
                 system: Some(RECEIPT_PROCEDURE.into()),
@@ -175,7 +183,9 @@ pub fn observations(c: &CheckupRecord, patient: &Reference) -> Vec<Observation> 
         (None, None) => vec![],
         (id, name) => vec![Reference {
             type_: Some("Organization".into()),
-            identifier: id.as_deref().map(|i| Identifier::new(CHECKUP_INSTITUTION, i)),
+            identifier: id
+                .as_deref()
+                .map(|i| Identifier::new(CHECKUP_INSTITUTION, i)),
             display: name.clone(),
             ..Default::default()
         }],
@@ -301,7 +311,7 @@ pub fn patient_of_header(id: &str, h: &PatientHeader) -> Patient {
 }
 
 /// A form body (`application/x-www-form-urlencoded`) as name/value pairs.
-fn form(body: &[u8]) -> Result<Vec<(String, String)>, AppError> {
+pub(super) fn form(body: &[u8]) -> Result<Vec<(String, String)>, AppError> {
     let decode = |s: &str| -> Option<String> {
         let mut out = Vec::with_capacity(s.len());
         let b = s.as_bytes();
@@ -431,7 +441,11 @@ fn search_input(
                     "この検索条件には対応していません。",
                     format!(
                         "{kind} search takes coverage-identifier, birthdate, date{}; not {other:?}",
-                        if kind == "Procedure" { " and category" } else { "" }
+                        if kind == "Procedure" {
+                            " and category"
+                        } else {
+                            ""
+                        }
                     ),
                 )
                 .with_field(other))
@@ -498,7 +512,12 @@ pub fn searchset(patient: Patient, patient_url: String, resources: Vec<Resource>
     }
 }
 
-async fn search(app: &AppState, peer: &crate::tls::Peer, body: &[u8], kind: &str) -> Result<Fhir, AppError> {
+async fn search(
+    app: &AppState,
+    peer: &crate::tls::Peer,
+    body: &[u8],
+    kind: &str,
+) -> Result<Fhir, AppError> {
     let institution = institution_of(peer)?;
     let (request, category) = search_input(body, kind)?;
     let answer = medical::information(

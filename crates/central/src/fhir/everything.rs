@@ -40,7 +40,12 @@ fn organization(code: &str, name: Option<&String>) -> Reference {
 pub(crate) fn consent(c: &ConsentView, patient: &Reference) -> Consent {
     let institution = organization(&c.institution_code, c.institution_name.as_ref());
     Consent {
-        status: if c.state == "active" { "active" } else { "inactive" }.into(),
+        status: if c.state == "active" {
+            "active"
+        } else {
+            "inactive"
+        }
+        .into(),
         scope: CodeableConcept::coded(
             "http://terminology.hl7.org/CodeSystem/consentscope",
             "patient-privacy",
@@ -97,7 +102,16 @@ pub(crate) fn audit_event(a: &AccessView, patient: &Reference) -> AuditEvent {
             code: Some(if read { "read" } else { "search-type" }.into()),
             display: None,
         }],
-        action: Some(if a.outcome == "registered" { "C" } else if read { "R" } else { "E" }.into()),
+        action: Some(
+            if a.outcome == "registered" {
+                "C"
+            } else if read {
+                "R"
+            } else {
+                "E"
+            }
+            .into(),
+        ),
         recorded: a.at.clone(),
         outcome: Some(if a.outcome == "refused" { "4" } else { "0" }.into()),
         outcome_desc: Some(a.outcome_label.clone()),
@@ -114,13 +128,24 @@ pub(crate) fn audit_event(a: &AccessView, patient: &Reference) -> AuditEvent {
         }],
         agent: vec![
             AuditAgent {
-                type_: Some(CodeableConcept::coded(DICOM, "110153", Some("Source Role ID"))),
-                who: Some(organization(&a.institution_code, a.institution_name.as_ref())),
+                type_: Some(CodeableConcept::coded(
+                    DICOM,
+                    "110153",
+                    Some("Source Role ID"),
+                )),
+                who: Some(organization(
+                    &a.institution_code,
+                    a.institution_name.as_ref(),
+                )),
                 requestor: true,
                 purpose_of_use: vec![],
             },
             AuditAgent {
-                type_: Some(CodeableConcept::coded(DICOM, "110152", Some("Destination Role ID"))),
+                type_: Some(CodeableConcept::coded(
+                    DICOM,
+                    "110152",
+                    Some("Destination Role ID"),
+                )),
                 who: Some(Reference {
                     display: Some("kakunin central".into()),
                     ..Default::default()

@@ -18,7 +18,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use kakunin_api::{ApiError, EligibilityCheckRequest, EligibilityCheckResponse, QualificationResult};
+use kakunin_api::{
+    ApiError, EligibilityCheckRequest, EligibilityCheckResponse, QualificationResult,
+};
 use kakunin_domain::Date;
 use model::*;
 
@@ -37,8 +39,7 @@ pub mod jp {
         "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonNumber";
     pub const SUB_NUMBER: &str = "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonSubNumber";
     /// `insurer:symbol:number:branch`, empty parts kept (see ARCHITECTURE.md on the colon).
-    pub const SUBSCRIBER_ID: &str =
-        "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID";
+    pub const SUBSCRIBER_ID: &str = "http://jpfhir.jp/fhir/core/Idsystem/JP_Insurance_SubscriberID";
     /// 保険者番号 (OID 1.2.392.100495.20.3.61), as we write it.
     pub const INSURER_NUMBER: &str = "urn:oid:1.2.392.100495.20.3.61";
     /// The same system under the URI JP Core prefers; accepted in requests.
@@ -63,7 +64,14 @@ pub mod own {
     pub const SPECIFIC_DISEASE: &str = "urn:kakunin:fhir:CodeSystem:specific-disease";
     /// On a `CoverageEligibilityRequest`: the patient consented to showing the 限度額適用認定証
     /// (限度額適用認定証提供同意フラグ), `valueBoolean`.
-    pub const LIMIT_CONSENT: &str = "urn:kakunin:fhir:StructureDefinition:limit-certificate-consent";
+    pub const LIMIT_CONSENT: &str =
+        "urn:kakunin:fhir:StructureDefinition:limit-certificate-consent";
+    /// On a `CoverageEligibilityRequest`: the My Number card's proof, instead of the card
+    /// numbers (照会区分 1). Parts: `certificate` and `signature` (`valueBase64Binary`), `nonce`
+    /// (`valueString`), `method` (`valueCode` pin, face or visual), and for face and visual the
+    /// terminal's `deviceCertificate` (`valueBase64Binary`); the same values as
+    /// `POST /v1/card-checks`.
+    pub const CARD_PROOF: &str = "urn:kakunin:fhir:StructureDefinition:card-proof";
     /// On a `CoverageEligibilityResponse`: 資格有効性, `valueCode`.
     pub const VALIDITY_EXTENSION: &str = "urn:kakunin:fhir:StructureDefinition:validity";
 }
@@ -99,6 +107,7 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/CoverageEligibilityRequest"),
             post(eligibility),
         )
+        .route(&format!("{BASE}/Coverage/_search"), post(coverages))
         .route(
             &format!("{BASE}/MedicationDispense/_search"),
             post(clinical::medication_dispenses),
@@ -261,7 +270,9 @@ impl WithField for AppError {
 
 /// The card numbers of a (JP_Coverage) `Coverage`: from its `JP_Insurance_SubscriberID`
 /// identifier, or else from the JP Core extensions and the payor's insurer number.
-pub(crate) fn card_numbers(c: &Coverage) -> Result<(String, Option<String>, String, Option<String>), AppError> {
+pub(crate) fn card_numbers(
+    c: &Coverage,
+) -> Result<(String, Option<String>, String, Option<String>), AppError> {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     if let Some(value) = c
         .identifier
@@ -321,9 +332,65 @@ pub(crate) fn card_numbers(c: &Coverage) -> Result<(String, Option<String>, Stri
     }
 }
 
-/// The JSON API's check request of a `CoverageEligibilityRequest`, and whether benefits (co-pay
-/// and certificates) were asked for.
-fn eligibility_input(r: &CoverageEligibilityRequest) -> Result<(EligibilityCheckRequest, bool), AppError> {
+/// The card check of a request carrying [`own::CARD_PROOF`], if it does.
+fn card_proof(
+    r: &CoverageEligibilityRequest,
+    limit_consent: bool,
+) -> Result<Option<kakunin_api::CardCheckRequest>, AppError> {
+    let Some(proof) = r.extension.iter().find(|e| e.url == own::CARD_PROOF) else {
+        return Ok(None);
+    };
+    let part = |name: &str| proof.extension.iter().find(|e| e.url == name);
+    let missing = |name: &str| {
+        invalid(
+            "card_proof_incomplete",
+            "カードの確認情報が不足しています。",
+            format!("the {} extension needs its {name:?} part", own::CARD_PROOF),
+        )
+        .with_field("CoverageEligibilityRequest.extension")
+    };
+    let binary = |name: &str| {
+        part(name)
+            .and_then(|e| e.value_base64_binary.clone())
+            .ok_or_else(|| missing(name))
+    };
+    let method = part("method")
+        .and_then(|e| e.value_code.clone())
+        .ok_or_else(|| missing("method"))?;
+    let signature = binary("signature")?;
+    let proof = match method.as_str() {
+        "pin" => kakunin_api::CardProof::Pin { signature },
+        "face" => kakunin_api::CardProof::Face {
+            device_certificate: binary("deviceCertificate")?,
+            signature,
+        },
+        "visual" => kakunin_api::CardProof::Visual {
+            device_certificate: binary("deviceCertificate")?,
+            signature,
+        },
+        other => {
+            return Err(invalid(
+                "unsupported_card_proof_method",
+                "本人確認の方法が正しくありません。",
+                format!("method is pin, face or visual, got {other:?}"),
+            )
+            .with_field("CoverageEligibilityRequest.extension"))
+        }
+    };
+    Ok(Some(kakunin_api::CardCheckRequest {
+        certificate: binary("certificate")?,
+        nonce: part("nonce")
+            .and_then(|e| e.value_string.clone())
+            .ok_or_else(|| missing("nonce"))?,
+        proof,
+        limit_application_certificate_related_cons_flg: Some(
+            if limit_consent { "1" } else { "0" }.into(),
+        ),
+        consents: vec![],
+    }))
+}
+
+fn check_purpose(r: &CoverageEligibilityRequest) -> Result<bool, AppError> {
     if r.purpose.is_empty() {
         return Err(invalid(
             "purpose_required",
@@ -344,6 +411,21 @@ fn eligibility_input(r: &CoverageEligibilityRequest) -> Result<(EligibilityCheck
         )
         .with_field("CoverageEligibilityRequest.purpose"));
     }
+    Ok(r.purpose.iter().any(|p| p == "benefits"))
+}
+
+fn limit_consent(r: &CoverageEligibilityRequest) -> bool {
+    r.extension
+        .iter()
+        .any(|e| e.url == own::LIMIT_CONSENT && e.value_boolean == Some(true))
+}
+
+/// The JSON API's check request of a `CoverageEligibilityRequest`, and whether benefits (co-pay
+/// and certificates) were asked for.
+fn eligibility_input(
+    r: &CoverageEligibilityRequest,
+) -> Result<(EligibilityCheckRequest, bool), AppError> {
+    let benefits = check_purpose(r)?;
     let contained = |id: Option<&str>| {
         r.contained.iter().find(|c| match (c, id) {
             (Resource::Patient(p), Some(id)) => p.id.as_deref() == Some(id),
@@ -371,7 +453,10 @@ fn eligibility_input(r: &CoverageEligibilityRequest) -> Result<(EligibilityCheck
         return Err(invalid(
             "one_insurance_required",
             "保険の情報を1件入力してください。",
-            format!("insurance must hold exactly one entry, got {}", r.insurance.len()),
+            format!(
+                "insurance must hold exactly one entry, got {}",
+                r.insurance.len()
+            ),
         )
         .with_field("CoverageEligibilityRequest.insurance"));
     };
@@ -389,10 +474,7 @@ fn eligibility_input(r: &CoverageEligibilityRequest) -> Result<(EligibilityCheck
         .as_deref()
         .map(|d| compact_date(d, "CoverageEligibilityRequest.servicedDate"))
         .transpose()?;
-    let consent = r
-        .extension
-        .iter()
-        .any(|e| e.url == own::LIMIT_CONSENT && e.value_boolean == Some(true));
+    let consent = limit_consent(r);
     Ok((
         EligibilityCheckRequest {
             insurer_number,
@@ -401,14 +483,18 @@ fn eligibility_input(r: &CoverageEligibilityRequest) -> Result<(EligibilityCheck
             branch,
             birthdate: compact_date(birth, "Patient.birthDate")?,
             qualification_confirmation_date: confirmation,
-            limit_application_certificate_related_cons_flg: Some(if consent { "1" } else { "0" }.into()),
+            limit_application_certificate_related_cons_flg: Some(
+                if consent { "1" } else { "0" }.into(),
+            ),
         },
-        r.purpose.iter().any(|p| p == "benefits"),
+        benefits,
     ))
 }
 
 async fn metadata() -> Fhir {
-    Fhir(Resource::CapabilityStatement(Box::new(capability_statement())))
+    Fhir(Resource::CapabilityStatement(Box::new(
+        capability_statement(),
+    )))
 }
 
 /// What this server does, for `GET /fhir/R4/metadata`.
@@ -427,7 +513,7 @@ pub fn capability_statement() -> CapabilityStatement {
         rest: vec![Rest {
             mode: "server".into(),
             documentation: Some(
-                "オンライン資格確認: eligibility checks by insurance numbers; the same roles, consent rules and access log as the JSON API under /v1.".into(),
+                "オンライン資格確認: eligibility checks by insurance numbers or the My Number card, and consented medical information; the same roles, consent rules and access log as the JSON API under /v1. A patient exports their own data as a Bundle from the portal (GET /portal/api/fhir/Patient/$everything, with the portal session).".into(),
             ),
             security: Some(Security {
                 description: Some(
@@ -438,7 +524,7 @@ pub fn capability_statement() -> CapabilityStatement {
                 type_: "CoverageEligibilityRequest".into(),
                 profile: None,
                 documentation: Some(
-                    "POST a CoverageEligibilityRequest (purpose validation, optionally benefits) with a contained Patient (birthDate) and a contained JP_Coverage (JP_Insurance_SubscriberID identifier, or the JP Core number extensions and a payor with the insurer number); the answer is a CoverageEligibilityResponse with the matching JP_Coverage and JP_Patient contained. Every check is written to the access log.".into(),
+                    "POST a CoverageEligibilityRequest (purpose validation, optionally benefits) with a contained Patient (birthDate) and a contained JP_Coverage (JP_Insurance_SubscriberID identifier, or the JP Core number extensions and a payor with the insurer number); or, instead of the numbers, the urn:kakunin:fhir:StructureDefinition:card-proof extension (a My Number card check, 照会区分 1; the nonce from POST /v1/card-checks/nonce). The answer is a CoverageEligibilityResponse with the matching JP_Coverage and JP_Patient contained. Every check is written to the access log.".into(),
                 ),
                 interaction: vec![Interaction {
                     code: "create".into(),
@@ -446,6 +532,35 @@ pub fn capability_statement() -> CapabilityStatement {
                 ..Default::default()
             }]
             .into_iter()
+            .chain(
+                [(
+                    "Coverage",
+                    "The JP_Coverage of a patient by card numbers and birth date (an eligibility check by numbers, logged as one).",
+                )]
+                .map(|(kind, what)| RestResource {
+                    type_: kind.into(),
+                    profile: Some(jp::COVERAGE.into()),
+                    documentation: Some(format!(
+                        "{what} POST {BASE}/Coverage/_search with identifier (JP_Insurance_SubscriberID token) and birthdate in the form body."
+                    )),
+                    interaction: vec![Interaction {
+                        code: "search-type".into(),
+                    }],
+                    search_param: vec![
+                        SearchParam {
+                            name: "identifier".into(),
+                            type_: "token".into(),
+                            documentation: Some("JP_Insurance_SubscriberID: insurer:symbol:number:branch; required.".into()),
+                        },
+                        SearchParam {
+                            name: "birthdate".into(),
+                            type_: "date".into(),
+                            documentation: Some("The patient's birth date; required.".into()),
+                        },
+                    ],
+                    operation: vec![],
+                }),
+            )
             .chain(
                 [
                     ("MedicationDispense", "薬剤情報: drugs dispensed or administered, newest first; a 調剤 record carries its prescription as a contained MedicationRequest."),
@@ -485,13 +600,36 @@ async fn eligibility(
 ) -> Result<Fhir, AppError> {
     let institution = institution_of(&peer)?;
     let request: CoverageEligibilityRequest = resource_body(&body, "CoverageEligibilityRequest")?;
-    let (check, benefits) = eligibility_input(&request)?;
     let started = std::time::Instant::now();
+    if let Some(card) = card_proof(&request, limit_consent(&request))? {
+        let benefits = check_purpose(&request)?;
+        let answer = crate::cardcheck::card_check(
+            &*app.store,
+            app.cards()?,
+            &institution,
+            &card,
+            crate::service::now(),
+        )
+        .await
+        .map_err(AppError::from);
+        crate::http::count_check("fhir_card", started, &answer);
+        let answer = answer?;
+        let insurer = answer.results.first().map(|r| r.insurer_number.clone());
+        return Ok(Fhir(Resource::CoverageEligibilityResponse(Box::new(
+            eligibility_response(insurer.as_deref(), None, &answer, benefits),
+        ))));
+    }
+    let (check, benefits) = eligibility_input(&request)?;
     let answer = crate::http::answer_check(&app, &institution, &check).await;
     crate::http::count_check("fhir", started, &answer);
     let answer = answer?;
     Ok(Fhir(Resource::CoverageEligibilityResponse(Box::new(
-        eligibility_response(&check, &answer, benefits),
+        eligibility_response(
+            Some(&check.insurer_number),
+            Some(&check.birthdate),
+            &answer,
+            benefits,
+        ),
     ))))
 }
 
@@ -506,7 +644,14 @@ pub(crate) fn uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn iso(compact: &str) -> String {
@@ -539,7 +684,13 @@ pub fn patient_of(id: &str, r: &QualificationResult) -> Patient {
     let split = |name: &str| -> (Option<String>, Vec<String>) {
         let mut parts = name.splitn(2, '\u{3000}');
         let family = parts.next().map(str::to_string);
-        (family, parts.next().map(|g| vec![g.to_string()]).unwrap_or_default())
+        (
+            family,
+            parts
+                .next()
+                .map(|g| vec![g.to_string()])
+                .unwrap_or_default(),
+        )
     };
     let kana = kakunin_domain::text::full_width_kana(&r.name_kana);
     let name = |text: &str, representation: &str| {
@@ -603,7 +754,14 @@ pub fn coverage_of(id: &str, patient: &str, r: &QualificationResult, on: &str) -
             jp::SUBSCRIBER_ID,
             &format!("{:0>8}:{symbol}:{}:{branch}", r.insurer_number, r.number),
         )],
-        status: Some(if in_force(r, on) { "active" } else { "cancelled" }.into()),
+        status: Some(
+            if in_force(r, on) {
+                "active"
+            } else {
+                "cancelled"
+            }
+            .into(),
+        ),
         type_: None,
         subscriber_id: None,
         beneficiary: Some(Reference::to(&format!("#{patient}"))),
@@ -611,7 +769,11 @@ pub fn coverage_of(id: &str, patient: &str, r: &QualificationResult, on: &str) -
         relationship: Some(CodeableConcept::coded(
             jp::RELATIONSHIP,
             &r.relationship,
-            Some(if r.relationship == "1" { "本人" } else { "家族" }),
+            Some(if r.relationship == "1" {
+                "本人"
+            } else {
+                "家族"
+            }),
         )),
         period: Some(Period {
             start: Some(iso(&r.qualification_date)),
@@ -623,7 +785,11 @@ pub fn coverage_of(id: &str, patient: &str, r: &QualificationResult, on: &str) -
             Some(r.insurer_name.clone()),
         )],
         cost_to_beneficiary: vec![CostToBeneficiary {
-            type_: Some(CodeableConcept::coded(COPAY_TYPE, "copaypct", Some("Copay Percentage"))),
+            type_: Some(CodeableConcept::coded(
+                COPAY_TYPE,
+                "copaypct",
+                Some("Copay Percentage"),
+            )),
             value_quantity: Some(Quantity {
                 value: Some(copay.parse::<u64>().unwrap_or(0).into()),
                 unit: Some("%".into()),
@@ -648,7 +814,11 @@ fn benefits_of(r: &QualificationResult) -> Vec<BenefitItem> {
         name: Some("一部負担金割合".into()),
         term: None,
         benefit: vec![Benefit {
-            type_: CodeableConcept::coded(BENEFIT_TYPE, "copay-percent", Some("Copayment Percent per service")),
+            type_: CodeableConcept::coded(
+                BENEFIT_TYPE,
+                "copay-percent",
+                Some("Copayment Percent per service"),
+            ),
             allowed_unsigned_int: Some(r.copay_ratio.parse().unwrap_or(0)),
             ..Default::default()
         }],
@@ -657,9 +827,17 @@ fn benefits_of(r: &QualificationResult) -> Vec<BenefitItem> {
         items.push(BenefitItem {
             category: category.clone(),
             name: Some("限度額適用認定証".into()),
-            term: Some(CodeableConcept::coded(own::LIMIT_BRACKET, &l.bracket, Some(&l.bracket_label))),
+            term: Some(CodeableConcept::coded(
+                own::LIMIT_BRACKET,
+                &l.bracket,
+                Some(&l.bracket_label),
+            )),
             benefit: vec![Benefit {
-                type_: CodeableConcept::coded(BENEFIT_TYPE, "copay-maximum", Some("Copayment maximum per service")),
+                type_: CodeableConcept::coded(
+                    BENEFIT_TYPE,
+                    "copay-maximum",
+                    Some("Copayment maximum per service"),
+                ),
                 allowed_string: Some(l.bracket.clone()),
                 ..Default::default()
             }],
@@ -669,9 +847,17 @@ fn benefits_of(r: &QualificationResult) -> Vec<BenefitItem> {
         items.push(BenefitItem {
             category: category.clone(),
             name: Some("特定疾病療養受療証".into()),
-            term: Some(CodeableConcept::coded(own::SPECIFIC_DISEASE, &s.disease_category, None)),
+            term: Some(CodeableConcept::coded(
+                own::SPECIFIC_DISEASE,
+                &s.disease_category,
+                None,
+            )),
             benefit: vec![Benefit {
-                type_: CodeableConcept::coded(BENEFIT_TYPE, "copay-maximum", Some("Copayment maximum per service")),
+                type_: CodeableConcept::coded(
+                    BENEFIT_TYPE,
+                    "copay-maximum",
+                    Some("Copayment maximum per service"),
+                ),
                 allowed_money: Some(Money {
                     value: Some(s.self_pay.parse::<u64>().unwrap_or(0).into()),
                     currency: Some("JPY".into()),
@@ -684,8 +870,10 @@ fn benefits_of(r: &QualificationResult) -> Vec<BenefitItem> {
 }
 
 /// The `CoverageEligibilityResponse` of a check's answer.
+/// `insurer` and `birthdate` are what was asked (a card check asks neither).
 pub fn eligibility_response(
-    asked: &EligibilityCheckRequest,
+    insurer: Option<&str>,
+    birthdate: Option<&str>,
     answer: &EligibilityCheckResponse,
     benefits: bool,
 ) -> CoverageEligibilityResponse {
@@ -695,7 +883,9 @@ pub fn eligibility_response(
     for (i, r) in answer.results.iter().enumerate() {
         let (patient, coverage) = (format!("patient-{}", i + 1), format!("coverage-{}", i + 1));
         contained.push(Resource::Patient(patient_of(&patient, r)));
-        contained.push(Resource::Coverage(Box::new(coverage_of(&coverage, &patient, r, on))));
+        contained.push(Resource::Coverage(Box::new(coverage_of(
+            &coverage, &patient, r, on,
+        ))));
         insurance.push(ResponseInsurance {
             coverage: Reference::to(&format!("#{coverage}")),
             inforce: Some(in_force(r, on)),
@@ -706,11 +896,15 @@ pub fn eligibility_response(
     if answer.results.is_empty() {
         contained.push(Resource::Patient(Patient {
             id: Some("patient".into()),
-            birth_date: Some(iso(&asked.birthdate)),
+            birth_date: birthdate.map(iso),
             ..Default::default()
         }));
     }
-    let patient = if answer.results.is_empty() { "#patient" } else { "#patient-1" };
+    let patient = if answer.results.is_empty() {
+        "#patient"
+    } else {
+        "#patient-1"
+    };
     let mut purpose = vec!["validation".to_string()];
     if benefits {
         purpose.push("benefits".into());
@@ -735,10 +929,111 @@ pub fn eligibility_response(
             Identifier::new("urn:ietf:rfc:3986", &format!("urn:uuid:{}", uuid())),
             None,
         ),
-        outcome: if answer.processing_result.status == "1" { "complete" } else { "error" }.into(),
+        outcome: if answer.processing_result.status == "1" {
+            "complete"
+        } else {
+            "error"
+        }
+        .into(),
         disposition: Some(answer.validity_label.clone()),
-        insurer: Reference::logical("Organization", insurer_identifier(&asked.insurer_number), None),
+        insurer: match insurer {
+            Some(i) => Reference::logical("Organization", insurer_identifier(i), None),
+            None => Reference {
+                type_: Some("Organization".into()),
+                display: Some("保険者（カードの持ち主の資格なし）".into()),
+                ..Default::default()
+            },
+        },
         insurance,
         error,
     }
+}
+
+/// `POST /fhir/R4/Coverage/_search`: the JP_Coverage of a patient the institution knows by card
+/// numbers and birth date. It is an eligibility check by numbers (logged as one), answered as a
+/// searchset: each matching qualification's Coverage, and the patients included.
+async fn coverages(
+    State(app): State<AppState>,
+    axum::Extension(peer): axum::Extension<crate::tls::Peer>,
+    body: Bytes,
+) -> Result<Fhir, AppError> {
+    let institution = institution_of(&peer)?;
+    let mut card = None;
+    let mut birth = None;
+    for (name, value) in clinical::form(&body)? {
+        match name.as_str() {
+            "identifier" => {
+                let value = value
+                    .strip_prefix(jp::SUBSCRIBER_ID)
+                    .and_then(|v| v.strip_prefix('|'))
+                    .unwrap_or(&value)
+                    .to_string();
+                card = Some(card_numbers(&Coverage {
+                    identifier: vec![Identifier::new(jp::SUBSCRIBER_ID, &value)],
+                    ..Default::default()
+                })?);
+            }
+            "birthdate" => birth = Some(compact_date(&value, "birthdate")?),
+            "_format" if value == "json" || value == FHIR_JSON => {}
+            other => {
+                return Err(invalid(
+                    "unsupported_parameter",
+                    "この検索条件には対応していません。",
+                    format!("Coverage search takes identifier and birthdate; not {other:?}"),
+                )
+                .with_field(other))
+            }
+        }
+    }
+    let (Some((insurer_number, symbol, number, branch)), Some(birthdate)) = (card, birth) else {
+        return Err(invalid(
+            "coverage_numbers_required",
+            "保険者番号・被保険者証番号と生年月日を入力してください。",
+            "Coverage search needs identifier (JP_Insurance_SubscriberID) and birthdate",
+        ));
+    };
+    let check = EligibilityCheckRequest {
+        insurer_number,
+        symbol,
+        number,
+        branch,
+        birthdate,
+        qualification_confirmation_date: None,
+        limit_application_certificate_related_cons_flg: None,
+    };
+    let started = std::time::Instant::now();
+    let answer = crate::http::answer_check(&app, &institution, &check).await;
+    crate::http::count_check("fhir_coverage", started, &answer);
+    let answer = answer?;
+    let on = answer.qualification_confirmation_date.as_str();
+    let mut entry = Vec::new();
+    for r in &answer.results {
+        let patient_url = format!("urn:uuid:{}", uuid());
+        let mut coverage = coverage_of("coverage", "patient", r, on);
+        coverage.id = None;
+        coverage.beneficiary = Some(Reference::to(&patient_url));
+        let mut patient = patient_of("patient", r);
+        patient.id = None;
+        entry.push(BundleEntry {
+            full_url: Some(format!("urn:uuid:{}", uuid())),
+            resource: Resource::Coverage(Box::new(coverage)),
+            search: Some(BundleSearch {
+                mode: "match".into(),
+            }),
+        });
+        entry.push(BundleEntry {
+            full_url: Some(patient_url),
+            resource: Resource::Patient(patient),
+            search: Some(BundleSearch {
+                mode: "include".into(),
+            }),
+        });
+    }
+    Ok(Fhir(Resource::Bundle(Box::new(Bundle {
+        id: Some(uuid()),
+        type_: "searchset".into(),
+        timestamp: Some(crate::service::now().jst_rfc3339()),
+        total: Some(answer.results.len() as u64),
+        entry,
+    }))))
 }

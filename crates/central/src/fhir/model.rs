@@ -50,6 +50,11 @@ pub struct Extension {
     pub value_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_integer: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_base64_binary: Option<String>,
+    /// The parts of a complex extension.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
 }
 
 impl Extension {

@@ -851,11 +851,8 @@ pub(super) async fn begin_bulk_load(c: &mut Conn) -> Result<bool, StoreError> {
     let tx = q!(c.transaction());
     // One bulk load at a time, and no import slipping in between the check and the drop.
     q!(tx.execute("LOCK TABLE qualifications IN EXCLUSIVE MODE", &[]));
-    let empty: bool = q!(tx.query_one(
-        "SELECT NOT EXISTS (SELECT 1 FROM qualifications)",
-        &[]
-    ))
-    .get(0);
+    let empty: bool =
+        q!(tx.query_one("SELECT NOT EXISTS (SELECT 1 FROM qualifications)", &[])).get(0);
     if !empty {
         return Ok(false);
     }

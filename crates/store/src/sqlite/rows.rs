@@ -135,7 +135,9 @@ pub(super) fn import(
             let (qid, version_no, vid) = if bulk {
                 last_qid += 1;
                 last_vid += 1;
-                new_q.execute(params![last_qid, key.0, key.1, key.2, key.3, last_vid, import_id])?;
+                new_q.execute(params![
+                    last_qid, key.0, key.1, key.2, key.3, last_vid, import_id
+                ])?;
                 out.inserted += 1;
                 (last_qid, 1, Some(last_vid))
             } else {
