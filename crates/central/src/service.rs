@@ -130,7 +130,7 @@ pub async fn import_roster(
                 errors = refused.errors.len(),
                 "roster refused"
             );
-            Ok(refused)
+            Ok(*refused)
         }
     }
 }
@@ -148,7 +148,7 @@ pub fn check_roster(
     scope: &Scope,
     bytes: &[u8],
     partial: bool,
-) -> Result<CheckedRoster, RosterImportReport> {
+) -> Result<CheckedRoster, Box<RosterImportReport>> {
     let parsed = roster::parse_lenient(bytes);
     let mut errors: Vec<RosterLineError> = parsed
         .errors
@@ -198,7 +198,7 @@ pub fn check_roster(
     let file_level = report.errors.iter().any(|e| e.line <= 1);
     if rows.is_empty() || file_level || (!partial && !report.errors.is_empty()) {
         report.skipped = report.rows;
-        return Err(report);
+        return Err(Box::new(report));
     }
     Ok(CheckedRoster {
         report,

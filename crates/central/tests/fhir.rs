@@ -459,13 +459,7 @@ async fn bad_input_gets_an_operation_outcome_and_changes_nothing() {
         "{r}"
     );
     assert_eq!(w.store.counts().await.unwrap(), before, "nothing written");
-    validate_with_fhir_resources(
-        &outcomes
-            .into_iter()
-            .map(|(what, r)| (what, r))
-            .collect::<Vec<_>>(),
-    )
-    .await;
+    validate_with_fhir_resources(&outcomes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
