@@ -151,6 +151,8 @@ struct Pooled {
     find: Option<tokio_postgres::Statement>,
     find_by_person: Option<tokio_postgres::Statement>,
     latest_consents: Option<tokio_postgres::Statement>,
+    /// The 照会番号 lookup every check makes (parsed and planned once per connection).
+    reference_numbers: Option<tokio_postgres::Statement>,
 }
 
 struct Node {
@@ -259,6 +261,7 @@ impl Node {
                     find: None,
                     find_by_person: None,
                     latest_consents: None,
+                    reference_numbers: None,
                 }
             }
         };

@@ -71,13 +71,7 @@ pub(super) async fn register_reference_number(
 
 /// The qualification's own 照会番号, else the newest on another qualification of its person;
 /// one round trip for any number of ids.
-pub(super) async fn reference_numbers(
-    c: &Conn,
-    institution: &InstitutionCode,
-    ids: &[i64],
-) -> Result<Vec<Option<String>>, StoreError> {
-    let rows = q!(c.query(
-        "SELECT coalesce(
+const REFERENCE_NUMBERS_SQL: &str = "SELECT coalesce(
              (SELECT reference_number FROM reference_numbers
               WHERE institution_code = $1 AND qualification_id = i.id),
              (SELECT r.reference_number FROM person_links l
@@ -85,9 +79,26 @@ pub(super) async fn reference_numbers(
               JOIN reference_numbers r ON r.institution_code = $1 AND r.qualification_id = o.qualification_id
               WHERE l.qualification_id = i.id
               ORDER BY r.registered_at_ms DESC, r.qualification_id DESC LIMIT 1))
-         FROM unnest($2::bigint[]) WITH ORDINALITY AS i(id, n) ORDER BY i.n",
-        &[&institution.as_str(), &ids]
-    ));
+         FROM unnest($2::bigint[]) WITH ORDINALITY AS i(id, n) ORDER BY i.n";
+
+/// The 照会番号 of each qualification for the institution (its own, or the one it gave the
+/// same person under another qualification). Every check asks, so the statement is prepared
+/// once per connection: parsing and planning it each time cost PostgreSQL more CPU than the
+/// rest of the check.
+pub(super) async fn reference_numbers(
+    c: &mut Conn,
+    institution: &InstitutionCode,
+    ids: &[i64],
+) -> Result<Vec<Option<String>>, StoreError> {
+    let stmt = match &c.pooled().reference_numbers {
+        Some(s) => s.clone(),
+        None => {
+            let s = q!(c.prepare(REFERENCE_NUMBERS_SQL));
+            c.pooled().reference_numbers = Some(s.clone());
+            s
+        }
+    };
+    let rows = q!(c.query(&stmt, &[&institution.as_str(), &ids]));
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
