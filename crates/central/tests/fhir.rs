@@ -542,10 +542,8 @@ async fn validate_with_fhir_resources(resources: &[(&str, Value)]) {
     );
 }
 
-/// Person 1 with five years of receipts and checkups (through the real imports), a registered
-/// card, checked by the clinic today and consenting at the reader to drugs, treatments and
-/// checkups (not surgeries).
-async fn consented() -> (World, PathBuf) {
+/// Person 1 linked through the roster (06139992 / 10 / 100 / 00), with a card registered for use.
+async fn card_holder() -> (World, PathBuf) {
     let w = world().await;
     let report = w
         .import(format!(
@@ -556,6 +554,14 @@ async fn consented() -> (World, PathBuf) {
     assert_eq!(report.linked, 1, "{report:?}");
     let card = w.issue_card(1, None);
     w.register(&card).await;
+    (w, card)
+}
+
+/// Person 1 with five years of receipts and checkups (through the real imports), a registered
+/// card, checked by the clinic today and consenting at the reader to drugs, treatments and
+/// checkups (not surgeries).
+async fn consented() -> (World, PathBuf) {
+    let (w, card) = card_holder().await;
     let query = w.store.sample_queries(1).await.unwrap().remove(0);
     let q = w.store.find_qualifications(&query).await.unwrap().remove(0);
     let today = kakunin_central::service::now().jst_date();
@@ -862,16 +868,7 @@ async fn the_portal_exports_everything_as_a_fhir_bundle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eligibility_by_my_number_card() {
-    let w = world().await;
-    let report = w
-        .import(format!(
-            "{HEADER}\n{}\n",
-            row(1, "10", Some(1), "20200401", "")
-        ))
-        .await;
-    assert_eq!(report.linked, 1, "{report:?}");
-    let card = w.issue_card(1, None);
-    w.register(&card).await;
+    let (w, card) = card_holder().await;
     let clinic = http(&w, Some(&w.institution));
     let request = |certificate: &[u8], nonce: &str, signature: &[u8], parts: &[&str]| {
         let all = [

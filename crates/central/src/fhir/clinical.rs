@@ -36,7 +36,8 @@ const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observ
 const INTERPRETATION: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
 const UCUM: &str = "http://unitsofmeasure.org";
 
-fn organization(code: &str, name: Option<&String>) -> Reference {
+/// An institution by its 医療機関コード.
+pub(super) fn organization(code: &str, name: Option<&String>) -> Reference {
     Reference::logical(
         "Organization",
         Identifier::new(INSTITUTION_CODE, code),
@@ -276,37 +277,13 @@ pub fn resources_of(r: &MedicalInformationResponse, patient: &Reference) -> Vec<
 
 /// The JP_Patient of a medical answer's header.
 pub fn patient_of_header(id: &str, h: &PatientHeader) -> Patient {
-    super::patient_of(
+    super::jp_patient(
         id,
-        &kakunin_api::QualificationResult {
-            card_classification: String::new(),
-            insurer_number: String::new(),
-            symbol: None,
-            number: String::new(),
-            branch: None,
-            relationship: String::new(),
-            insured_name: None,
-            name: h.name.clone(),
-            name_kana: h.name_kana.clone(),
-            sex: h.sex.clone(),
-            birthdate: h.birthdate.clone(),
-            address: None,
-            post_number: None,
-            qualification_date: String::new(),
-            disqualification_date: None,
-            disqualification_reason: None,
-            card_issue_date: None,
-            card_valid_from: None,
-            card_valid_until: None,
-            copay_ratio: String::new(),
-            preschool: None,
-            insurer_name: String::new(),
-            elderly_certificate: None,
-            limit_consent_flag: String::new(),
-            limit_certificate: None,
-            specific_disease_certificates: vec![],
-            reference_number: None,
-        },
+        &h.name,
+        &h.name_kana,
+        &h.sex,
+        &h.birthdate,
+        (None, None),
     )
 }
 
@@ -392,18 +369,7 @@ fn search_input(
     };
     for (name, value) in form(body)? {
         match name.as_str() {
-            "coverage-identifier" => {
-                let value = value
-                    .strip_prefix(super::jp::SUBSCRIBER_ID)
-                    .and_then(|v| v.strip_prefix('|'))
-                    .unwrap_or(&value)
-                    .to_string();
-                let coverage = Coverage {
-                    identifier: vec![Identifier::new(super::jp::SUBSCRIBER_ID, &value)],
-                    ..Default::default()
-                };
-                card = Some(super::card_numbers(&coverage)?);
-            }
+            "coverage-identifier" => card = Some(super::card_of_token(&value)?),
             "birthdate" => birth = Some(compact_date(&value, "birthdate")?),
             "date" => {
                 let (prefix, d) = value.split_at(value.len().min(2));
@@ -485,31 +451,17 @@ fn search_input(
 /// A searchset of `resources` about one patient, the patient included (at `patient_url`, which
 /// the resources' subjects point to).
 pub fn searchset(patient: Patient, patient_url: String, resources: Vec<Resource>) -> Bundle {
-    let mut entry = vec![];
     let total = resources.len() as u64;
-    for r in resources {
-        entry.push(BundleEntry {
-            full_url: Some(format!("urn:uuid:{}", super::uuid())),
-            resource: r,
-            search: Some(BundleSearch {
-                mode: "match".into(),
-            }),
-        });
-    }
-    entry.push(BundleEntry {
-        full_url: Some(patient_url),
-        resource: Resource::Patient(patient),
-        search: Some(BundleSearch {
-            mode: "include".into(),
-        }),
-    });
-    Bundle {
-        id: Some(super::uuid()),
-        type_: "searchset".into(),
-        timestamp: Some(crate::service::now().jst_rfc3339()),
-        total: Some(total),
-        entry,
-    }
+    let mut entry: Vec<BundleEntry> = resources
+        .into_iter()
+        .map(|r| BundleEntry::new(super::entry_url(), r, "match"))
+        .collect();
+    entry.push(BundleEntry::new(
+        patient_url,
+        Resource::Patient(patient),
+        "include",
+    ));
+    super::searchset(entry, total)
 }
 
 async fn search(
@@ -531,7 +483,7 @@ async fn search(
     .map_err(AppError::from);
     crate::metrics::view(category.code(), "fhir", answer.is_ok());
     let answer = answer?;
-    let patient_url = format!("urn:uuid:{}", super::uuid());
+    let patient_url = super::entry_url();
     let resources = resources_of(&answer, &Reference::to(&patient_url));
     let bundle = searchset(
         patient_of_header("patient", &answer.patient),

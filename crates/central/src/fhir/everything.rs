@@ -2,8 +2,9 @@
 //! JP_Patient, a JP_Coverage per qualification, their medical records, their consents
 //! (`Consent`) and every access to their data as an `AuditEvent` in the IHE BALP style.
 
+use super::clinical::{self, organization};
 use super::model::*;
-use super::{clinical, coverage_of, patient_of, uuid};
+use super::{coverage_of, entry_url, patient_of, searchset};
 use crate::portal::{AccessView, ConsentView};
 use kakunin_api::{MedicalInformationResponse, QualificationResult};
 
@@ -26,14 +27,6 @@ pub(crate) struct Everything<'a> {
     pub(crate) medical: &'a [MedicalInformationResponse],
     pub(crate) consents: &'a [ConsentView],
     pub(crate) access: &'a [AccessView],
-}
-
-fn organization(code: &str, name: Option<&String>) -> Reference {
-    Reference::logical(
-        "Organization",
-        Identifier::new(clinical::INSTITUTION_CODE, code),
-        name.cloned(),
-    )
 }
 
 /// A consent given at the reader.
@@ -179,20 +172,14 @@ pub(crate) fn audit_event(a: &AccessView, patient: &Reference) -> AuditEvent {
 
 /// The export.
 pub(crate) fn bundle(e: Everything<'_>) -> Bundle {
-    let patient_url = format!("urn:uuid:{}", uuid());
+    let patient_url = entry_url();
     let patient = Reference::to(&patient_url);
-    let entry = |full_url: String, resource: Resource| BundleEntry {
-        full_url: Some(full_url),
-        resource,
-        search: Some(BundleSearch {
-            mode: "match".into(),
-        }),
-    };
-    let mut entries = vec![entry(
+    let mut entries = vec![BundleEntry::new(
         patient_url.clone(),
         Resource::Patient(patient_of("patient", e.newest)),
+        "match",
     )];
-    let mut push = |r: Resource| entries.push(entry(format!("urn:uuid:{}", uuid()), r));
+    let mut push = |r: Resource| entries.push(BundleEntry::new(entry_url(), r, "match"));
     for (i, q) in e.qualifications.iter().enumerate() {
         let mut c = coverage_of(&format!("coverage-{}", i + 1), "patient", q, e.today);
         c.beneficiary = Some(patient.clone());
@@ -209,11 +196,6 @@ pub(crate) fn bundle(e: Everything<'_>) -> Bundle {
     for a in e.access {
         push(Resource::AuditEvent(Box::new(audit_event(a, &patient))));
     }
-    Bundle {
-        id: Some(uuid()),
-        type_: "searchset".into(),
-        timestamp: Some(crate::service::now().jst_rfc3339()),
-        total: Some(entries.len() as u64),
-        entry: entries,
-    }
+    let total = entries.len() as u64;
+    searchset(entries, total)
 }

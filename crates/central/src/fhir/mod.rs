@@ -268,11 +268,12 @@ impl WithField for AppError {
     }
 }
 
+/// 保険者番号, 記号, 番号, 枝番.
+pub(crate) type CardNumbers = (String, Option<String>, String, Option<String>);
+
 /// The card numbers of a (JP_Coverage) `Coverage`: from its `JP_Insurance_SubscriberID`
 /// identifier, or else from the JP Core extensions and the payor's insurer number.
-pub(crate) fn card_numbers(
-    c: &Coverage,
-) -> Result<(String, Option<String>, String, Option<String>), AppError> {
+pub(crate) fn card_numbers(c: &Coverage) -> Result<CardNumbers, AppError> {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     if let Some(value) = c
         .identifier
@@ -418,6 +419,34 @@ fn limit_consent(r: &CoverageEligibilityRequest) -> bool {
     r.extension
         .iter()
         .any(|e| e.url == own::LIMIT_CONSENT && e.value_boolean == Some(true))
+}
+
+/// The card numbers of a search's JP_Insurance_SubscriberID token (`system|value` or `value`).
+pub(crate) fn card_of_token(token: &str) -> Result<CardNumbers, AppError> {
+    let value = token
+        .strip_prefix(jp::SUBSCRIBER_ID)
+        .and_then(|v| v.strip_prefix('|'))
+        .unwrap_or(token);
+    card_numbers(&Coverage {
+        identifier: vec![Identifier::new(jp::SUBSCRIBER_ID, value)],
+        ..Default::default()
+    })
+}
+
+/// A new `urn:uuid:` for a Bundle entry's `fullUrl`.
+pub(crate) fn entry_url() -> String {
+    format!("urn:uuid:{}", uuid())
+}
+
+/// A searchset Bundle of `entry`, `total` of them matches.
+pub(crate) fn searchset(entry: Vec<BundleEntry>, total: u64) -> Bundle {
+    Bundle {
+        id: Some(uuid()),
+        type_: "searchset".into(),
+        timestamp: Some(crate::service::now().jst_rfc3339()),
+        total: Some(total),
+        entry,
+    }
 }
 
 /// The JSON API's check request of a `CoverageEligibilityRequest`, and whether benefits (co-pay
@@ -681,6 +710,26 @@ fn in_force(r: &QualificationResult, on: &str) -> bool {
 
 /// A JP_Patient of a check result: the name in 漢字 and in full-width カナ.
 pub fn patient_of(id: &str, r: &QualificationResult) -> Patient {
+    jp_patient(
+        id,
+        &r.name,
+        &r.name_kana,
+        &r.sex,
+        &r.birthdate,
+        (r.address.as_ref(), r.post_number.as_ref()),
+    )
+}
+
+/// A JP_Patient: the name in 漢字 and in full-width カナ (from the half-width kana we store),
+/// sex and birth date in our codes, the address when known.
+pub fn jp_patient(
+    id: &str,
+    name: &str,
+    half_kana: &str,
+    sex: &str,
+    birthdate: &str,
+    (address, post_number): (Option<&String>, Option<&String>),
+) -> Patient {
     let split = |name: &str| -> (Option<String>, Vec<String>) {
         let mut parts = name.splitn(2, '\u{3000}');
         let family = parts.next().map(str::to_string);
@@ -692,8 +741,8 @@ pub fn patient_of(id: &str, r: &QualificationResult) -> Patient {
                 .unwrap_or_default(),
         )
     };
-    let kana = kakunin_domain::text::full_width_kana(&r.name_kana);
-    let name = |text: &str, representation: &str| {
+    let kana = kakunin_domain::text::full_width_kana(half_kana);
+    let human = |text: &str, representation: &str| {
         let (family, given) = split(text);
         HumanName {
             extension: vec![Extension::code(jp::NAME_REPRESENTATION, representation)],
@@ -706,21 +755,21 @@ pub fn patient_of(id: &str, r: &QualificationResult) -> Patient {
     Patient {
         id: Some(id.into()),
         meta: Meta::profile(jp::PATIENT),
-        name: vec![name(&r.name, "IDE"), name(&kana, "SYL")],
+        name: vec![human(name, "IDE"), human(&kana, "SYL")],
         gender: Some(
-            match r.sex.as_str() {
+            match sex {
                 "1" => "male",
                 "2" => "female",
                 _ => "unknown",
             }
             .into(),
         ),
-        birth_date: Some(iso(&r.birthdate)),
-        address: match (&r.address, &r.post_number) {
+        birth_date: Some(iso(birthdate)),
+        address: match (address, post_number) {
             (None, None) => vec![],
             (text, post) => vec![Address {
-                text: text.clone(),
-                postal_code: post.clone(),
+                text: text.cloned(),
+                postal_code: post.cloned(),
                 country: Some("JP".into()),
             }],
         },
@@ -962,17 +1011,7 @@ async fn coverages(
     let mut birth = None;
     for (name, value) in clinical::form(&body)? {
         match name.as_str() {
-            "identifier" => {
-                let value = value
-                    .strip_prefix(jp::SUBSCRIBER_ID)
-                    .and_then(|v| v.strip_prefix('|'))
-                    .unwrap_or(&value)
-                    .to_string();
-                card = Some(card_numbers(&Coverage {
-                    identifier: vec![Identifier::new(jp::SUBSCRIBER_ID, &value)],
-                    ..Default::default()
-                })?);
-            }
+            "identifier" => card = Some(card_of_token(&value)?),
             "birthdate" => birth = Some(compact_date(&value, "birthdate")?),
             "_format" if value == "json" || value == FHIR_JSON => {}
             other => {
@@ -1008,32 +1047,25 @@ async fn coverages(
     let on = answer.qualification_confirmation_date.as_str();
     let mut entry = Vec::new();
     for r in &answer.results {
-        let patient_url = format!("urn:uuid:{}", uuid());
+        let patient_url = entry_url();
         let mut coverage = coverage_of("coverage", "patient", r, on);
         coverage.id = None;
         coverage.beneficiary = Some(Reference::to(&patient_url));
         let mut patient = patient_of("patient", r);
         patient.id = None;
-        entry.push(BundleEntry {
-            full_url: Some(format!("urn:uuid:{}", uuid())),
-            resource: Resource::Coverage(Box::new(coverage)),
-            search: Some(BundleSearch {
-                mode: "match".into(),
-            }),
-        });
-        entry.push(BundleEntry {
-            full_url: Some(patient_url),
-            resource: Resource::Patient(patient),
-            search: Some(BundleSearch {
-                mode: "include".into(),
-            }),
-        });
+        entry.push(BundleEntry::new(
+            entry_url(),
+            Resource::Coverage(Box::new(coverage)),
+            "match",
+        ));
+        entry.push(BundleEntry::new(
+            patient_url,
+            Resource::Patient(patient),
+            "include",
+        ));
     }
-    Ok(Fhir(Resource::Bundle(Box::new(Bundle {
-        id: Some(uuid()),
-        type_: "searchset".into(),
-        timestamp: Some(crate::service::now().jst_rfc3339()),
-        total: Some(answer.results.len() as u64),
+    Ok(Fhir(Resource::Bundle(Box::new(searchset(
         entry,
-    }))))
+        answer.results.len() as u64,
+    )))))
 }

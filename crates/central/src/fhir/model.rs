@@ -472,6 +472,17 @@ pub struct BundleEntry {
     pub search: Option<BundleSearch>,
 }
 
+impl BundleEntry {
+    /// An entry at `full_url` found by a search as `mode` (`match` or `include`).
+    pub fn new(full_url: String, resource: Resource, mode: &str) -> Self {
+        Self {
+            full_url: Some(full_url),
+            resource,
+            search: Some(BundleSearch { mode: mode.into() }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -180,6 +180,21 @@ impl Conn {
     fn pooled(&mut self) -> &mut Pooled {
         self.client.as_mut().expect("connection present until drop")
     }
+
+    /// The statement this connection keeps in `slot`, prepared from `sql()` the first time:
+    /// statements every check runs are parsed and planned once per connection.
+    async fn prepared(
+        &mut self,
+        slot: fn(&mut Pooled) -> &mut Option<tokio_postgres::Statement>,
+        sql: impl FnOnce() -> String,
+    ) -> Result<tokio_postgres::Statement, StoreError> {
+        if let Some(s) = slot(self.pooled()) {
+            return Ok(s.clone());
+        }
+        let s = self.prepare(&sql()).await.map_err(|e| pg_err(&e))?;
+        *slot(self.pooled()) = Some(s.clone());
+        Ok(s)
+    }
 }
 
 impl std::ops::Deref for Conn {

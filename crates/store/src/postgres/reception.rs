@@ -90,14 +90,12 @@ pub(super) async fn reference_numbers(
     institution: &InstitutionCode,
     ids: &[i64],
 ) -> Result<Vec<Option<String>>, StoreError> {
-    let stmt = match &c.pooled().reference_numbers {
-        Some(s) => s.clone(),
-        None => {
-            let s = q!(c.prepare(REFERENCE_NUMBERS_SQL));
-            c.pooled().reference_numbers = Some(s.clone());
-            s
-        }
-    };
+    let stmt = c
+        .prepared(
+            |p| &mut p.reference_numbers,
+            || REFERENCE_NUMBERS_SQL.into(),
+        )
+        .await?;
     let rows = q!(c.query(&stmt, &[&institution.as_str(), &ids]));
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -387,14 +387,7 @@ pub(super) async fn find(
     c: &mut Conn,
     query: &CardQuery,
 ) -> Result<Vec<StoredQualification>, StoreError> {
-    let stmt = match &c.pooled().find {
-        Some(s) => s.clone(),
-        None => {
-            let s = q!(c.prepare(&find_sql()));
-            c.pooled().find = Some(s.clone());
-            s
-        }
-    };
+    let stmt = c.prepared(|p| &mut p.find, find_sql).await?;
     let branch = query.branch.map(|b| b.as_str().to_string());
     let rows = q!(c.query(
         &stmt,
@@ -446,14 +439,9 @@ pub(super) async fn person_with_consents(
     institution: &InstitutionCode,
 ) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError> {
     let find = find_by_person_statement(c).await?;
-    let consents = match &c.pooled().latest_consents {
-        Some(s) => s.clone(),
-        None => {
-            let s = q!(c.prepare(LATEST_CONSENTS_SQL));
-            c.pooled().latest_consents = Some(s.clone());
-            s
-        }
-    };
+    let consents = c
+        .prepared(|p| &mut p.latest_consents, || LATEST_CONSENTS_SQL.into())
+        .await?;
     let client: &tokio_postgres::Client = c;
     let inst = institution.as_str();
     let find_params: [&(dyn ToSql + Sync); 1] = [&pseudonym];
@@ -468,21 +456,20 @@ pub(super) async fn person_with_consents(
 }
 
 async fn find_by_person_statement(c: &mut Conn) -> Result<tokio_postgres::Statement, StoreError> {
-    Ok(match &c.pooled().find_by_person {
-        Some(s) => s.clone(),
-        None => {
-            let s = q!(c.prepare(&format!(
+    c.prepared(
+        |p| &mut p.find_by_person,
+        || {
+            format!(
                 "SELECT q.id, v.version_no, l.pseudonym, q.insurer_number, q.branch, {cols}
                  FROM person_links l JOIN qualifications q ON q.id = l.qualification_id
                  JOIN qualification_versions v ON v.id = q.current_version_id
                  WHERE l.pseudonym = $1
                  ORDER BY v.qualification_date, q.id",
                 cols = version_cols("v") + &specific_disease_arrays("v")
-            )));
-            c.pooled().find_by_person = Some(s.clone());
-            s
-        }
-    })
+            )
+        },
+    )
+    .await
 }
 
 fn find_sql() -> String {
