@@ -5,6 +5,7 @@
 //! under `KAKUNIN_REQUIRE_EXTERNAL=1`.
 
 pub mod browser;
+pub mod face;
 pub mod pcsc;
 pub mod pg;
 
