@@ -10,6 +10,7 @@ use crate::apdu::{
     tries_left_from_sw, Command, Response, SW_AUTH_BLOCKED, SW_AUTH_METHOD_BLOCKED, SW_OK,
     SW_SECURITY_NOT_SATISFIED, SW_WRONG_OFFSET,
 };
+use crate::exchange::ExchangeError;
 use crate::transport::{Card, CardError};
 use thiserror::Error;
 
@@ -301,52 +302,12 @@ impl<'a> Jpki<'a> {
         Ok(data)
     }
 
-    /// One command, following `61 xx` (GET RESPONSE) and `6C xx` (wrong Le, resend) answers
-    /// that T=0 readers may surface.
+    /// One command (see [`crate::exchange::exchange`]).
     fn exchange(&mut self, command: &Command) -> Result<Response, JpkiError> {
-        let mut response = self.transmit(command)?;
-        if response.sw1() == 0x6C && command.le.is_some() {
-            let mut again = command.clone();
-            again.le = Some(le_from_sw2(response.sw2()));
-            response = self.transmit(&again)?;
-        }
-        let mut data = std::mem::take(&mut response.data);
-        // Bounded: a card cannot keep the client here for ever.
-        for _ in 0..64 {
-            if response.sw1() != 0x61 {
-                break;
-            }
-            let get_response = Command::case2(0x00, 0xC0, 0x00, 0x00, le_from_sw2(response.sw2()));
-            response = self.transmit(&get_response)?;
-            data.append(&mut response.data);
-        }
-        if response.sw1() == 0x61 {
-            return Err(JpkiError::Malformed(
-                "endless GET RESPONSE chain".to_owned(),
-            ));
-        }
-        Ok(Response::new(data, response.sw))
-    }
-
-    fn transmit(&mut self, command: &Command) -> Result<Response, JpkiError> {
-        let bytes = command
-            .encode()
-            .map_err(|e| JpkiError::Malformed(e.to_string()))?;
-        let raw = self.card.transmit(&bytes)?;
-        Response::parse(&raw).map_err(|_| {
-            JpkiError::Card(CardError::Protocol(format!(
-                "R-APDU of {} bytes has no status word",
-                raw.len()
-            )))
+        crate::exchange::exchange(self.card, command).map_err(|e| match e {
+            ExchangeError::Card(e) => JpkiError::Card(e),
+            ExchangeError::Malformed(reason) => JpkiError::Malformed(reason),
         })
-    }
-}
-
-fn le_from_sw2(sw2: u8) -> u16 {
-    if sw2 == 0 {
-        256
-    } else {
-        u16::from(sw2)
     }
 }
 

@@ -153,6 +153,7 @@ pub async fn run(args: FilesBenchArgs) -> Result<()> {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data: &terminal_data,
         offline_after: Duration::from_secs(5),
+        face: None,
     })
     .await?;
     let oqs = data.join("oqs");

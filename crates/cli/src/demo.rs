@@ -40,6 +40,10 @@ pub struct DemoArgs {
     /// certificate; a free port if taken).
     #[arg(long, default_value = "127.0.0.1:8092")]
     ops_listen: SocketAddr,
+    /// The face model (`kakunin face setup`): when installed, the cards get photos and the
+    /// kiosk offers 顔認証 with a test camera.
+    #[arg(long, env = "KAKUNIN_FACE_MODEL", default_value = crate::face::DEFAULT_MODEL_DIR)]
+    face_model: PathBuf,
     /// Start, run the printed checks once (numbers, then a card with consent, then the card
     /// holder's medications), print the answers and stop (for scripts and tests).
     #[arg(long)]
@@ -146,6 +150,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     .await??;
     let cards_dir = data.join("cards");
     let holder_path = data.join("demo-card-holder.json");
+    let demo_cards_path = data.join("demo-cards.json");
     let mut cards: Vec<PathBuf> = std::fs::read_dir(&cards_dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -167,6 +172,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             DEMO_PIN,
         )
         .await?;
+        let issued: Vec<crate::demo_face::DemoCard> = seeded
+            .iter()
+            .filter_map(|c| {
+                Some(crate::demo_face::DemoCard {
+                    file: c.path.file_name()?.to_str()?.to_string(),
+                    birthdate: c.qualification.birthdate.compact(),
+                })
+            })
+            .collect();
+        std::fs::write(&demo_cards_path, serde_json::to_vec_pretty(&issued)?)?;
         eprintln!("5年分のレセプトと特定健診を登録しています…");
         let holders: Vec<_> = seeded.iter().map(|c| c.qualification.clone()).collect();
         let out = kakunin_central::seed::seed_medical(
@@ -246,6 +261,31 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let reader = kakunin_terminal::visit::Reader::Virtual {
         dir: cards_dir.clone(),
     };
+    // 顔認証: the cards get faces and the kiosk a test camera, once the model is installed.
+    let camera_dir = data.join("camera");
+    let camera_spec = format!("test:{}", camera_dir.display());
+    let face_ready = if crate::face::installed(&args.face_model) {
+        let demo_cards: Vec<crate::demo_face::DemoCard> = std::fs::read(&demo_cards_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let (model, cards_at, camera_at) = (
+            args.face_model.clone(),
+            cards_dir.clone(),
+            camera_dir.clone(),
+        );
+        let today = kakunin_central::service::now().jst_date();
+        let given = tokio::task::spawn_blocking(move || {
+            crate::demo_face::prepare(&model, &cards_at, &demo_cards, &camera_at, today)
+        })
+        .await??;
+        if given > 0 {
+            eprintln!("仮想カード{given}枚に顔写真（券面AP）を入れました。");
+        }
+        true
+    } else {
+        false
+    };
     let ca_pem = data.join(kakunin_central::pki::CA_CERT);
     let terminal_data = data.join("terminal");
     let setup = |listen| crate::terminal::Setup {
@@ -257,6 +297,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         listen,
         data: &terminal_data,
         offline_after: std::time::Duration::from_secs(5),
+        face: face_ready.then_some((camera_spec.as_str(), args.face_model.as_path())),
     };
     let (terminal, terminal_listener) =
         match crate::terminal::start(setup(args.terminal_listen)).await {
@@ -311,6 +352,17 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         "  レセコン連携フォルダ: {}（req/ に OQSsiquc01req_….xml などを置くと res/ に結果、face/ にカード受付の結果）",
         files.folders.root.display()
     );
+    if face_ready {
+        println!(
+            "  顔認証: キオスクで「顔認証を行う」を選ぶと、テスト用カメラ（{}）がカードの持ち主を映します。最後のカードでは別人が映り、照合に失敗します。",
+            camera_dir.display()
+        );
+    } else {
+        println!(
+            "  顔認証を試すには、一度だけ `cargo run --release -- face setup` を実行してから demo を起動し直してください（モデル: {}）。",
+            args.face_model.display()
+        );
+    }
     println!("  data directory: {}", data.display());
     println!(
         "  certificates:   CA {}  医療機関 {}  運用者 {}",

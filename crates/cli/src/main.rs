@@ -13,6 +13,8 @@ mod bench_mixed;
 mod card;
 mod card_helper;
 mod demo;
+mod demo_face;
+mod face;
 mod medical;
 mod ops;
 mod terminal;
@@ -79,6 +81,8 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Face verification on the terminal: install the model (`face setup`).
+    Face(face::FaceArgs),
     /// Print the central's OpenAPI document.
     Openapi,
     /// Back up a data directory (a central's or a clinic terminal's) while it serves: one
@@ -305,6 +309,9 @@ enum BenchCommand {
     /// 一括照会 uploads processed while the front desk checks: items per second, time until
     /// done, and the desk's latency beside them.
     Batch(bench_mixed::BatchBenchArgs),
+    /// 顔認証 accuracy on labelled pictures (false accepts and false rejects by threshold)
+    /// and the time per face.
+    Face(face::FaceBenchArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -505,6 +512,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             init_tracing("warn");
             bench_mixed::run_batch(args).await?;
         }
+        Command::Face(args) => face::run(args).await?,
+        Command::Bench {
+            command: BenchCommand::Face(args),
+        } => face::bench(args)?,
         Command::Openapi => print!("{}", kakunin_central::http::openapi_json()),
         Command::Backup(args) => {
             init_tracing("warn");

@@ -4,6 +4,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use kakunin_api::client::CentralClient;
 use kakunin_formats::oqs::CharacterCode;
+use kakunin_terminal::camera::Camera;
+use kakunin_terminal::face::FaceSetup;
 use kakunin_terminal::files::{Files, FilesConfig};
 use kakunin_terminal::offline::Queue;
 use kakunin_terminal::visit::{DeviceKey, OfflineSetup, Reader, Terminal};
@@ -37,6 +39,15 @@ pub struct TerminalArgs {
     /// enables staff 目視確認 on the kiosk, attested with it.
     #[arg(long, env = "KAKUNIN_DEVICE_KEY")]
     device_key: Option<PathBuf>,
+    /// 顔認証 on the kiosk: `file:PATH` (a still the camera software keeps replacing),
+    /// `stream:PATH` (an MJPEG stream: a FIFO or device) or `test:DIR` (the test camera: it
+    /// shows `DIR/<card>.jpg` for the virtual card on the reader). Needs `--device-key` and
+    /// the face model (`kakunin face setup`).
+    #[arg(long)]
+    camera: Option<String>,
+    /// The face model's directory (what `kakunin face setup` installs).
+    #[arg(long, env = "KAKUNIN_FACE_MODEL", default_value = crate::face::DEFAULT_MODEL_DIR)]
+    face_model: PathBuf,
     /// Where the kiosk and the console are served (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -92,6 +103,22 @@ pub(crate) struct Setup<'a> {
     /// Holds the offline visits (`terminal.sqlite3`).
     pub data: &'a Path,
     pub offline_after: std::time::Duration,
+    /// 顔認証: the camera (`--camera`) and the model's directory.
+    pub face: Option<(&'a str, &'a Path)>,
+}
+
+/// The terminal's face verification from `--camera` and the model directory.
+pub(crate) fn face_setup(camera: &str, model: &Path) -> Result<FaceSetup> {
+    let camera = Camera::parse(camera).map_err(|e| anyhow::anyhow!(e))?;
+    if !crate::face::installed(model) {
+        bail!(
+            "顔認証 needs the face model in {}: run `kakunin face setup` once",
+            model.display()
+        );
+    }
+    let matcher = kakunin_face::FaceMatcher::load(model)
+        .with_context(|| format!("loading the face model from {}", model.display()))?;
+    Ok(FaceSetup { matcher, camera })
 }
 
 /// The 医療機関コード of an institution identity (its certificate's subject).
@@ -147,6 +174,15 @@ pub(crate) async fn start(setup: Setup<'_>) -> Result<(Arc<Terminal>, tokio::net
         .with_context(|| format!("creating {}", setup.data.display()))?;
     let queue = Queue::open(setup.data)
         .with_context(|| format!("opening the offline visits in {}", setup.data.display()))?;
+    let face = match setup.face {
+        Some((camera, model)) => {
+            if device.is_none() {
+                bail!("顔認証 (--camera) needs --device-key: the terminal attests the match");
+            }
+            Some(face_setup(camera, model)?)
+        }
+        None => None,
+    };
     let terminal = Terminal::with_offline(
         client,
         setup.reader,
@@ -155,6 +191,7 @@ pub(crate) async fn start(setup: Setup<'_>) -> Result<(Arc<Terminal>, tokio::net
             queue,
             institution: Some(institution),
         },
+        face,
     );
     let listener = tokio::net::TcpListener::bind(setup.listen)
         .await
@@ -172,6 +209,10 @@ pub async fn run(args: TerminalArgs) -> Result<()> {
         listen: args.listen,
         data: &args.data,
         offline_after: std::time::Duration::from_secs(args.offline_after),
+        face: args
+            .camera
+            .as_deref()
+            .map(|c| (c, args.face_model.as_path())),
     })
     .await?;
     let files = match &args.files {

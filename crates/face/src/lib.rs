@@ -11,6 +11,7 @@
 //! [`Sensitive`] ones are counted ([`live_face_buffers`]) so a test can show that none outlives
 //! a comparison. Only the decision and the distance leave a comparison.
 
+pub mod evaluate;
 pub mod matcher;
 pub mod model;
 pub mod nets;

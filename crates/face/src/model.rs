@@ -17,14 +17,30 @@ pub const TARBALL_URL: &str =
 pub const INTEGRITY: &str =
     "sha512-WDMmK3CfNLo8jylWqMoQgf4nIst3M0fzx1dnac96wv/dvMTN4DxC/Pq1DGtduDk1lktCamQ3MIDXFnvrdHTXDw==";
 
-/// The files taken from the package's `model/` folder, and the licence.
+/// The package's demo photos (people in groups, under the package's licence), kept as
+/// `samples/sampleN.jpg`: the demo's virtual cards and test camera, and the tests, use them.
+pub const SAMPLES: usize = 6;
+
+/// The files taken from the package: the three networks of its `model/` folder, the licence
+/// and the demo photos (`samples/`).
 pub fn wanted_files() -> Vec<String> {
     let mut files = vec!["LICENSE".to_string()];
     for model in [Detector::MODEL, Landmarks::MODEL, Descriptor::MODEL] {
         files.push(format!("{model}-weights_manifest.json"));
         files.push(format!("{model}.bin"));
     }
+    files.extend((1..=SAMPLES).map(|i| format!("samples/sample{i}.jpg")));
     files
+}
+
+/// Where a file of the package goes, relative to the install directory.
+fn target_of(name: &str) -> Option<String> {
+    if let Some(file) = name.strip_prefix("package/demo/") {
+        return Some(format!("samples/{file}"));
+    }
+    name.strip_prefix("package/model/")
+        .or_else(|| name.strip_prefix("package/"))
+        .map(str::to_string)
 }
 
 /// Largest tarball accepted (the package is 11 MB compressed).
@@ -72,19 +88,18 @@ pub fn install(tarball: &[u8], dir: &Path) -> Result<Vec<String>, FaceError> {
         .map_err(|e| bad(format!("gzip: {e}")))?;
     let wanted = wanted_files();
     let mut found = Vec::new();
-    std::fs::create_dir_all(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+    let samples = dir.join("samples");
+    std::fs::create_dir_all(&samples).map_err(|e| bad(format!("{}: {e}", samples.display())))?;
     for (name, data) in tar_entries(&tar).map_err(&bad)? {
-        let Some(file) = name
-            .strip_prefix("package/model/")
-            .or_else(|| name.strip_prefix("package/"))
-        else {
+        let Some(file) = target_of(&name) else {
             continue;
         };
+        let file = file.as_str();
         if !wanted.iter().any(|w| w == file) || found.iter().any(|f| f == file) {
             continue;
         }
         // Written whole to a temporary name, then renamed: a half-written model never loads.
-        let tmp = dir.join(format!(".{file}.part"));
+        let tmp = dir.join(format!("{file}.part"));
         std::fs::write(&tmp, data).map_err(|e| bad(format!("{}: {e}", tmp.display())))?;
         std::fs::rename(&tmp, dir.join(file)).map_err(|e| bad(format!("{file}: {e}")))?;
         found.push(file.to_string());

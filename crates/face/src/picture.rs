@@ -28,6 +28,25 @@ impl<T: Copy + Default> Sensitive<T> {
         Sensitive { data }
     }
 
+    /// An empty buffer with room for `capacity` values.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::new(Vec::with_capacity(capacity))
+    }
+
+    /// Appends, growing (when it must) into a new allocation and wiping the old one, so no
+    /// unwiped copy is left in freed memory.
+    pub fn extend_from_slice(&mut self, more: &[T]) {
+        let needed = self.data.len() + more.len();
+        if needed > self.data.capacity() {
+            let mut bigger = Vec::with_capacity(needed.max(2 * self.data.capacity()));
+            bigger.extend_from_slice(&self.data);
+            self.data.iter_mut().for_each(|v| *v = T::default());
+            std::hint::black_box(&mut self.data);
+            self.data = bigger;
+        }
+        self.data.extend_from_slice(more);
+    }
+
     /// Takes the values out, leaving zeros behind (for a buffer whose values move on).
     pub fn take(mut self) -> Vec<T> {
         let fresh = vec![T::default(); self.data.len()];

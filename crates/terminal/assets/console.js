@@ -645,6 +645,8 @@
     waiting_for_card: 'カード待ち',
     working: '処理中',
     choose_method: '本人確認方法の選択中',
+    face_capture: '顔認証中',
+    face_retry: '顔認証の再試行待ち',
     pin: '暗証番号の入力中',
     waiting_for_staff: '目視確認待ち',
     consent_medical: '同意の選択中',

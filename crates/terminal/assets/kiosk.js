@@ -123,7 +123,38 @@
           s.visual ? button('係員が確認（目視）', 'choose-visual', 'primary') : null,
           button('終了する', 'quit', 'quiet', 'escape'),
         ),
+        s.face_failed
+          ? text('顔認証ができませんでした。暗証番号の入力、または係員による確認をお選びください。', 'k-warn')
+          : null,
         text('本人確認の情報は、他の目的には使用しません。', 'k-small'),
+      ),
+
+    face_capture: (s) =>
+      screenRoot(
+        'face_capture',
+        title('カメラに顔を向けてください'),
+        text(s.attempt > 1 ? 'もう一度撮影して照合しています。' : 'カードの顔写真と照合しています。'),
+        spinner(),
+        text(
+          '撮影した画像は、この場でカードの顔写真と照合するためだけに使います。保存も送信もせず、照合が終わるとすぐに消去します。',
+          'k-small',
+        ),
+      ),
+
+    face_retry: (s) =>
+      screenRoot(
+        'face_retry',
+        title(s.no_face ? '顔を確認できませんでした。' : '顔写真と一致しませんでした。'),
+        text('マスクや帽子を外し、カメラの正面でもう一度お試しください。'),
+        h(
+          'div',
+          { class: 'k-buttons' },
+          button('もう一度撮影する', 'choose-face', 'primary', 'primary'),
+          button('暗証番号を入力', 'choose-pin', 'primary'),
+          s.visual ? button('係員が確認（目視）', 'choose-visual', 'primary') : null,
+          button('終了する', 'quit', 'quiet', 'escape'),
+        ),
+        text('撮影した画像は照合後すぐに消去しています。', 'k-small'),
       ),
 
     pin: (s) => {

@@ -1,6 +1,6 @@
 //! The kiosk flow (the face-authentication card reader's screens):
 //!
-//! ① カードを置く → ② 本人確認方法の選択 (顔認証 / 暗証番号 / 終了) → ③ 暗証番号 (or 顔撮影, or staff
+//! ① カードを置く → ② 本人確認方法の選択 (顔認証 / 暗証番号 / 終了) → ③ 暗証番号 (or 顔認証, or staff
 //! 目視確認) → the check → ④ 診療・お薬情報の提供同意, then 健診情報 (only from age 40) → ⑤ 確認完了
 //! (with "高額療養費制度を利用する方はこちら") → ⑥ 限度額情報の提供 → 完了.
 //!
@@ -8,7 +8,8 @@
 //! late tap from a screen already left does nothing; removing the card cancels at any step and
 //! forgets everything of the visit; the PIN is held only until it goes to the card
 //! ([`Effect::VerifyPinAndCheck`]) and is never part of a [`Screen`]; the consent screens are
-//! shown only after the check answered (the age decides the 健診 question).
+//! shown only after the check answered (the age decides the 健診 question); 顔認証 is tried at
+//! most twice per visit, then only 暗証番号 or 目視確認 are offered.
 
 use serde::Serialize;
 
@@ -23,9 +24,19 @@ pub enum Screen {
     WaitingForCard,
     /// Reading the card or waiting for the central (お待ちください).
     Working,
-    /// ② 本人確認の方法を選んでください。 `face` is offered only when a face matcher is set up;
-    /// `visual` (目視確認 by staff) otherwise.
-    ChooseMethod { face: bool, visual: bool },
+    /// ② 本人確認の方法を選んでください。 `face` is offered when a face matcher is set up (and
+    /// not after two failed comparisons: `face_failed`), `visual` (目視確認 by staff) when the
+    /// terminal can attest it.
+    ChooseMethod {
+        face: bool,
+        visual: bool,
+        face_failed: bool,
+    },
+    /// 顔認証: カメラに顔を向けてください. The camera frame is compared with the card's photo on
+    /// this terminal and used for nothing else (the screen says so). `attempt` is 1 or 2.
+    FaceCapture { attempt: u8 },
+    /// The first comparison did not match (or found no face): 撮影し直す, or 暗証番号 / 目視.
+    FaceRetry { visual: bool, no_face: bool },
     /// ③ 暗証番号を入力してください。 `entered` digits shown masked (●).
     Pin {
         entered: u8,
@@ -121,6 +132,11 @@ pub enum Outcome {
     RegistrationRequired,
     /// The central could not be reached or failed.
     CentralFailed,
+    /// The camera frame and the card's photo are not the same person.
+    FaceMismatch,
+    /// No face could be compared: none in the frame, the camera gave no frame, or the card's
+    /// photo could not be read.
+    FaceUnavailable,
     /// The central could not be reached; the visit was recorded for a later check.
     RecordedOffline,
     /// Consents were recorded.
@@ -134,6 +150,9 @@ pub enum Effect {
     ReadCard,
     /// Verify the PIN on the card, sign a nonce and check eligibility.
     VerifyPinAndCheck { pin: String },
+    /// Read the card's photo, take a camera frame, compare them on the terminal and, when they
+    /// match, check eligibility with the terminal's attestation of it.
+    MatchFaceAndCheck,
     /// Ask staff for a 目視確認 (shown on the console).
     AskStaff,
     /// Check eligibility with the terminal's attestation of the staff's 目視確認.
@@ -152,6 +171,8 @@ pub struct Kiosk {
     seq: u64,
     face_available: bool,
     visual_available: bool,
+    /// Failed face comparisons in this visit (two end the offer).
+    face_failures: u8,
     pin: String,
     tries_left: Option<u8>,
     name: String,
@@ -177,6 +198,7 @@ impl Kiosk {
             seq: 0,
             face_available,
             visual_available,
+            face_failures: 0,
             pin: String::new(),
             tries_left: None,
             name: String::new(),
@@ -201,6 +223,7 @@ impl Kiosk {
     }
 
     fn forget(&mut self) {
+        self.face_failures = 0;
         self.pin.clear();
         self.tries_left = None;
         self.name.clear();
@@ -239,15 +262,36 @@ impl Kiosk {
                 });
                 vec![]
             }
-            (Screen::ChooseMethod { face: true, .. }, Action::Choose(Method::Face)) => {
-                // The face matcher arrives with a later change; until then it is never offered.
+            (
+                Screen::ChooseMethod { face: true, .. } | Screen::FaceRetry { .. },
+                Action::Choose(Method::Face),
+            ) => {
+                self.show(Screen::FaceCapture {
+                    attempt: self.face_failures + 1,
+                });
+                vec![Effect::MatchFaceAndCheck]
+            }
+            (Screen::FaceRetry { .. }, Action::Choose(Method::Pin)) => {
+                self.pin.clear();
+                self.show(Screen::Pin {
+                    entered: 0,
+                    tries_left: self.tries_left.filter(|&t| t <= 2),
+                    wrong: false,
+                });
                 vec![]
+            }
+            (Screen::FaceRetry { visual: true, .. }, Action::Choose(Method::Visual)) => {
+                self.show(Screen::WaitingForStaff);
+                vec![Effect::AskStaff]
             }
             (Screen::ChooseMethod { visual: true, .. }, Action::Choose(Method::Visual)) => {
                 self.show(Screen::WaitingForStaff);
                 vec![Effect::AskStaff]
             }
-            (Screen::ChooseMethod { .. } | Screen::Pin { .. }, Action::Quit) => {
+            (
+                Screen::ChooseMethod { .. } | Screen::Pin { .. } | Screen::FaceRetry { .. },
+                Action::Quit,
+            ) => {
                 self.forget();
                 self.show(Screen::Cancelled);
                 vec![]
@@ -342,7 +386,7 @@ impl Kiosk {
     /// removed meanwhile) are ignored: only the `Working` screen waits for one, except a card
     /// read, which the choice screen needs.
     pub fn outcome(&mut self, outcome: Outcome) -> Vec<Effect> {
-        if self.screen != Screen::Working {
+        if !matches!(self.screen, Screen::Working | Screen::FaceCapture { .. }) {
             return vec![];
         }
         match outcome {
@@ -355,7 +399,23 @@ impl Kiosk {
                 self.show(Screen::ChooseMethod {
                     face: self.face_available,
                     visual: self.visual_available,
+                    face_failed: false,
                 });
+            }
+            Outcome::FaceMismatch | Outcome::FaceUnavailable => {
+                self.face_failures += 1;
+                if self.face_failures >= 2 {
+                    self.show(Screen::ChooseMethod {
+                        face: false,
+                        visual: self.visual_available,
+                        face_failed: true,
+                    });
+                } else {
+                    self.show(Screen::FaceRetry {
+                        visual: self.visual_available,
+                        no_face: outcome == Outcome::FaceUnavailable,
+                    });
+                }
             }
             Outcome::CardUnreadable => self.show(Screen::CardError),
             Outcome::WrongPin { tries_left } => {
@@ -429,9 +489,10 @@ mod tests {
             k.screen(),
             &Screen::ChooseMethod {
                 face: false,
-                visual: true
+                visual: true,
+                face_failed: false,
             },
-            "顔認証 is hidden until a face matcher exists; staff 目視確認 is offered"
+            "顔認証 is hidden without a face matcher; staff 目視確認 is offered"
         );
         press(k, Action::Choose(Method::Pin));
         assert_eq!(
@@ -685,13 +746,125 @@ mod tests {
             age_40_plus: false,
         });
         assert_eq!(k.screen(), &Screen::ConsentMedical);
-        // Face is not offered, so choosing it does nothing.
+        // Face is not offered (no matcher), so choosing it does nothing.
         let mut k = Kiosk::new(false, true);
         k.card_inserted();
         k.outcome(Outcome::CardRead { tries_left: 3 });
         assert_eq!(press(&mut k, Action::Choose(Method::Face)), vec![]);
         assert_eq!(press(&mut k, Action::Quit), vec![]);
         assert_eq!(k.screen(), &Screen::Cancelled);
+    }
+
+    fn to_face(k: &mut Kiosk) {
+        k.card_inserted();
+        k.outcome(Outcome::CardRead { tries_left: 3 });
+        assert_eq!(
+            k.screen(),
+            &Screen::ChooseMethod {
+                face: true,
+                visual: true,
+                face_failed: false,
+            }
+        );
+        assert_eq!(
+            press(k, Action::Choose(Method::Face)),
+            vec![Effect::MatchFaceAndCheck]
+        );
+        assert_eq!(k.screen(), &Screen::FaceCapture { attempt: 1 });
+    }
+
+    #[test]
+    fn face_match_leads_to_the_consents() {
+        let mut k = Kiosk::new(true, true);
+        to_face(&mut k);
+        // A double tap while the camera works does nothing.
+        assert_eq!(press(&mut k, Action::Choose(Method::Face)), vec![]);
+        k.outcome(Outcome::Checked {
+            name: "顔　花子".into(),
+            age_40_plus: false,
+        });
+        assert_eq!(k.screen(), &Screen::ConsentMedical);
+    }
+
+    #[test]
+    fn two_failed_faces_offer_pin_or_staff_only() {
+        let mut k = Kiosk::new(true, true);
+        to_face(&mut k);
+        k.outcome(Outcome::FaceMismatch);
+        assert_eq!(
+            k.screen(),
+            &Screen::FaceRetry {
+                visual: true,
+                no_face: false
+            }
+        );
+        assert_eq!(
+            press(&mut k, Action::Choose(Method::Face)),
+            vec![Effect::MatchFaceAndCheck]
+        );
+        assert_eq!(k.screen(), &Screen::FaceCapture { attempt: 2 });
+        k.outcome(Outcome::FaceUnavailable);
+        assert_eq!(
+            k.screen(),
+            &Screen::ChooseMethod {
+                face: false,
+                visual: true,
+                face_failed: true,
+            }
+        );
+        // A third face try is not possible in this visit.
+        assert_eq!(press(&mut k, Action::Choose(Method::Face)), vec![]);
+        press(&mut k, Action::Choose(Method::Pin));
+        assert!(matches!(k.screen(), Screen::Pin { .. }));
+        // A new card (or the same one placed again) starts afresh.
+        k.card_removed();
+        to_face(&mut k);
+    }
+
+    #[test]
+    fn after_one_failed_face_pin_or_staff_can_be_chosen() {
+        let mut k = Kiosk::new(true, true);
+        to_face(&mut k);
+        k.outcome(Outcome::FaceUnavailable);
+        assert_eq!(
+            k.screen(),
+            &Screen::FaceRetry {
+                visual: true,
+                no_face: true
+            }
+        );
+        assert_eq!(
+            press(&mut k, Action::Choose(Method::Visual)),
+            vec![Effect::AskStaff]
+        );
+        assert_eq!(k.screen(), &Screen::WaitingForStaff);
+
+        let mut k = Kiosk::new(true, false);
+        to_face_without_staff(&mut k);
+        k.outcome(Outcome::FaceMismatch);
+        assert_eq!(
+            k.screen(),
+            &Screen::FaceRetry {
+                visual: false,
+                no_face: false
+            }
+        );
+        // No device key: no staff attestation to offer.
+        assert_eq!(press(&mut k, Action::Choose(Method::Visual)), vec![]);
+        press(&mut k, Action::Choose(Method::Pin));
+        assert!(matches!(k.screen(), Screen::Pin { .. }));
+        // Removing the card during the capture drops a late result.
+        let mut k = Kiosk::new(true, true);
+        to_face(&mut k);
+        k.card_removed();
+        assert_eq!(k.outcome(Outcome::FaceMismatch), vec![]);
+        assert_eq!(k.screen(), &Screen::WaitingForCard);
+    }
+
+    fn to_face_without_staff(k: &mut Kiosk) {
+        k.card_inserted();
+        k.outcome(Outcome::CardRead { tries_left: 3 });
+        press(k, Action::Choose(Method::Face));
     }
 
     #[test]
@@ -713,6 +886,15 @@ mod tests {
         assert_eq!(
             s,
             serde_json::json!({"screen": "certificate_invalid", "reason": "expired"})
+        );
+        let s = serde_json::to_value(Screen::FaceRetry {
+            visual: true,
+            no_face: false,
+        })
+        .unwrap();
+        assert_eq!(
+            s,
+            serde_json::json!({"screen": "face_retry", "visual": true, "no_face": false})
         );
     }
 }

@@ -7,7 +7,9 @@
 //! one effect that verifies it on the card, and never appears on a screen.
 
 pub mod batch;
+pub mod camera;
 pub mod card_helper;
+pub mod face;
 pub mod files;
 pub mod http;
 pub mod kiosk;

@@ -6,6 +6,7 @@
 //! at ③ lets the card sign the consents of ④ and ⑥ without asking again) and is dropped when
 //! the card leaves; receptions are kept in memory for today only and never written to disk here.
 
+use crate::face::{self, FaceSetup};
 use crate::kiosk::{Action, CertificateProblem, Effect, Kiosk, Outcome};
 use crate::offline::{
     self, Breaker, FileOrigin, NewVisit, OfflineVisit, PatientNote, Queue, VisitProof, VisitStatus,
@@ -47,7 +48,7 @@ pub struct Reception {
     pub at: String,
     /// `kiosk` or `console`.
     pub source: &'static str,
-    /// `pin`, `visual` or `numbers`.
+    /// `pin`, `face`, `visual` or `numbers`.
     pub method: &'static str,
     pub answer: EligibilityCheckResponse,
     /// For a visit recorded during an outage and checked afterwards: its id, time and outcome.
@@ -96,13 +97,20 @@ struct Session {
     certificate: Vec<u8>,
     /// The next nonce the central gave (each answer carries one).
     next_nonce: Option<String>,
-    /// Staff confirmed the holder (目視確認): later proofs are the terminal's attestations,
-    /// since the card's PIN was never verified.
-    visual: bool,
+    /// The terminal confirmed the holder itself (`face`: 顔認証 matched, `visual`: staff's
+    /// 目視確認): later proofs are the terminal's attestations, since the card's PIN was never
+    /// verified.
+    attested: Option<&'static str>,
+}
+
+impl face::HasCard for Session {
+    fn card(&mut self) -> &mut dyn Card {
+        &mut *self.card
+    }
 }
 
 /// The terminal's device key (a `terminal` certificate of the kakunin CA for this
-/// institution): it attests checks the terminal did itself (目視確認 by staff).
+/// institution): it attests checks the terminal did itself (顔認証, 目視確認 by staff).
 pub struct DeviceKey {
     certificate: Vec<u8>,
     key: ring::signature::EcdsaKeyPair,
@@ -127,20 +135,28 @@ impl DeviceKey {
         Ok(Self { certificate, key })
     }
 
-    /// The proof that staff checked the holder of `card_certificate`, over `nonce`.
-    fn attest_visual(&self, nonce: &str, card_certificate: &[u8]) -> Option<CardProof> {
+    /// The proof, over `nonce`, that the terminal confirmed the holder of `card_certificate`
+    /// by `method` (`face` or `visual`).
+    fn attest(&self, method: &str, nonce: &str, card_certificate: &[u8]) -> Option<CardProof> {
         let hash: String = Sha256::digest(card_certificate)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let message = kakunin_api::attestation_message("visual", nonce, &hash);
+        let message = kakunin_api::attestation_message(method, nonce, &hash);
         let signature = self
             .key
             .sign(&ring::rand::SystemRandom::new(), &message)
             .ok()?;
-        Some(CardProof::Visual {
-            device_certificate: b64(&self.certificate),
-            signature: b64(signature.as_ref()),
+        let (device_certificate, signature) = (b64(&self.certificate), b64(signature.as_ref()));
+        Some(match method {
+            "face" => CardProof::Face {
+                device_certificate,
+                signature,
+            },
+            _ => CardProof::Visual {
+                device_certificate,
+                signature,
+            },
         })
     }
 }
@@ -150,6 +166,7 @@ pub struct Terminal {
     client: CentralClient,
     reader: Reader,
     device: Option<DeviceKey>,
+    face: Option<Arc<FaceSetup>>,
     kiosk: Mutex<Kiosk>,
     session: Arc<Mutex<Option<Session>>>,
     /// The virtual card placed on the reader (file name in the reader's directory).
@@ -233,25 +250,29 @@ impl Terminal {
                 queue,
                 institution: None,
             },
+            None,
         )
     }
 
     /// A terminal that records visits durably in `offline.queue` while the central is out of
-    /// reach.
+    /// reach; with `face` (and a device key to attest it), 顔認証 is offered on the kiosk.
     pub fn with_offline(
         client: CentralClient,
         reader: Reader,
         device: Option<DeviceKey>,
         offline: OfflineSetup,
+        face: Option<FaceSetup>,
     ) -> Arc<Self> {
         let (kiosk_events, _) = broadcast::channel(64);
         let (reception_events, _) = broadcast::channel(64);
         let (reception_feed, _) = broadcast::channel(256);
-        let kiosk = Kiosk::new(false, device.is_some());
+        let face = face.filter(|_| device.is_some()).map(Arc::new);
+        let kiosk = Kiosk::new(face.is_some(), device.is_some());
         Arc::new(Self {
             client,
             reader,
             device,
+            face,
             kiosk: Mutex::new(kiosk),
             session: Arc::new(Mutex::new(None)),
             inserted: Mutex::new(None),
@@ -486,7 +507,8 @@ impl Terminal {
                 Effect::SaveConsents { categories } => self.save_consents(categories).await,
                 // The console sees the kiosk waiting for staff through the kiosk events.
                 Effect::AskStaff => None,
-                Effect::CheckVisual => self.check_visual().await,
+                Effect::CheckVisual => self.check_attested("visual").await,
+                Effect::MatchFaceAndCheck => self.check_face().await,
                 Effect::Forget => {
                     *self.session.lock().expect("session lock") = None;
                     None
@@ -512,7 +534,7 @@ impl Terminal {
                 card,
                 certificate,
                 next_nonce: None,
-                visual: false,
+                attested: None,
             });
             Ok(tries)
         })
@@ -561,7 +583,7 @@ impl Terminal {
     async fn check_with_pin(&self, pin: String) -> Option<Outcome> {
         let nonce = match self.guarded(self.nonce()).await {
             Ok(n) => n,
-            Err(e) if offline::is_outage(&e) => return self.card_offline(Some(pin), false).await,
+            Err(e) if offline::is_outage(&e) => return self.card_offline(Some(pin), None).await,
             Err(e) => return Some(central_outcome(&e)),
         };
         let (certificate, signature) = match self.prove(Some(pin), &nonce).await {
@@ -579,7 +601,7 @@ impl Terminal {
             .await;
         match answer {
             // The PIN is verified in this card session: the card signs the offline challenge.
-            Err(e) if offline::is_outage(&e) => self.card_offline(None, false).await,
+            Err(e) if offline::is_outage(&e) => self.card_offline(None, None).await,
             answer => Some(self.checked(answer, "pin")),
         }
     }
@@ -609,17 +631,22 @@ impl Terminal {
     }
 
     /// Records the card visit for a later check: the card signs the visit's offline challenge
-    /// (verifying `pin` first when given), or the device key attests a 目視確認 over it.
-    async fn card_offline(&self, pin: Option<String>, visual: bool) -> Option<Outcome> {
+    /// (verifying `pin` first when given), or the device key attests the terminal's own check
+    /// (`attested`: `face` or `visual`) over it.
+    async fn card_offline(
+        &self,
+        pin: Option<String>,
+        attested: Option<&'static str>,
+    ) -> Option<Outcome> {
         let Some(institution) = self.institution.clone() else {
             return Some(Outcome::CentralFailed);
         };
         let id = offline::new_visit_id();
         let visited_at = kakunin_domain::Timestamp::from_unix_millis(now_ms()).jst_compact();
         let challenge = kakunin_api::offline_nonce(&institution, &visited_at, &id);
-        let (certificate, proof) = if visual {
+        let (certificate, proof) = if let Some(method) = attested {
             let (cert, _) = self.session_certificate()?;
-            let proof = self.device.as_ref()?.attest_visual(&challenge, &cert)?;
+            let proof = self.device.as_ref()?.attest(method, &challenge, &cert)?;
             (b64(&cert), proof)
         } else {
             match self.prove(pin, &challenge).await {
@@ -631,7 +658,7 @@ impl Terminal {
             id,
             visited_at,
             source: "kiosk",
-            method: if visual { "visual" } else { "pin" },
+            method: attested.unwrap_or("pin"),
             proof: VisitProof::Card { certificate, proof },
             note: PatientNote::default(),
             file: None,
@@ -677,34 +704,29 @@ impl Terminal {
         }
     }
 
-    /// The card's certificate, and whether the visit was confirmed by staff.
-    fn session_certificate(&self) -> Option<(Vec<u8>, bool)> {
+    /// The card's certificate, and how the terminal confirmed the holder (if it did).
+    fn session_certificate(&self) -> Option<(Vec<u8>, Option<&'static str>)> {
         self.session
             .lock()
             .expect("session lock")
             .as_ref()
-            .map(|s| (s.certificate.clone(), s.visual))
+            .map(|s| (s.certificate.clone(), s.attested))
     }
 
-    /// The check after staff compared the holder with the card's photo (目視確認): the
-    /// terminal's device key attests it.
-    async fn check_visual(&self) -> Option<Outcome> {
+    /// The check after the terminal confirmed the holder itself (`face`: the camera matched
+    /// the card's photo; `visual`: staff compared them, 目視確認): its device key attests it.
+    async fn check_attested(&self, method: &'static str) -> Option<Outcome> {
         let device = self.device.as_ref()?;
         let (certificate, _) = self.session_certificate()?;
+        if let Some(s) = self.session.lock().expect("session lock").as_mut() {
+            s.attested = Some(method);
+        }
         let nonce = match self.guarded(self.nonce()).await {
             Ok(n) => n,
-            Err(e) if offline::is_outage(&e) => {
-                if let Some(s) = self.session.lock().expect("session lock").as_mut() {
-                    s.visual = true;
-                }
-                return self.card_offline(None, true).await;
-            }
+            Err(e) if offline::is_outage(&e) => return self.card_offline(None, Some(method)).await,
             Err(e) => return Some(central_outcome(&e)),
         };
-        let proof = device.attest_visual(&nonce, &certificate)?;
-        if let Some(s) = self.session.lock().expect("session lock").as_mut() {
-            s.visual = true;
-        }
+        let proof = device.attest(method, &nonce, &certificate)?;
         let answer = self
             .guarded(self.client.card_check(&CardCheckRequest {
                 certificate: b64(&certificate),
@@ -715,8 +737,58 @@ impl Terminal {
             }))
             .await;
         match answer {
-            Err(e) if offline::is_outage(&e) => self.card_offline(None, true).await,
-            answer => Some(self.checked(answer, "visual")),
+            Err(e) if offline::is_outage(&e) => self.card_offline(None, Some(method)).await,
+            answer => Some(self.checked(answer, method)),
+        }
+    }
+
+    /// 顔認証: the card's photo (券面AP, opened with the 照合番号B the card surface gives) and a
+    /// camera frame are compared on this terminal; on a match the terminal attests it. The
+    /// photo, the frame and their descriptions are dropped (wiped) before this returns; only
+    /// the decision leaves, and the log says why a comparison failed, never what it saw.
+    async fn check_face(&self) -> Option<Outcome> {
+        let face = self.face.clone()?;
+        let session = self.session.clone();
+        let surface = self.card_surface();
+        let card = self.inserted.lock().expect("inserted lock").clone();
+        let compared = tokio::task::spawn_blocking(move || {
+            face::compare_holder(&face, &session, surface.as_ref(), card.as_deref())
+        })
+        .await;
+        match compared {
+            Ok(Ok(comparison)) if comparison.same_person => {
+                tracing::info!(
+                    distance = comparison.distance,
+                    ms = comparison.elapsed.as_millis() as u64,
+                    "顔認証: matched"
+                );
+                self.check_attested("face").await
+            }
+            Ok(Ok(comparison)) => {
+                tracing::info!(
+                    distance = comparison.distance,
+                    ms = comparison.elapsed.as_millis() as u64,
+                    "顔認証: not the same person"
+                );
+                Some(Outcome::FaceMismatch)
+            }
+            Ok(Err(reason)) => {
+                tracing::warn!(reason = %reason, "顔認証: no comparison");
+                Some(Outcome::FaceUnavailable)
+            }
+            Err(_) => Some(Outcome::FaceUnavailable),
+        }
+    }
+
+    /// What the card-surface scan gives for the card on the reader (照合番号B's parts): the
+    /// virtual card's printed surface; a PC/SC reader has no surface scanner here.
+    fn card_surface(&self) -> Option<String> {
+        match &self.reader {
+            Reader::Virtual { dir } => {
+                let name = self.inserted.lock().expect("inserted lock").clone()?;
+                face::scan_virtual_surface(&dir.join(name))
+            }
+            Reader::Pcsc { .. } => None,
         }
     }
 
@@ -731,13 +803,13 @@ impl Terminal {
             Ok(n) => n,
             Err(e) => return Some(central_outcome(&e)),
         };
-        // After a 目視確認 the PIN was never verified: the terminal attests again.
+        // After 顔認証 or 目視確認 the PIN was never verified: the terminal attests again.
         let (certificate, proof) = match self.session_certificate() {
-            Some((cert, true)) => {
+            Some((cert, Some(method))) => {
                 let proof = self
                     .device
                     .as_ref()
-                    .and_then(|d| d.attest_visual(&nonce, &cert))?;
+                    .and_then(|d| d.attest(method, &nonce, &cert))?;
                 (b64(&cert), proof)
             }
             _ => match self.prove(None, &nonce).await {
@@ -930,6 +1002,7 @@ impl Terminal {
             let method = match visit.method.as_str() {
                 "pin" => "pin",
                 "visual" => "visual",
+                "face" => "face",
                 _ => "numbers",
             };
             self.record_with(source, method, answer, Some(outcome));

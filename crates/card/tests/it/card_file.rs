@@ -1,7 +1,12 @@
 //! Issuing and opening card files: validation, the on-disk format, permissions.
 
-use crate::support::{fixture, new_card, spec, PIN};
-use kakunin_card::{KeyError, VirtualCard, VirtualCardError, VirtualCardSpec, CARD_FILE_FORMAT};
+use crate::support::{
+    fixture, new_card, new_surface_card, spec, surface_spec, CODE_B, PIN, SECURITY_CODE,
+};
+use kakunin_card::{
+    CardDate, KeyError, PhotoError, SurfaceError, SurfaceSpec, VirtualCard, VirtualCardError,
+    VirtualCardSpec, CARD_FILE_FORMAT,
+};
 use serde_json::Value;
 
 #[test]
@@ -212,4 +217,195 @@ fn the_issuer_helpers() {
         "debug-mode RSA-2048 keygen took {:?}: is [profile.dev.package.num-bigint-dig] opt-level 3 still set?",
         f.keygen
     );
+}
+
+/// A card file as the first version of the format wrote it, before the card face existed:
+/// built field by field here, so the test does not depend on what `create` writes today.
+#[test]
+fn files_from_before_the_card_face_still_open() {
+    let f = fixture();
+    let hex_of = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let salt = [0x5Au8; 16];
+    let pin_hash = crate::support::sha256(&[&salt[..], PIN.as_bytes()].concat());
+    let old = serde_json::json!({
+        "format": "kakunin-virtual-card/1",
+        "auth_key_pkcs8": hex_of(&f.key_pkcs8),
+        "auth_cert": hex_of(&f.auth_cert),
+        "auth_ca_cert": hex_of(&f.ca_cert),
+        "auth_pin": { "salt": hex_of(&salt), "sha256": hex_of(&pin_hash), "tries_left": 2 }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+    let mut card = VirtualCard::open(&path).unwrap();
+    assert!(!card.has_surface());
+    assert_eq!(card.pin_tries_left(), 2);
+    kakunin_card::Jpki::open(&mut card)
+        .unwrap()
+        .verify_auth_pin(PIN)
+        .unwrap();
+    // Rewritten (the counter went back to 3) in the same shape: no "surface" key.
+    let json: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(json["auth_pin"]["tries_left"], 3);
+    assert!(json.get("surface").is_none(), "{json}");
+}
+
+#[test]
+fn the_card_face_in_the_file() {
+    let mut t = new_surface_card();
+    let text = std::fs::read_to_string(&t.path).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    let mut keys: Vec<&String> = json["surface"].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "birth_date",
+            "code_b_tries_left",
+            "expiry",
+            "face_photo",
+            "security_code"
+        ]
+    );
+    // The printed card face; 照合番号B itself is derived from it, as the chip's is.
+    assert_eq!(json["surface"]["birth_date"], "19800217");
+    assert_eq!(json["surface"]["expiry"], "20350217");
+    assert_eq!(json["surface"]["security_code"], SECURITY_CODE);
+    assert_eq!(json["surface"]["code_b_tries_left"], 10);
+    assert!(!text.contains(CODE_B));
+    assert_eq!(t.card.printed_collation_b().as_deref(), Some(CODE_B));
+    assert_eq!(CARD_FILE_FORMAT, "kakunin-virtual-card/1");
+
+    // A wrong VERIFY is persisted; the photo and the counter survive a reopen.
+    let mut surface = kakunin_card::Surface::open(&mut t.card).unwrap();
+    assert!(surface.verify_b("00000000000000").is_err());
+    t.reopen();
+    assert_eq!(t.card.code_b_tries_left(), Some(9));
+    let mut surface = kakunin_card::Surface::open(&mut t.card).unwrap();
+    surface.verify_b(CODE_B).unwrap();
+    assert_eq!(
+        surface.read_face_photo().unwrap(),
+        crate::photo::portrait_jp2()
+    );
+}
+
+#[test]
+fn opening_rejects_a_broken_card_face() {
+    let t = new_surface_card();
+    let good: Value = serde_json::from_slice(&std::fs::read(&t.path).unwrap()).unwrap();
+    let with = |pointer: &str, value: Value| {
+        let mut v = good.clone();
+        *v.pointer_mut(pointer).unwrap() = value;
+        serde_json::to_vec(&v).unwrap()
+    };
+    let mut extra = good.clone();
+    extra["surface"]["code_b"] = Value::from(crate::support::CODE_B);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "not a date",
+            with("/surface/birth_date", "1980-02-17".into()),
+        ),
+        ("30 February", with("/surface/expiry", "20350230".into())),
+        ("photo not hex", with("/surface/face_photo", "zz".into())),
+        (
+            "photo not JP2",
+            with("/surface/face_photo", "ffd8ffe0".into()),
+        ),
+        ("11 tries", with("/surface/code_b_tries_left", 11.into())),
+        (
+            "code with a letter",
+            with("/surface/security_code", "22a5".into()),
+        ),
+        (
+            "5-digit code",
+            with("/surface/security_code", "22850".into()),
+        ),
+        (
+            "born before 明治",
+            with("/surface/birth_date", "18000101".into()),
+        ),
+        ("unknown field", serde_json::to_vec(&extra).unwrap()),
+        ("no security code", {
+            let mut v = good.clone();
+            v["surface"]
+                .as_object_mut()
+                .unwrap()
+                .remove("security_code");
+            serde_json::to_vec(&v).unwrap()
+        }),
+    ];
+    for (name, bytes) in cases {
+        let path = t.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = VirtualCard::open(&path).unwrap_err();
+        assert!(
+            matches!(err, VirtualCardError::Format { .. }),
+            "{name}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn issuing_checks_the_card_face() {
+    let too_large = {
+        // A valid photo followed by a box no decoder needs: larger than an EF.
+        let mut jp2 = crate::photo::portrait_jp2().to_vec();
+        jp2.extend_from_slice(&(8u32 + 20_000).to_be_bytes());
+        jp2.extend_from_slice(b"free");
+        jp2.extend(std::iter::repeat_n(0u8, 20_000));
+        jp2
+    };
+    type Check = fn(&VirtualCardError) -> bool;
+    let cases: Vec<(&str, SurfaceSpec, Check)> = vec![
+        (
+            "photo not JPEG 2000",
+            SurfaceSpec {
+                face_photo_jp2: vec![0xFF, 0xD8, 0xFF, 0xE0],
+                ..surface_spec()
+            },
+            |e| matches!(e, VirtualCardError::FacePhoto(PhotoError::NotJp2)),
+        ),
+        (
+            "security code with a letter",
+            SurfaceSpec {
+                security_code: "22a5".into(),
+                ..surface_spec()
+            },
+            |e| {
+                matches!(
+                    e,
+                    VirtualCardError::CardFace(SurfaceError::SecurityCodeFormat)
+                )
+            },
+        ),
+        (
+            "born before 明治",
+            SurfaceSpec {
+                birth_date: CardDate::new(1850, 1, 1).unwrap(),
+                ..surface_spec()
+            },
+            |e| {
+                matches!(
+                    e,
+                    VirtualCardError::CardFace(SurfaceError::BirthDateOutOfEra)
+                )
+            },
+        ),
+        (
+            "record larger than an EF",
+            SurfaceSpec {
+                face_photo_jp2: too_large,
+                ..surface_spec()
+            },
+            |e| matches!(e, VirtualCardError::CardFaceTooLarge(n) if *n > 32_767),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, surface, expected) in cases {
+        let path = dir.path().join(name);
+        let err = VirtualCard::create_with_surface(&path, spec(), surface).unwrap_err();
+        assert!(expected(&err), "{name}: {err:?}");
+        assert!(!path.exists(), "{name}: a refused card left a file");
+    }
+    assert!(!format!("{:?}", surface_spec()).contains(SECURITY_CODE));
 }

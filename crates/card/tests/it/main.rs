@@ -4,7 +4,9 @@
 mod card_file;
 mod jpki_flow;
 mod never_panics;
+mod photo;
 mod removal;
 mod support;
+mod surface;
 mod virtual_apdus;
 mod vpcd;

@@ -1,6 +1,6 @@
 //! Whatever bytes arrive, the virtual card answers with a status word and never panics.
 
-use crate::support::{new_card, TestCard};
+use crate::support::{new_card, new_surface_card, TestCard};
 use proptest::prelude::*;
 use std::sync::{Mutex, OnceLock};
 
@@ -9,6 +9,22 @@ fn card() -> &'static Mutex<TestCard> {
     static CARD: OnceLock<Mutex<TestCard>> = OnceLock::new();
     CARD.get_or_init(|| Mutex::new(new_card()))
 }
+
+/// A card with a card face, for the 券面事項確認AP's share of the inputs.
+fn surface_card() -> &'static Mutex<TestCard> {
+    static CARD: OnceLock<Mutex<TestCard>> = OnceLock::new();
+    CARD.get_or_init(|| Mutex::new(new_surface_card()))
+}
+
+/// SELECT the 券面事項確認AP, SELECT EF 0012, VERIFY 照合番号B, SELECT EF 0002.
+const SURFACE_PRELUDES: &[&[u8]] = &[
+    &[
+        0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02,
+    ],
+    &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x12],
+    b"\x00\x20\x00\x80\x0E55021720352285",
+    &[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x02],
+];
 
 const PRELUDES: &[&[u8]] = &[
     &[
@@ -35,6 +51,8 @@ fn apdu_like() -> impl Strategy<Value = Vec<u8>> {
         Just(vec![0x00, 0x0A]),
         Just(vec![0x00, 0x17]),
         Just(vec![0x00, 0x18]),
+        Just(vec![0x00, 0x02]),
+        Just(vec![0x00, 0x12]),
         proptest::collection::vec(any::<u8>(), 0..300),
     ];
     (cla, ins, any::<u8>(), any::<u8>(), fid).prop_map(|(cla, ins, p1, p2, rest)| {
@@ -68,6 +86,23 @@ proptest! {
             let response = t.card.process(apdu);
             prop_assert!(response.len() >= 2, "{:02X?} -> {:02X?}", apdu, response);
             // Only signatures carry more than 256 bytes of data.
+            prop_assert!(response.len() <= 258);
+        }
+    }
+
+    #[test]
+    fn surface_sessions_get_status_words(
+        prelude in 0..=SURFACE_PRELUDES.len(),
+        apdus in proptest::collection::vec(apdu_like(), 1..6),
+    ) {
+        let mut t = surface_card().lock().unwrap_or_else(|e| e.into_inner());
+        t.card.reset();
+        for step in &SURFACE_PRELUDES[..prelude] {
+            prop_assert!(t.card.process(step).len() >= 2);
+        }
+        for apdu in &apdus {
+            let response = t.card.process(apdu);
+            prop_assert!(response.len() >= 2, "{:02X?} -> {:02X?}", apdu, response);
             prop_assert!(response.len() <= 258);
         }
     }
@@ -122,6 +157,16 @@ proptest! {
             let _ = jpki.verify_auth_pin("1234");
             let _ = jpki.sign_sha256(&[0; 32]);
             let _ = jpki.read_auth_ca_certificate();
+        }
+    }
+
+    #[test]
+    fn the_surface_client_survives_any_card(answers in proptest::collection::vec(answer(), 0..40)) {
+        let mut card = Hostile { answers: answers.into_iter() };
+        if let Ok(mut surface) = kakunin_card::Surface::open(&mut card) {
+            let _ = surface.tries_left();
+            let _ = surface.verify_b("55021720352285");
+            let _ = surface.read_face_photo();
         }
     }
 }

@@ -2,7 +2,8 @@
 //! files in temporary directories, hex helpers.
 
 use kakunin_card::{
-    generate_rsa2048_pkcs8, public_key_der_from_pkcs8, VirtualCard, VirtualCardSpec,
+    generate_rsa2048_pkcs8, public_key_der_from_pkcs8, CardDate, GreyImage, SurfaceSpec,
+    VirtualCard, VirtualCardSpec,
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::path::PathBuf;
@@ -86,6 +87,29 @@ pub fn new_card() -> TestCard {
     TestCard { dir, path, card }
 }
 
+/// The card face of every surface fixture card: born 昭和55年2月17日, expiring 2035-02-17,
+/// security code 2285 — soltia48/myna-card's test card, whose 照合番号B is known.
+pub const SECURITY_CODE: &str = "2285";
+pub const CODE_B: &str = "55021720352285";
+
+pub fn surface_spec() -> SurfaceSpec {
+    SurfaceSpec {
+        face_photo_jp2: crate::photo::portrait_jp2().to_vec(),
+        birth_date: CardDate::new(1980, 2, 17).unwrap(),
+        expiry: CardDate::new(2035, 2, 17).unwrap(),
+        security_code: SECURITY_CODE.to_owned(),
+    }
+}
+
+/// A fresh card file with a card face (the 300 × 400 portrait).
+pub fn new_surface_card() -> TestCard {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("card.json");
+    let card =
+        VirtualCard::create_with_surface(&path, spec(), surface_spec()).expect("create card");
+    TestCard { dir, path, card }
+}
+
 impl TestCard {
     /// Power-cycles the process: drops the card and opens the file again.
     pub fn reopen(&mut self) {
@@ -134,4 +158,54 @@ pub fn ring_verify(message: &[u8], signature: &[u8]) -> bool {
 pub fn sha256(message: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, message);
     digest.as_ref().try_into().expect("32 bytes")
+}
+
+/// A deterministic portrait-like greyscale test picture: a gradient background, a shaded oval
+/// with darker eyes and mouth, a striped collar, and ±3 of noise (what a camera adds).
+pub fn portrait(width: u32, height: u32) -> GreyImage {
+    let mut seed = 0x2545_F491u32;
+    let (w, h) = (width as f32, height as f32);
+    let mut pixels = Vec::with_capacity((width * height) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            let (fx, fy) = (x as f32 / w, y as f32 / h);
+            let mut v = 200.0 - 60.0 * fy;
+            let (dx, dy) = ((fx - 0.5) / 0.28, (fy - 0.45) / 0.33);
+            let r = dx * dx + dy * dy;
+            if r < 1.0 {
+                v = 150.0 + 50.0 * (1.0 - r) - 30.0 * dx;
+                for (ex, ey) in [(0.4, 0.4), (0.6, 0.4)] {
+                    let (ddx, ddy) = ((fx - ex) / 0.05, (fy - ey) / 0.025);
+                    if ddx * ddx + ddy * ddy < 1.0 {
+                        v = 40.0;
+                    }
+                }
+                let (mx, my) = ((fx - 0.5) / 0.1, (fy - 0.6) / 0.02);
+                if mx * mx + my * my < 1.0 {
+                    v = 90.0;
+                }
+            } else if fy > 0.78 {
+                v = 60.0 + 20.0 * (fx * 40.0).sin();
+            }
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            v += (seed % 7) as f32 - 3.0;
+            pixels.push(v.clamp(0.0, 255.0) as u8);
+        }
+    }
+    GreyImage::new(width, height, pixels).expect("portrait size")
+}
+
+/// Peak signal-to-noise ratio of `b` against `a`, in dB (∞ when equal).
+pub fn psnr(a: &GreyImage, b: &GreyImage) -> f64 {
+    assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+    let mse = a
+        .pixels()
+        .iter()
+        .zip(b.pixels())
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.pixels().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse).log10()
 }

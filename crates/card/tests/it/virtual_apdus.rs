@@ -4,13 +4,13 @@
 use crate::support::{fixture, hex, new_card, PIN};
 use kakunin_card::VirtualCard;
 
-const SELECT_JPKI: &str = "00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01";
+pub const SELECT_JPKI: &str = "00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01";
 const SELECT_TEXT: &str = "00 A4 04 0C 0A D3 92 10 00 31 00 01 01 04 08";
-const SELECT_SURFACE: &str = "00 A4 04 0C 0A D3 92 10 00 31 00 01 01 04 02";
+pub const SELECT_SURFACE: &str = "00 A4 04 0C 0A D3 92 10 00 31 00 01 01 04 02";
 const VERIFY_PIN: &str = "00 20 00 80 04 31 32 33 34";
 
 /// Runs `steps` (C-APDU hex, expected SW) on `card`; returns each response's data.
-fn check(card: &mut VirtualCard, steps: &[(&str, u16)]) -> Vec<Vec<u8>> {
+pub fn check(card: &mut VirtualCard, steps: &[(&str, u16)]) -> Vec<Vec<u8>> {
     steps
         .iter()
         .enumerate()
@@ -75,13 +75,15 @@ fn selection_of_applications_and_files() {
             ("00 A4 02 0C 02 00 1A", 0x6A82),
             ("00 A4 02 0C 02 00 1B", 0x6A82),
             ("00 A4 02 0C 02 3F 00", 0x6A82),
-            // The other two applications answer, but hold nothing.
+            // The text AP answers, but holds nothing.
             (SELECT_TEXT, 0x9000),
             ("00 A4 02 0C 02 00 01", 0x6A82),
             ("00 A4 02 0C 02 00 11", 0x6A82),
-            (SELECT_SURFACE, 0x9000),
+            // A card issued without a card face has no 券面事項確認AP (the text AP stays
+            // selected).
+            (SELECT_SURFACE, 0x6A82),
             ("00 A4 02 0C 02 00 02", 0x6A82),
-            ("00 A4 02 0C 02 00 13", 0x6A82),
+            ("00 A4 02 0C 02 00 12", 0x6A82),
             ("00 B0 00 00 00", 0x6986),
         ],
     );
