@@ -130,6 +130,8 @@ impl StreamReader {
                 if matches!(waiting.try_recv(), Err(mpsc::TryRecvError::Disconnected)) {
                     return;
                 }
+                // The stream ended (a file, or a writer that went away): read it again soon.
+                std::thread::sleep(Duration::from_millis(100));
             })
             .expect("a thread starts");
         StreamReader { requests }
@@ -148,30 +150,40 @@ impl StreamReader {
 }
 
 /// Reads one opened stream until it ends; `Err` when nobody can ask for frames any more.
+/// Frames are assembled only while a capture waits: otherwise the bytes are wiped as read.
 fn pump(
     mut source: impl Read,
     waiting: &mpsc::Receiver<mpsc::Sender<Sensitive<u8>>>,
 ) -> Result<(), ()> {
     let mut cutter = FrameCutter::default();
-    let mut chunk = Sensitive::new(vec![0u8; 64 << 10]);
+    let mut pending: Vec<mpsc::Sender<Sensitive<u8>>> = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
     loop {
+        loop {
+            match waiting.try_recv() {
+                Ok(reply) => pending.push(reply),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return Err(()),
+            }
+        }
+        cutter.armed = !pending.is_empty();
         let n = match source.read(&mut chunk) {
             Ok(0) | Err(_) => return Ok(()),
             Ok(n) => n,
         };
-        for frame in cutter.push(&chunk[..n]) {
-            // To the capture waiting (normally one); a capture that gave up passes it on.
-            // A frame nobody asked for is dropped here, which wipes it.
+        let frames = cutter.push(&chunk[..n]);
+        chunk[..n].fill(0);
+        std::hint::black_box(&mut chunk);
+        for frame in frames {
+            // To the capture waiting longest; one that gave up passes it on. A frame nobody
+            // waits for is dropped here, which wipes it.
             let mut frame = Some(frame);
             while let Some(f) = frame.take() {
-                match waiting.try_recv() {
-                    Ok(reply) => {
-                        if let Err(mpsc::SendError(back)) = reply.send(f) {
-                            frame = Some(back);
-                        }
-                    }
-                    Err(mpsc::TryRecvError::Empty) => {}
-                    Err(mpsc::TryRecvError::Disconnected) => return Err(()),
+                if pending.is_empty() {
+                    break;
+                }
+                if let Err(mpsc::SendError(back)) = pending.remove(0).send(f) {
+                    frame = Some(back);
                 }
             }
         }
@@ -182,6 +194,8 @@ fn pump(
 /// being assembled.
 #[derive(Default)]
 struct FrameCutter {
+    /// A capture waits: start assembling at the next SOI (a frame begun is finished).
+    armed: bool,
     frame: Option<Sensitive<u8>>,
     /// The previous byte was `FF` (a marker may straddle two reads).
     after_ff: bool,
@@ -195,7 +209,7 @@ impl FrameCutter {
             self.after_ff = b == 0xFF;
             match &mut self.frame {
                 None => {
-                    if marker && b == 0xD8 {
+                    if self.armed && marker && b == 0xD8 {
                         let mut frame = Sensitive::with_capacity(256 << 10);
                         frame.extend_from_slice(&[0xFF, 0xD8]);
                         self.frame = Some(frame);
@@ -230,12 +244,22 @@ mod tests {
         stream.extend([0, 0]);
         stream.extend(b);
         for split in 0..stream.len() {
-            let mut cutter = FrameCutter::default();
+            let mut cutter = FrameCutter {
+                armed: true,
+                ..FrameCutter::default()
+            };
             let mut frames = cutter.push(&stream[..split]);
             frames.extend(cutter.push(&stream[split..]));
             let frames: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
             assert_eq!(frames, vec![a.to_vec(), b.to_vec()], "split at {split}");
         }
+    }
+
+    #[test]
+    fn nothing_is_assembled_while_no_capture_waits() {
+        let mut cutter = FrameCutter::default();
+        assert!(cutter.push(&[0xFF, 0xD8, 1, 2, 0xFF, 0xD9]).is_empty());
+        assert!(cutter.frame.is_none());
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub fn router(terminal: Arc<Terminal>) -> Router {
         .route("/console/events", get(reception_events))
         .route("/console/check", post(check))
         .route("/console/offline", get(offline_status))
+        .route("/console/face", get(face_status))
         .route("/console/offline/{id}/note", post(offline_note))
         .route("/console/offline/{id}/resolve", post(offline_resolve))
         .route("/console/medical/{category}", post(medical))
@@ -261,6 +262,12 @@ async fn check(State(t): App, body: Bytes) -> Response {
             .into_response(),
         Err(e) => central_error(e),
     }
+}
+
+/// 顔認証's state: offered or not, the threshold, the outcomes since start, and the face
+/// buffers alive in the terminal (none between comparisons).
+async fn face_status(State(t): App) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(t.face_status())).into_response()
 }
 
 /// The offline reception state: whether the central is reachable, the visits recorded during

@@ -181,6 +181,8 @@ pub struct Terminal {
     breaker: Breaker,
     /// The central answered at least once (health probe or a call).
     central_answered: std::sync::atomic::AtomicBool,
+    /// 顔認証 outcomes since start: matched, not the same person, no comparison.
+    face_outcomes: [std::sync::atomic::AtomicU64; 3],
 }
 
 /// Kiosk state as the page reads it: `{"seq": n, "screen": …}`.
@@ -284,7 +286,27 @@ impl Terminal {
             institution: offline.institution,
             breaker: Breaker::default(),
             central_answered: std::sync::atomic::AtomicBool::new(false),
+            face_outcomes: Default::default(),
         })
+    }
+
+    /// 顔認証 on this terminal, for the console: whether it is offered, its threshold, the
+    /// outcomes since start, and how many face buffers (pictures, crops, descriptions) are
+    /// alive in the process right now: none outside a comparison.
+    pub fn face_status(&self) -> serde_json::Value {
+        let count = |i: usize| self.face_outcomes[i].load(std::sync::atomic::Ordering::Relaxed);
+        serde_json::json!({
+            "available": self.face.is_some(),
+            "threshold": self.face.as_ref().map(|f| f.matcher.threshold()),
+            "matched": count(0),
+            "not_matched": count(1),
+            "no_comparison": count(2),
+            "live_face_buffers": kakunin_face::live_face_buffers(),
+        })
+    }
+
+    fn count_face(&self, outcome: usize) {
+        self.face_outcomes[outcome].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Receptions as they are recorded or changed.
@@ -762,6 +784,7 @@ impl Terminal {
                     ms = comparison.elapsed.as_millis() as u64,
                     "顔認証: matched"
                 );
+                self.count_face(0);
                 self.check_attested("face").await
             }
             Ok(Ok(comparison)) => {
@@ -770,13 +793,18 @@ impl Terminal {
                     ms = comparison.elapsed.as_millis() as u64,
                     "顔認証: not the same person"
                 );
+                self.count_face(1);
                 Some(Outcome::FaceMismatch)
             }
             Ok(Err(reason)) => {
                 tracing::warn!(reason = %reason, "顔認証: no comparison");
+                self.count_face(2);
                 Some(Outcome::FaceUnavailable)
             }
-            Err(_) => Some(Outcome::FaceUnavailable),
+            Err(_) => {
+                self.count_face(2);
+                Some(Outcome::FaceUnavailable)
+            }
         }
     }
 
