@@ -10,6 +10,15 @@
 #[path = "it/support.rs"]
 mod support;
 
+/// What `support` takes its card-face photo from in the `it` tests; the PC/SC path needs no
+/// card face, so OpenJPEG's portrait fixture stands in.
+#[allow(dead_code)]
+mod photo {
+    pub fn portrait_jp2() -> &'static [u8] {
+        include_bytes!("fixtures/openjpeg-portrait.jp2")
+    }
+}
+
 use kakunin_card::{open_card, serve_vpcd, CardError, Jpki, JpkiError, PcscCard};
 use kakunin_testkit::pcsc::{wait_for, Pcscd};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -179,6 +179,12 @@ pub(crate) async fn start(setup: Setup<'_>) -> Result<(Arc<Terminal>, tokio::net
             if device.is_none() {
                 bail!("顔認証 (--camera) needs --device-key: the terminal attests the match");
             }
+            if let Reader::Pcsc { .. } = setup.reader {
+                bail!(
+                    "顔認証 (--camera) needs the card-surface scan that gives 照合番号B; kakunin has it \
+                     for virtual cards (--reader virtual:DIR) only so far"
+                );
+            }
             Some(face_setup(camera, model)?)
         }
         None => None,
