@@ -7,7 +7,8 @@
 //! time from placing the card to 確認完了 (the patient's typing excluded) is printed, not
 //! asserted. A second test runs `kakunin terminal` against a central nobody listens on and
 //! receives a patient by numbers on the console (障害時受付: the 202 message, the banner, the
-//! patient's 申告, the visit listed 要後日確認).
+//! patient's 申告, the visit listed 要後日確認). A third (with the face model) takes the 顔認証
+//! path: a match, then someone else twice and the fallback to the PIN.
 
 use kakunin_testkit::browser::Browser;
 use std::io::{BufRead, BufReader};
@@ -28,6 +29,11 @@ impl Drop for Running {
 
 /// Starts the demo and returns it with the terminal's base URL.
 fn demo(data: &std::path::Path) -> (Running, String) {
+    demo_with(data, &[])
+}
+
+/// The demo with more arguments.
+fn demo_with(data: &std::path::Path, more: &[&str]) -> (Running, String) {
     let mut child = Command::new(BIN)
         .args([
             "demo",
@@ -42,6 +48,7 @@ fn demo(data: &std::path::Path) -> (Running, String) {
             "--terminal-listen",
             "127.0.0.1:0",
         ])
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -668,4 +675,76 @@ fn console_offline_reception_in_chromium() {
         serde_json::json!([]),
     );
     assert_eq!(kept, serde_json::json!(["", "", 0, 0]), "nothing kept");
+}
+
+#[test]
+fn kiosk_face_verification_in_chromium() {
+    let Some(model) = kakunin_testkit::face::model_dir() else {
+        return;
+    };
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = model.canonicalize().unwrap();
+    let (_demo, base) = demo_with(
+        &dir.path().join("demo"),
+        &["--cards", "3", "--face-model", model.to_str().unwrap()],
+    );
+    let shot = |n: &str| b.screenshot(&shots().join(format!("face-{n}.png")));
+    b.goto(&format!("{base}/kiosk"));
+    screen(&b, "waiting_for_card");
+
+    // The holder: 顔認証 is offered first, and matches.
+    insert(&b, "000001.vcard");
+    screen(&b, "choose_method");
+    let face_button = b.wait_for("[data-action=\"choose-face\"]", 5);
+    assert!(
+        b.text("[data-action=\"choose-face\"]").contains("顔認証"),
+        "{face_button}"
+    );
+    shot("01-choose_method");
+    b.click("[data-action=\"choose-face\"]");
+    if b.appears("[data-screen=\"face_capture\"]", 2) {
+        let text = b.text("[data-screen=\"face_capture\"]");
+        assert!(text.contains("保存も送信もせず"), "{text}");
+        shot("02-face_capture");
+    }
+    screen(&b, "consent_medical");
+    shot("03-matched-consent");
+    remove(&b);
+    screen(&b, "waiting_for_card");
+
+    // Someone else in front of the camera: a second try, then only the PIN or staff.
+    insert(&b, "000003.vcard");
+    screen(&b, "choose_method");
+    b.click("[data-action=\"choose-face\"]");
+    screen(&b, "face_retry");
+    let text = b.text("[data-screen=\"face_retry\"]");
+    assert!(text.contains("顔写真と一致しませんでした"), "{text}");
+    assert!(
+        text.contains("消去"),
+        "the patient is told the image is gone: {text}"
+    );
+    assert!(b.find("[data-action=\"choose-visual\"]").is_some());
+    shot("04-face_retry");
+    b.click("[data-action=\"choose-face\"]");
+    let until = Instant::now() + Duration::from_secs(30);
+    while b.find("[data-screen=\"choose_method\"]").is_none() {
+        assert!(
+            Instant::now() < until,
+            "the kiosk never came back to the method choice"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = b.text("[data-screen=\"choose_method\"]");
+    assert!(text.contains("顔認証ができませんでした"), "{text}");
+    assert!(
+        b.find("[data-action=\"choose-face\"]").is_none(),
+        "no third try"
+    );
+    shot("05-fallback");
+    b.click("[data-action=\"choose-pin\"]");
+    screen(&b, "pin");
+    pin(&b, "1234");
+    screen(&b, "consent_medical");
+    remove(&b);
 }

@@ -115,6 +115,9 @@
       screenRoot(
         'choose_method',
         title('本人確認の方法を選んでください'),
+        s.face_failed
+          ? text('顔認証ができませんでした。暗証番号の入力、または係員による確認をお選びください。', 'k-warn')
+          : null,
         h(
           'div',
           { class: 'k-buttons' },
@@ -123,9 +126,6 @@
           s.visual ? button('係員が確認（目視）', 'choose-visual', 'primary') : null,
           button('終了する', 'quit', 'quiet', 'escape'),
         ),
-        s.face_failed
-          ? text('顔認証ができませんでした。暗証番号の入力、または係員による確認をお選びください。', 'k-warn')
-          : null,
         text('本人確認の情報は、他の目的には使用しません。', 'k-small'),
       ),
 
