@@ -3,7 +3,9 @@
 //! The demo's data (cards with a 券面AP photo, a test camera showing each holder, the last card
 //! showing someone else), `kakunin central`, and `kakunin terminal --camera test:…` talking to
 //! the central through a TLS proxy that records every byte the terminal sends. One card is
-//! matched (the reception says 顔認証), one fails twice and falls back to the PIN. Then:
+//! matched (the reception says 顔認証), one fails twice and falls back to the PIN; during an
+//! outage a third is matched, recorded on the terminal with the device's attestation and checked
+//! when the central is back. Then:
 //! - nothing the terminal sent contains the card photo, the camera frame, their pixels or a
 //!   face description (raw or base64), and every request is an ordinary card check;
 //! - no file appeared or changed under the terminal's data directory or its TMPDIR, and no
@@ -193,6 +195,41 @@ impl Needles {
     }
 }
 
+/// What a comparison of `card`'s holder sees: the chip's photo (JP2 and pixels), the test
+/// camera's frame (PNG and pixels) and the frame's description.
+fn face_secrets(matcher: &kakunin_face::FaceMatcher, data: &Path, card: &str) -> Vec<Vec<u8>> {
+    let path = data.join(format!("cards/{card}.vcard"));
+    let mut c = kakunin_card::VirtualCard::open(&path).unwrap();
+    assert!(c.has_surface(), "{card} has a card face");
+    let code = c.printed_collation_b().unwrap();
+    let photo_jp2 = {
+        let mut surface = kakunin_card::surface::Surface::open(&mut c).unwrap();
+        surface.verify_b(&code).unwrap();
+        surface.read_face_photo().unwrap()
+    };
+    let photo_pixels = kakunin_card::photo::decode_jp2(&photo_jp2)
+        .unwrap()
+        .pixels()
+        .to_vec();
+    let frame_png = std::fs::read(data.join(format!("camera/{card}.png"))).unwrap();
+    let frame = kakunin_face::Picture::decode(&frame_png).unwrap();
+    let description: Vec<u8> = matcher
+        .describe(&frame)
+        .unwrap()
+        .values()
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let frame_pixels = frame.pixels().to_vec();
+    vec![
+        photo_jp2,
+        photo_pixels,
+        frame_png,
+        frame_pixels,
+        description,
+    ]
+}
+
 /// A TLS proxy between the terminal and the central that keeps what the terminal sends.
 mod proxy {
     use super::*;
@@ -360,57 +397,37 @@ fn face_verification_keeps_and_sends_nothing_of_the_faces() {
         "the demo made the test camera's pictures"
     );
 
-    // What must never leave the comparison: the card's photo (as the chip serves it and as
-    // pixels), the camera frame (as the camera gives it and as pixels), its description.
-    let card = kakunin_card::VirtualCard::open(&data.join("cards/000001.vcard")).unwrap();
-    assert!(card.has_surface());
-    let photo_jp2 = {
-        let mut c = kakunin_card::VirtualCard::open(&data.join("cards/000001.vcard")).unwrap();
-        let code = c.printed_collation_b().unwrap();
-        let mut surface = kakunin_card::surface::Surface::open(&mut c).unwrap();
-        surface.verify_b(&code).unwrap();
-        surface.read_face_photo().unwrap()
-    };
-    let photo_pixels = kakunin_card::photo::decode_jp2(&photo_jp2)
-        .unwrap()
-        .pixels()
-        .to_vec();
-    let frame_png = std::fs::read(camera.join("000001.png")).unwrap();
-    let frame = kakunin_face::Picture::decode(&frame_png).unwrap();
+    // What must never leave the comparison: the cards' photos (as the chip serves them and as
+    // pixels), the camera frames (as the camera gives them and as pixels), their descriptions.
     let matcher = kakunin_face::FaceMatcher::load(&model).unwrap();
-    let description: Vec<u8> = matcher
-        .describe(&frame)
-        .unwrap()
-        .values()
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    let needles = Needles::new(&[
-        &photo_jp2,
-        &photo_pixels,
-        &frame_png,
-        frame.pixels(),
-        &description,
-    ]);
-    drop(card);
+    let mut secrets = Vec::new();
+    for card in ["000001", "000002"] {
+        secrets.extend(face_secrets(&matcher, &data, card));
+    }
+    let (photo_jp2, description) = (secrets[0].clone(), secrets[4].clone());
+    let needles = Needles::new(&secrets.iter().map(Vec::as_slice).collect::<Vec<_>>());
     // The needles find what they are made from, in any of its encodings.
     let b64 = base64::engine::general_purpose::STANDARD.encode(&photo_jp2);
     assert!(needles.found_in(&photo_jp2) && needles.found_in(b64.as_bytes()));
     assert!(needles.found_in(&description) && !needles.found_in(b"an ordinary request body"));
 
     let central_port = free_port();
-    let (_central, _) = start(
-        &[
-            "central",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{central_port}"),
-        ],
-        &[],
-        Stdio::null(),
-        "listening",
-    );
+    let start_central = || {
+        start(
+            &[
+                "central",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{central_port}"),
+            ],
+            &[],
+            Stdio::null(),
+            "listening",
+        )
+        .0
+    };
+    let central = start_central();
     let (proxy_port, recorded) = proxy::start(&data, central_port);
     let terminal_data = dir.path().join("terminal-face");
     let tmp = dir.path().join("tmp");
@@ -594,7 +611,53 @@ fn face_verification_keeps_and_sends_nothing_of_the_faces() {
             path.display()
         );
     }
-    let mut files: Vec<PathBuf> = after.0.keys().cloned().collect();
+    // Through an outage: the central stops; a face visit is recorded on the terminal with the
+    // device's attestation (要後日確認) and checked once the central is back.
+    drop(central);
+    let s = insert(&base, "000002.vcard");
+    assert_eq!(s["face"], true, "{s}");
+    let s = act(
+        &base,
+        serde_json::json!({"action": "choose", "method": "face"}),
+    );
+    assert_eq!(s["screen"], "recorded_offline", "{s}");
+    remove(&base);
+    let (_, offline) = http(&base, "GET", "/console/offline", None);
+    assert_eq!(offline["visits"][0]["method"], "face", "{offline}");
+    assert_eq!(offline["visits"][0]["status"], "pending", "{offline}");
+    let _central = start_central();
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, offline) = http(&base, "GET", "/console/offline", None);
+        if offline["visits"][0]["status"] == "confirmed" {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the face visit was never checked: {offline}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, face) = http(&base, "GET", "/console/face", None);
+    assert_eq!(face["matched"], 2, "{face}");
+    assert_eq!(face["live_face_buffers"], 0, "{face}");
+
+    // The outage's visit went to the central as an offline check, with nothing of the faces.
+    let connections = recorded.lock().unwrap().clone();
+    let mut offline_checks = 0;
+    for sent in &connections {
+        assert!(!needles.found_in(sent), "face data was sent to the central");
+        for (line, body) in requests(sent) {
+            if line.split(' ').nth(1) == Some("/v1/card-checks/offline") {
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(json["proof"]["method"], "face", "{json}");
+                offline_checks += 1;
+            }
+        }
+    }
+    assert_eq!(offline_checks, 1);
+
+    let mut files: Vec<PathBuf> = snapshot(&terminal_data).into_keys().collect();
     files.extend(
         snapshot(&data)
             .into_keys()
