@@ -126,9 +126,53 @@ pub struct FaceBenchArgs {
     /// `_` (one source of pictures), so that easy pairs across sources do not hide hard ones.
     #[arg(long)]
     pub by_source: bool,
+    /// Compare each pair as the terminal does: the first picture as a card's chip holds it
+    /// (scaled to at most 240 pixels high, greyscale JPEG 2000 within the card's 16 KiB), the
+    /// second as the camera saw it.
+    #[arg(long)]
+    pub card_photos: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A picture as a card's chip would hold it: at most 240 high, JPEG 2000, decoded again.
+fn as_card_photo(picture: &kakunin_face::Picture) -> Option<kakunin_face::Picture> {
+    let (w, h) = (picture.width(), picture.height());
+    let scale = (240.0 / h as f32).min(1.0);
+    let (cw, ch) = (
+        ((w as f32 * scale).round() as usize).max(1),
+        ((h as f32 * scale).round() as usize).max(1),
+    );
+    // Square samples of the picture (the matcher's sampler), cut to the card's aspect.
+    let side = cw.max(ch);
+    let grid = picture.sample(
+        &kakunin_face::Affine::square(
+            (w as f32 - side as f32 / scale) / 2.0,
+            (h as f32 - side as f32 / scale) / 2.0,
+            side as f32 / scale,
+            side,
+        ),
+        side,
+    );
+    let (x0, y0) = ((side - cw) / 2, (side - ch) / 2);
+    let mut pixels = Vec::with_capacity(cw * ch);
+    for row in grid.chunks(side).skip(y0).take(ch) {
+        pixels.extend(
+            row[x0..x0 + cw]
+                .iter()
+                .map(|v| v.round().clamp(0.0, 255.0) as u8),
+        );
+    }
+    let image = kakunin_card::photo::GreyImage::new(cw as u32, ch as u32, pixels).ok()?;
+    let jp2 = kakunin_card::photo::encode_jp2(&image).ok()?;
+    let back = kakunin_card::photo::decode_jp2(&jp2).ok()?;
+    kakunin_face::Picture::new(
+        back.width() as usize,
+        back.height() as usize,
+        back.pixels().to_vec(),
+    )
+    .ok()
 }
 
 pub fn bench(args: FaceBenchArgs) -> Result<()> {
@@ -158,7 +202,9 @@ pub fn bench(args: FaceBenchArgs) -> Result<()> {
     }
     let mut json = serde_json::Map::new();
     for (name, set) in groups {
-        let report = kakunin_face::evaluate::measure(&matcher, &set);
+        let card: Option<kakunin_face::evaluate::CardPhoto<'_>> =
+            args.card_photos.then_some(&as_card_photo);
+        let report = kakunin_face::evaluate::measure_as_cards(&matcher, &set, card);
         if args.json {
             json.insert(name, serde_json::to_value(&report)?);
             continue;

@@ -101,31 +101,50 @@ fn percentile(sorted: &[f32], p: f64) -> f32 {
 
 /// Describes every picture, compares every pair and reports the rates.
 pub fn measure(matcher: &FaceMatcher, pictures: &[Labelled]) -> Report {
+    measure_as_cards(matcher, pictures, None)
+}
+
+/// What turns a picture into what a card's chip would hold (smaller, JPEG 2000): `None` when
+/// it cannot.
+pub type CardPhoto<'a> = &'a dyn Fn(&Picture) -> Option<Picture>;
+
+/// [`measure`], with one side of every pair as a card photo: picture `i` through `card`
+/// against picture `j` as the camera saw it (`i < j`), as the terminal compares them.
+pub fn measure_as_cards(
+    matcher: &FaceMatcher,
+    pictures: &[Labelled],
+    card: Option<CardPhoto<'_>>,
+) -> Report {
     let mut described = Vec::new();
     let mut times = Vec::new();
     let mut no_face = 0;
     for p in pictures {
-        let Ok(bytes) = std::fs::read(&p.path) else {
-            no_face += 1;
-            continue;
-        };
-        let Ok(picture) = Picture::decode(&bytes) else {
+        let picture = std::fs::read(&p.path)
+            .ok()
+            .and_then(|bytes| Picture::decode(&bytes).ok());
+        let Some(picture) = picture else {
             no_face += 1;
             continue;
         };
         let start = Instant::now();
         let description = matcher.describe(&picture);
         times.push(start.elapsed());
-        match description {
-            Some(d) => described.push((p.person.as_str(), d)),
-            None => no_face += 1,
+        let as_card = match card {
+            None => None,
+            Some(card) => card(&picture).and_then(|c| matcher.describe(&c)),
+        };
+        match (description, card.is_some(), as_card) {
+            (Some(d), false, _) => described.push((p.person.as_str(), d, None)),
+            (Some(d), true, Some(c)) => described.push((p.person.as_str(), d, Some(c))),
+            _ => no_face += 1,
         }
     }
     let mut genuine = Vec::new();
     let mut impostor = Vec::new();
     for i in 0..described.len() {
         for j in i + 1..described.len() {
-            let d = described[i].1.distance(&described[j].1);
+            let first = described[i].2.as_ref().unwrap_or(&described[i].1);
+            let d = first.distance(&described[j].1);
             if described[i].0 == described[j].0 {
                 genuine.push(d);
             } else {
