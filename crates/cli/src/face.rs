@@ -218,6 +218,10 @@ pub fn bench(args: FaceBenchArgs) -> Result<()> {
             report.per_face_mean_ms, report.per_face_p50_ms, report.per_face_p95_ms
         );
         println!(
+            "   a comparison (card photo and frame, described on two threads): mean {:.1} ms",
+            report.comparison_mean_ms
+        );
+        println!(
             "   distances: genuine min {:.3} / median {:.3} / max {:.3}; impostor min {:.3} / median {:.3}",
             report.genuine_min, report.genuine_median, report.genuine_max, report.impostor_min, report.impostor_median
         );

@@ -71,6 +71,9 @@ pub struct Report {
     pub zero_false_accept_below: f32,
     /// Time to describe one picture (detection, landmarks, alignment, descriptor).
     pub per_face_mean_ms: f64,
+    /// Time of a whole comparison ([`FaceMatcher::compare`]: both pictures, described on two
+    /// threads), over consecutive pictures of the set (at most 40).
+    pub comparison_mean_ms: f64,
     pub per_face_p50_ms: f64,
     pub per_face_p95_ms: f64,
     /// Genuine distances: smallest, median, largest; impostor distances: smallest, median.
@@ -176,6 +179,18 @@ pub fn measure_as_cards(
             .copied()
             .unwrap_or(0.0)
     };
+    let mut compared = Vec::new();
+    let loaded: Vec<Picture> = pictures
+        .iter()
+        .take(41)
+        .filter_map(|p| Picture::decode(&std::fs::read(&p.path).ok()?).ok())
+        .collect();
+    for pair in loaded.windows(2) {
+        let start = Instant::now();
+        let _ = matcher.compare(&pair[0], &pair[1]);
+        compared.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(loaded);
     let mut people: Vec<&str> = pictures.iter().map(|p| p.person.as_str()).collect();
     people.dedup();
     Report {
@@ -187,6 +202,7 @@ pub fn measure_as_cards(
         rates,
         zero_false_accept_below: impostor.first().copied().unwrap_or(f32::NAN),
         per_face_mean_ms: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+        comparison_mean_ms: compared.iter().sum::<f64>() / compared.len().max(1) as f64,
         per_face_p50_ms: pick(0.5),
         per_face_p95_ms: pick(0.95),
         genuine_min: genuine.first().copied().unwrap_or(f32::NAN),
