@@ -315,9 +315,9 @@ impl Landmarks {
 // ---------------------------------------------------------------------------------------------
 // The descriptor net
 
+/// A convolution with bias, then a per-channel scale (dlib's batch norm, folded).
 struct ScaledConv {
-    filters: Tensor,
-    bias: Tensor,
+    conv: Conv,
     weights: Tensor,
     biases: Tensor,
 }
@@ -331,16 +331,14 @@ impl ScaledConv {
         cout: usize,
     ) -> Result<Self, FaceError> {
         Ok(ScaledConv {
-            filters: w.take(&format!("{prefix}/conv/filters"), &[k, k, cin, cout])?,
-            bias: w.take(&format!("{prefix}/conv/bias"), &[cout])?,
+            conv: Conv::load(w, &format!("{prefix}/conv"), k, cin, cout)?,
             weights: w.take(&format!("{prefix}/scale/weights"), &[cout])?,
             biases: w.take(&format!("{prefix}/scale/biases"), &[cout])?,
         })
     }
 
     fn run(&self, x: &Map, stride: usize, pad: Pad, relu: bool) -> Map {
-        let mut y = ops::conv2d(x, &self.filters, stride, pad);
-        ops::add_bias(&mut y, &self.bias.data);
+        let mut y = self.conv.run(x, stride, pad);
         ops::scale(&mut y, &self.weights.data, &self.biases.data);
         if relu {
             ops::relu(&mut y);

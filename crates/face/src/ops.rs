@@ -93,35 +93,69 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
     }
 }
 
-/// A convolution with filters `f` (k × k × in × out, TensorFlow's layout) and no bias.
-pub fn conv2d(x: &Map, f: &Tensor, stride: usize, pad: Pad) -> Map {
-    let (k, cin, cout) = (f.shape[0], f.shape[2], f.shape[3]);
-    debug_assert_eq!(cin, x.c);
-    let (oh, top) = geometry(x.h, k, stride, pad);
-    let (ow, left) = geometry(x.w, k, stride, pad);
-    let kk = k * k * cin;
-    // The patch matrix: one row per output position, in the filters' (ky, kx, in) order.
-    let mut cols = vec![0.0f32; oh * ow * kk];
-    for oy in 0..oh {
-        for ox in 0..ow {
-            let row = &mut cols[(oy * ow + ox) * kk..(oy * ow + ox + 1) * kk];
-            for ky in 0..k {
-                let iy = (oy * stride + ky) as isize - top as isize;
-                if iy < 0 || iy >= x.h as isize {
-                    continue;
-                }
-                for kx in 0..k {
-                    let ix = (ox * stride + kx) as isize - left as isize;
-                    if ix < 0 || ix >= x.w as isize {
+/// A k × k window sliding over a map: the output's size and the padding before the first row
+/// and column.
+struct Window {
+    k: usize,
+    stride: usize,
+    oh: usize,
+    ow: usize,
+    top: usize,
+    left: usize,
+}
+
+impl Window {
+    fn new(x: &Map, k: usize, stride: usize, pad: Pad) -> Window {
+        let (oh, top) = geometry(x.h, k, stride, pad);
+        let (ow, left) = geometry(x.w, k, stride, pad);
+        Window {
+            k,
+            stride,
+            oh,
+            ow,
+            top,
+            left,
+        }
+    }
+
+    /// Calls `visit(output, tap, input)` for every tap of every window position that falls
+    /// inside `x`: the output position (`oy · ow + ox`), the tap (`ky · k + kx`) and the input
+    /// position (`iy · w + ix`). Taps in the padding are skipped.
+    fn each(&self, x: &Map, mut visit: impl FnMut(usize, usize, usize)) {
+        for oy in 0..self.oh {
+            for ox in 0..self.ow {
+                let o = oy * self.ow + ox;
+                for ky in 0..self.k {
+                    let iy = (oy * self.stride + ky) as isize - self.top as isize;
+                    if iy < 0 || iy >= x.h as isize {
                         continue;
                     }
-                    let src = (iy as usize * x.w + ix as usize) * cin;
-                    let dst = (ky * k + kx) * cin;
-                    row[dst..dst + cin].copy_from_slice(&x.data[src..src + cin]);
+                    for kx in 0..self.k {
+                        let ix = (ox * self.stride + kx) as isize - self.left as isize;
+                        if ix < 0 || ix >= x.w as isize {
+                            continue;
+                        }
+                        visit(o, ky * self.k + kx, iy as usize * x.w + ix as usize);
+                    }
                 }
             }
         }
     }
+}
+
+/// A convolution with filters `f` (k × k × in × out, TensorFlow's layout) and no bias.
+pub fn conv2d(x: &Map, f: &Tensor, stride: usize, pad: Pad) -> Map {
+    let (k, cin, cout) = (f.shape[0], f.shape[2], f.shape[3]);
+    debug_assert_eq!(cin, x.c);
+    let window = Window::new(x, k, stride, pad);
+    let (oh, ow) = (window.oh, window.ow);
+    let kk = k * k * cin;
+    // The patch matrix: one row per output position, in the filters' (ky, kx, in) order.
+    let mut cols = vec![0.0f32; oh * ow * kk];
+    window.each(x, |o, tap, i| {
+        let dst = o * kk + tap * cin;
+        cols[dst..dst + cin].copy_from_slice(&x.data[i * cin..][..cin]);
+    });
     let mut out = Map::zeros(oh, ow, cout);
     gemm(&cols, &f.data, &mut out.data, oh * ow, kk, cout);
     out
@@ -131,31 +165,16 @@ pub fn conv2d(x: &Map, f: &Tensor, stride: usize, pad: Pad) -> Map {
 pub fn depthwise(x: &Map, f: &Tensor, stride: usize, pad: Pad) -> Map {
     let (k, c) = (f.shape[0], f.shape[2]);
     debug_assert_eq!(c, x.c);
-    let (oh, top) = geometry(x.h, k, stride, pad);
-    let (ow, left) = geometry(x.w, k, stride, pad);
-    let mut out = Map::zeros(oh, ow, c);
-    for oy in 0..oh {
-        for ox in 0..ow {
-            let o = &mut out.data[(oy * ow + ox) * c..(oy * ow + ox + 1) * c];
-            for ky in 0..k {
-                let iy = (oy * stride + ky) as isize - top as isize;
-                if iy < 0 || iy >= x.h as isize {
-                    continue;
-                }
-                for kx in 0..k {
-                    let ix = (ox * stride + kx) as isize - left as isize;
-                    if ix < 0 || ix >= x.w as isize {
-                        continue;
-                    }
-                    let src = &x.data[(iy as usize * x.w + ix as usize) * c..][..c];
-                    let w = &f.data[(ky * k + kx) * c..][..c];
-                    for ((o, &s), &w) in o.iter_mut().zip(src).zip(w) {
-                        *o += s * w;
-                    }
-                }
-            }
+    let window = Window::new(x, k, stride, pad);
+    let mut out = Map::zeros(window.oh, window.ow, c);
+    window.each(x, |o, tap, i| {
+        let o = &mut out.data[o * c..][..c];
+        let src = &x.data[i * c..][..c];
+        let w = &f.data[tap * c..][..c];
+        for ((o, &s), &w) in o.iter_mut().zip(src).zip(w) {
+            *o += s * w;
         }
-    }
+    });
     out
 }
 
@@ -169,59 +188,36 @@ pub fn pointwise(x: &Map, f: &Tensor) -> Map {
 
 /// Max pooling; padded positions never win.
 pub fn max_pool(x: &Map, k: usize, stride: usize, pad: Pad) -> Map {
-    let (oh, top) = geometry(x.h, k, stride, pad);
-    let (ow, left) = geometry(x.w, k, stride, pad);
+    let window = Window::new(x, k, stride, pad);
+    let c = x.c;
     let mut out = Map {
-        h: oh,
-        w: ow,
-        c: x.c,
-        data: vec![f32::NEG_INFINITY; oh * ow * x.c],
+        h: window.oh,
+        w: window.ow,
+        c,
+        data: vec![f32::NEG_INFINITY; window.oh * window.ow * c],
     };
-    for oy in 0..oh {
-        for ox in 0..ow {
-            let o = &mut out.data[(oy * ow + ox) * x.c..][..x.c];
-            for ky in 0..k {
-                let iy = (oy * stride + ky) as isize - top as isize;
-                if iy < 0 || iy >= x.h as isize {
-                    continue;
-                }
-                for kx in 0..k {
-                    let ix = (ox * stride + kx) as isize - left as isize;
-                    if ix < 0 || ix >= x.w as isize {
-                        continue;
-                    }
-                    let src = &x.data[(iy as usize * x.w + ix as usize) * x.c..][..x.c];
-                    for (o, &s) in o.iter_mut().zip(src) {
-                        *o = o.max(s);
-                    }
-                }
-            }
+    window.each(x, |o, _, i| {
+        let o = &mut out.data[o * c..][..c];
+        for (o, &s) in o.iter_mut().zip(&x.data[i * c..][..c]) {
+            *o = o.max(s);
         }
-    }
+    });
     out
 }
 
 /// Average pooling without padding.
 pub fn avg_pool(x: &Map, k: usize, stride: usize) -> Map {
-    let (oh, _) = geometry(x.h, k, stride, Pad::Valid);
-    let (ow, _) = geometry(x.w, k, stride, Pad::Valid);
-    let mut out = Map::zeros(oh, ow, x.c);
-    let norm = 1.0 / (k * k) as f32;
-    for oy in 0..oh {
-        for ox in 0..ow {
-            let o = &mut out.data[(oy * ow + ox) * x.c..][..x.c];
-            for ky in 0..k {
-                for kx in 0..k {
-                    let (iy, ix) = (oy * stride + ky, ox * stride + kx);
-                    let src = &x.data[(iy * x.w + ix) * x.c..][..x.c];
-                    for (o, &s) in o.iter_mut().zip(src) {
-                        *o += s;
-                    }
-                }
-            }
-            o.iter_mut().for_each(|v| *v *= norm);
+    let window = Window::new(x, k, stride, Pad::Valid);
+    let c = x.c;
+    let mut out = Map::zeros(window.oh, window.ow, c);
+    window.each(x, |o, _, i| {
+        let o = &mut out.data[o * c..][..c];
+        for (o, &s) in o.iter_mut().zip(&x.data[i * c..][..c]) {
+            *o += s;
         }
-    }
+    });
+    let norm = 1.0 / (k * k) as f32;
+    out.data.iter_mut().for_each(|v| *v *= norm);
     out
 }
 
