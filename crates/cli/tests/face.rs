@@ -16,11 +16,11 @@
 //! Needs the face model (`cargo run -- face setup`): without it the test says so and passes,
 //! unless `KAKUNIN_REQUIRE_EXTERNAL=1`.
 
+use kakunin_testkit::process::{self, free_port, http_json as http, Proc};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,67 +28,12 @@ use base64::Engine;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kakunin");
 
-/// A child process killed and reaped when dropped.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `kakunin` with `args` and returns it with the first stdout line holding `marker`.
+/// Starts `kakunin` with `args` and `env` (stderr to `stderr`) and returns it with the first
+/// stdout line holding `marker`.
 fn start(args: &[&str], env: &[(&str, &Path)], stderr: Stdio, marker: &str) -> (Proc, String) {
     let mut command = Command::new(BIN);
-    command.args(args).stdout(Stdio::piped()).stderr(stderr);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("start kakunin");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let found = loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains(marker) => break line,
-            Some(Ok(_)) => continue,
-            _ => panic!("{args:?} ended before printing {marker:?}"),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), found)
-}
-
-fn http(
-    base: &str,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let addr = base.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw[9..12].parse().unwrap();
-    let payload = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (
-        status,
-        serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
-    )
+    command.args(args).envs(env.iter().copied()).stderr(stderr);
+    process::start(command, marker)
 }
 
 fn screen(base: &str) -> serde_json::Value {
@@ -113,7 +58,7 @@ fn settle(base: &str) -> serde_json::Value {
 fn act(base: &str, action: serde_json::Value) -> serde_json::Value {
     let mut body = action;
     body["seq"] = screen(base)["seq"].clone();
-    let (status, r) = http(base, "POST", "/kiosk/action", Some(body.clone()));
+    let (status, r) = http(base, "POST", "/kiosk/action", Some(&body));
     assert_eq!(status, 204, "{body}: {r}");
     std::thread::sleep(Duration::from_millis(100));
     settle(base)
@@ -124,7 +69,7 @@ fn insert(base: &str, card: &str) -> serde_json::Value {
         base,
         "POST",
         "/console/cards/insert",
-        Some(serde_json::json!({ "card": card })),
+        Some(&serde_json::json!({ "card": card })),
     );
     assert_eq!(status, 204);
     wait_for(base, "choose_method")

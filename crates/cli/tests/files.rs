@@ -12,22 +12,15 @@
 use kakunin_formats::oqs::{write, CharacterCode, Element, Family};
 use kakunin_store::CardQuery;
 use kakunin_terminal::files::client::{Recekon, Reply};
+use kakunin_testkit::process::{free_port, Proc};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kakunin");
 const WAIT: Duration = Duration::from_secs(30);
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn ok(args: &[&str]) {
     let out = Command::new(BIN)
@@ -72,14 +65,6 @@ fn start(args: &[&str], until: &str) -> (Proc, Vec<String>) {
         let _ = reader.read_to_end(&mut sink);
     });
     (Proc(child), lines)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn central(data: &Path, port: u16) -> Proc {

@@ -4,52 +4,19 @@
 //! killed with visits pending; when everything is back, every visit is checked as of its date,
 //! once: nothing lost, nothing duplicated, discrepancies flagged for staff.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use kakunin_testkit::process::{self, free_port, http_json as http, Proc};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kakunin");
 
-/// A child process killed (SIGKILL) and reaped when dropped.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A free loopback port (bound and released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts a process and returns it with the first stdout line containing `marker`.
+/// Starts `kakunin` and returns it with the first stdout line containing `marker`.
 fn start(args: &[&str], marker: &str) -> (Proc, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start kakunin");
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    let found = loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains(marker) => break line,
-            Some(Ok(_)) => continue,
-            _ => panic!("{args:?} ended before printing {marker:?}"),
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), found)
+    let mut command = Command::new(BIN);
+    command.args(args).stderr(Stdio::null());
+    process::start(command, marker)
 }
 
 fn central(data: &Path, port: u16) -> Proc {
@@ -95,33 +62,6 @@ fn terminal(data: &Path, port: u16) -> (Proc, String) {
     );
     let url = &line[line.find("http://").unwrap()..];
     (proc, url[..url.find("/console").unwrap()].to_string())
-}
-
-/// A minimal HTTP/1.1 exchange with the terminal (loopback, plain HTTP).
-fn http(
-    base: &str,
-    method: &str,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let addr = base.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw[9..12].parse().unwrap();
-    let payload = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (
-        status,
-        serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod face;
 pub mod pcsc;
 pub mod pg;
+pub mod process;
 
 /// Call when an external program a test needs is absent. Returns normally (so the test can
 /// `return` and count as skipped) unless `KAKUNIN_REQUIRE_EXTERNAL=1`, in which case it panics.
