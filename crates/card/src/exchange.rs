@@ -1,6 +1,6 @@
 //! One command to the card and its answer, the way every application client sends it.
 
-use crate::apdu::{Command, Response};
+use crate::apdu::{Command, Response, SW_OK, SW_WRONG_OFFSET};
 use crate::transport::{Card, CardError};
 
 /// Why an exchange produced no response.
@@ -56,5 +56,56 @@ fn le_from_sw2(sw2: u8) -> u16 {
         256
     } else {
         u16::from(sw2)
+    }
+}
+
+/// How an application client (the JPKI AP's, the 券面AP's) reports what the commands every
+/// client sends can go wrong with.
+pub(crate) trait ApplicationError: Sized {
+    /// The exchange produced no response.
+    fn exchange(e: ExchangeError) -> Self;
+    /// A status word the command does not expect.
+    fn status(sw: u16) -> Self;
+    /// The card's answer makes no sense.
+    fn malformed(reason: String) -> Self;
+}
+
+/// One command, its failure in the client's terms.
+pub(crate) fn send<E: ApplicationError>(
+    card: &mut dyn Card,
+    command: &Command,
+) -> Result<Response, E> {
+    exchange(card, command).map_err(E::exchange)
+}
+
+/// SELECT EF `00 A4 02 0C 02 <FID>` in the selected application.
+pub(crate) fn select_ef<E: ApplicationError>(card: &mut dyn Card, fid: [u8; 2]) -> Result<(), E> {
+    let response = send::<E>(card, &Command::case3(0x00, 0xA4, 0x02, 0x0C, &fid))?;
+    match response.sw {
+        SW_OK => Ok(()),
+        sw => Err(E::status(sw)),
+    }
+}
+
+/// READ BINARY `00 B0 <offset> <le>` on the selected EF; `short_file` says what an offset past
+/// the end (`6B 00`) means for the file being read.
+pub(crate) fn read_binary<E: ApplicationError>(
+    card: &mut dyn Card,
+    offset: u16,
+    le: u16,
+    short_file: &str,
+) -> Result<Vec<u8>, E> {
+    if offset > 0x7FFF {
+        return Err(E::malformed(format!(
+            "offset {offset} beyond READ BINARY's 15-bit range"
+        )));
+    }
+    let [p1, p2] = offset.to_be_bytes();
+    let response = send::<E>(card, &Command::case2(0x00, 0xB0, p1, p2, le))?;
+    match response.sw {
+        // 62 82: end of file reached before Le bytes; the data is still good.
+        SW_OK | 0x6282 => Ok(response.data),
+        SW_WRONG_OFFSET => Err(E::malformed(short_file.to_owned())),
+        sw => Err(E::status(sw)),
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::apdu::{
     tries_left_from_sw, Command, Response, SW_AUTH_BLOCKED, SW_AUTH_METHOD_BLOCKED, SW_OK,
-    SW_SECURITY_NOT_SATISFIED, SW_WRONG_OFFSET,
+    SW_SECURITY_NOT_SATISFIED,
 };
 use crate::exchange::ExchangeError;
 use crate::transport::{Card, CardError};
@@ -247,32 +247,12 @@ impl<'a> Jpki<'a> {
         self.sign_digest_info(&sha256_digest_info(hash))
     }
 
-    /// SELECT EF `00 A4 02 0C 02 <FID>` in the JPKI AP.
     fn select_ef(&mut self, fid: [u8; 2]) -> Result<(), JpkiError> {
-        let response = self.exchange(&Command::case3(0x00, 0xA4, 0x02, 0x0C, &fid))?;
-        match response.sw {
-            SW_OK => Ok(()),
-            sw => Err(status_error(sw)),
-        }
+        crate::exchange::select_ef(self.card, fid)
     }
 
-    /// READ BINARY `00 B0 <offset> <le>` on the selected EF.
     fn read_binary(&mut self, offset: u16, le: u16) -> Result<Vec<u8>, JpkiError> {
-        if offset > 0x7FFF {
-            return Err(JpkiError::Malformed(format!(
-                "offset {offset} beyond READ BINARY's 15-bit range"
-            )));
-        }
-        let [p1, p2] = offset.to_be_bytes();
-        let response = self.exchange(&Command::case2(0x00, 0xB0, p1, p2, le))?;
-        match response.sw {
-            // 62 82: end of file reached before Le bytes; the data is still good.
-            SW_OK | 0x6282 => Ok(response.data),
-            SW_WRONG_OFFSET => Err(JpkiError::Malformed(
-                "file shorter than its DER length".to_owned(),
-            )),
-            sw => Err(status_error(sw)),
-        }
+        crate::exchange::read_binary(self.card, offset, le, "file shorter than its DER length")
     }
 
     /// Reads a whole DER file: a 7-byte header for the length, then chunks of ≤ 256 bytes.
@@ -304,10 +284,24 @@ impl<'a> Jpki<'a> {
 
     /// One command (see [`crate::exchange::exchange`]).
     fn exchange(&mut self, command: &Command) -> Result<Response, JpkiError> {
-        crate::exchange::exchange(self.card, command).map_err(|e| match e {
+        crate::exchange::send(self.card, command)
+    }
+}
+
+impl crate::exchange::ApplicationError for JpkiError {
+    fn exchange(e: ExchangeError) -> Self {
+        match e {
             ExchangeError::Card(e) => JpkiError::Card(e),
             ExchangeError::Malformed(reason) => JpkiError::Malformed(reason),
-        })
+        }
+    }
+
+    fn status(sw: u16) -> Self {
+        status_error(sw)
+    }
+
+    fn malformed(reason: String) -> Self {
+        JpkiError::Malformed(reason)
     }
 }
 

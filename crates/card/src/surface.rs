@@ -19,7 +19,7 @@
 
 use crate::apdu::{
     tries_left_from_sw, Command, Response, SW_AUTH_BLOCKED, SW_AUTH_METHOD_BLOCKED, SW_OK,
-    SW_SECURITY_NOT_SATISFIED, SW_WRONG_OFFSET,
+    SW_SECURITY_NOT_SATISFIED,
 };
 use crate::exchange::ExchangeError;
 use crate::photo::JP2_SIGNATURE;
@@ -370,32 +370,17 @@ impl<'a> Surface<'a> {
         Ok(jp2)
     }
 
-    /// SELECT EF `00 A4 02 0C 02 <FID>` in the AP.
     fn select_ef(&mut self, fid: [u8; 2]) -> Result<(), SurfaceError> {
-        let response = self.exchange(&Command::case3(0x00, 0xA4, 0x02, 0x0C, &fid))?;
-        match response.sw {
-            SW_OK => Ok(()),
-            sw => Err(status_error(sw)),
-        }
+        crate::exchange::select_ef(self.card, fid)
     }
 
-    /// READ BINARY `00 B0 <offset> <le>` on the selected EF.
     fn read_binary(&mut self, offset: u16, le: u16) -> Result<Vec<u8>, SurfaceError> {
-        let [p1, p2] = offset.to_be_bytes();
-        let response = self.exchange(&Command::case2(0x00, 0xB0, p1, p2, le))?;
-        match response.sw {
-            // 62 82: end of file reached before Le bytes; the data is still good.
-            SW_OK | 0x6282 => Ok(response.data),
-            SW_WRONG_OFFSET => Err(malformed("EF 0002 is shorter than its record")),
-            sw => Err(status_error(sw)),
-        }
+        crate::exchange::read_binary(self.card, offset, le, "EF 0002 is shorter than its record")
     }
 
+    /// One command (see [`crate::exchange::exchange`]).
     fn exchange(&mut self, command: &Command) -> Result<Response, SurfaceError> {
-        crate::exchange::exchange(self.card, command).map_err(|e| match e {
-            ExchangeError::Card(e) => SurfaceError::Card(e),
-            ExchangeError::Malformed(reason) => SurfaceError::Malformed(reason),
-        })
+        crate::exchange::send(self.card, command)
     }
 }
 
@@ -409,6 +394,23 @@ fn ef_offset(offset: usize) -> Result<u16, SurfaceError> {
 
 fn malformed(reason: &str) -> SurfaceError {
     SurfaceError::Malformed(reason.to_owned())
+}
+
+impl crate::exchange::ApplicationError for SurfaceError {
+    fn exchange(e: ExchangeError) -> Self {
+        match e {
+            ExchangeError::Card(e) => SurfaceError::Card(e),
+            ExchangeError::Malformed(reason) => SurfaceError::Malformed(reason),
+        }
+    }
+
+    fn status(sw: u16) -> Self {
+        status_error(sw)
+    }
+
+    fn malformed(reason: String) -> Self {
+        SurfaceError::Malformed(reason)
+    }
 }
 
 fn status_error(sw: u16) -> SurfaceError {
