@@ -132,13 +132,11 @@ pub fn measure_as_cards(
         let start = Instant::now();
         let description = matcher.describe(&picture);
         times.push(start.elapsed());
-        let as_card = match card {
-            None => None,
-            Some(card) => card(&picture).and_then(|c| matcher.describe(&c)),
-        };
-        match (description, card.is_some(), as_card) {
-            (Some(d), false, _) => described.push((p.person.as_str(), d, None)),
-            (Some(d), true, Some(c)) => described.push((p.person.as_str(), d, Some(c))),
+        // With card photos, a picture whose card version shows no face is left out too.
+        let as_card = card.map(|card| card(&picture).and_then(|c| matcher.describe(&c)));
+        match (description, as_card) {
+            (Some(d), None) => described.push((p.person.as_str(), d, None)),
+            (Some(d), Some(Some(c))) => described.push((p.person.as_str(), d, Some(c))),
             _ => no_face += 1,
         }
     }

@@ -3,14 +3,13 @@
 //!
 //! Invariants: the photo, the frame and everything derived from them live in wiped-on-drop
 //! buffers ([`kakunin_face::Sensitive`], [`kakunin_card::photo::GreyImage`]) and are dropped
-//! before [`compare_holder`] returns; nothing is written, logged or sent; the only result is
+//! before the comparison returns; nothing is written, logged or sent; the only result is
 //! the [`Comparison`] (a distance and a decision).
 
 use crate::camera::{Camera, CameraError};
 use kakunin_card::Card;
 use kakunin_face::{Comparison, FaceError, FaceMatcher, Picture};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 /// The terminal's face verification: the networks (loaded once) and the camera.
 pub struct FaceSetup {
@@ -42,29 +41,17 @@ pub enum FaceFailure {
     Face(#[from] FaceError),
 }
 
-/// Reads the card photo with `collation_b` (照合番号B), captures a frame and compares them.
-pub fn compare_holder<S>(
-    face: &FaceSetup,
-    session: &Arc<Mutex<Option<S>>>,
-    collation_b: Option<&String>,
-    card_name: Option<&str>,
-) -> Result<Comparison, FaceFailure>
-where
-    S: HasCard,
-{
-    let collation_b = collation_b.ok_or(FaceFailure::NoSurface)?;
-    let photo = {
-        let mut guard = session.lock().expect("session lock");
-        let card = guard.as_mut().ok_or(FaceFailure::NoCard)?.card();
-        read_card_photo(card, collation_b)?
-    };
-    let frame = face.camera.capture(card_name)?;
-    Ok(face.matcher.compare(&photo, &frame)?)
-}
-
-/// What holds the open card of the visit.
-pub trait HasCard {
-    fn card(&mut self) -> &mut dyn Card;
+impl FaceSetup {
+    /// Captures a frame (`card_name`: the virtual card on the reader, for the test camera) and
+    /// compares it with the card's photo.
+    pub fn compare(
+        &self,
+        card_photo: &Picture,
+        card_name: Option<&str>,
+    ) -> Result<Comparison, FaceFailure> {
+        let frame = self.camera.capture(card_name)?;
+        Ok(self.matcher.compare(card_photo, &frame)?)
+    }
 }
 
 /// The face photo of the card's 券面AP (JPEG 2000, greyscale), decoded.

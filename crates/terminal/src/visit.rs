@@ -103,12 +103,6 @@ struct Session {
     attested: Option<&'static str>,
 }
 
-impl face::HasCard for Session {
-    fn card(&mut self) -> &mut dyn Card {
-        &mut *self.card
-    }
-}
-
 /// The terminal's device key (a `terminal` certificate of the kakunin CA for this
 /// institution): it attests checks the terminal did itself (顔認証, 目視確認 by staff).
 pub struct DeviceKey {
@@ -774,7 +768,14 @@ impl Terminal {
         let surface = self.card_surface();
         let card = self.inserted.lock().expect("inserted lock").clone();
         let compared = tokio::task::spawn_blocking(move || {
-            face::compare_holder(&face, &session, surface.as_ref(), card.as_deref())
+            let collation_b = surface.ok_or(face::FaceFailure::NoSurface)?;
+            // The card is held only while its photo is read, not during the capture.
+            let photo = {
+                let mut guard = session.lock().expect("session lock");
+                let s = guard.as_mut().ok_or(face::FaceFailure::NoCard)?;
+                face::read_card_photo(&mut *s.card, &collation_b)?
+            };
+            face.compare(&photo, card.as_deref())
         })
         .await;
         match compared {
