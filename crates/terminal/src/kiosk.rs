@@ -762,7 +762,7 @@ mod tests {
             k.screen(),
             &Screen::ChooseMethod {
                 face: true,
-                visual: true,
+                visual: k.visual_available,
                 face_failed: false,
             }
         );
@@ -840,7 +840,7 @@ mod tests {
         assert_eq!(k.screen(), &Screen::WaitingForStaff);
 
         let mut k = Kiosk::new(true, false);
-        to_face_without_staff(&mut k);
+        to_face(&mut k);
         k.outcome(Outcome::FaceMismatch);
         assert_eq!(
             k.screen(),
@@ -859,12 +859,6 @@ mod tests {
         k.card_removed();
         assert_eq!(k.outcome(Outcome::FaceMismatch), vec![]);
         assert_eq!(k.screen(), &Screen::WaitingForCard);
-    }
-
-    fn to_face_without_staff(k: &mut Kiosk) {
-        k.card_inserted();
-        k.outcome(Outcome::CardRead { tries_left: 3 });
-        press(k, Action::Choose(Method::Face));
     }
 
     #[test]
