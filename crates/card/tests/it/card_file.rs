@@ -146,15 +146,18 @@ fn card_files_are_private_also_after_a_counter_update() {
     assert_eq!(names, ["card.json"]);
 }
 
+/// The card file `good` with the value at `pointer` replaced, as bytes.
+fn edited(good: &Value, pointer: &str, value: Value) -> Vec<u8> {
+    let mut v = good.clone();
+    *v.pointer_mut(pointer).unwrap() = value;
+    serde_json::to_vec(&v).unwrap()
+}
+
 #[test]
 fn opening_rejects_what_is_not_a_card_file() {
     let t = new_card();
     let good: Value = serde_json::from_slice(&std::fs::read(&t.path).unwrap()).unwrap();
-    let with = |pointer: &str, value: Value| {
-        let mut v = good.clone();
-        *v.pointer_mut(pointer).unwrap() = value;
-        serde_json::to_vec(&v).unwrap()
-    };
+    let with = |pointer: &str, value: Value| edited(&good, pointer, value);
     let mut extra = good.clone();
     extra["pin"] = Value::from("1234");
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -293,11 +296,7 @@ fn the_card_face_in_the_file() {
 fn opening_rejects_a_broken_card_face() {
     let t = new_surface_card();
     let good: Value = serde_json::from_slice(&std::fs::read(&t.path).unwrap()).unwrap();
-    let with = |pointer: &str, value: Value| {
-        let mut v = good.clone();
-        *v.pointer_mut(pointer).unwrap() = value;
-        serde_json::to_vec(&v).unwrap()
-    };
+    let with = |pointer: &str, value: Value| edited(&good, pointer, value);
     let mut extra = good.clone();
     extra["surface"]["code_b"] = Value::from(crate::support::CODE_B);
     let cases: Vec<(&str, Vec<u8>)> = vec![
