@@ -60,7 +60,13 @@ fn act(base: &str, action: serde_json::Value) -> serde_json::Value {
     body["seq"] = screen(base)["seq"].clone();
     let (status, r) = http(base, "POST", "/kiosk/action", Some(&body));
     assert_eq!(status, 204, "{body}: {r}");
-    std::thread::sleep(Duration::from_millis(100));
+    // The action is carried out in the background: wait for the screen it leads to, so the
+    // next action carries that screen's number.
+    let until = Instant::now() + Duration::from_secs(60);
+    while screen(base)["seq"] == body["seq"] {
+        assert!(Instant::now() < until, "the kiosk ignored {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     settle(base)
 }
 

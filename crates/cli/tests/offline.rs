@@ -112,12 +112,21 @@ fn card_visit(base: &str, card: &str) -> String {
         base,
         serde_json::json!({"seq": seq, "action": "choose", "method": "pin"}),
     );
+    // Each tap carries the number of the screen it answers: wait for the screen the previous
+    // tap led to (actions are carried out in the background), or a tap could carry a stale
+    // number and be ignored.
+    let mut seq = kiosk_wait(base, "pin");
     for d in [1, 2, 3, 4] {
-        let (seq, _) = kiosk_screen(base);
         act(
             base,
             serde_json::json!({"seq": seq, "action": "digit", "digit": d}),
         );
+        wait_until("the kiosk to take the digit", 20, || {
+            let (now, _) = kiosk_screen(base);
+            let moved = now != seq;
+            seq = now;
+            moved
+        });
     }
     let mut last = String::new();
     // Generous: the card signs in a debug build, and a whole test suite may share the cores.
