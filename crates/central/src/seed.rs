@@ -3,6 +3,8 @@
 
 use crate::service::{self, Scope};
 use anyhow::{anyhow, bail, Result};
+use futures_util::StreamExt;
+use kakunin_api::RosterImportReport;
 use kakunin_seed::{InsurerRoster, SeedConfig, SeedSummary};
 use kakunin_store::Store;
 use std::sync::Arc;
@@ -60,26 +62,26 @@ pub async fn seed_store_reporting(
             }
         }
     });
+    // A bulk load looks nothing up, so its roster files can be written side by side when the
+    // store has writers for them; other imports go one after the other.
+    let writers = if bulk { store.bulk_writers().max(1) } else { 1 };
+    let mut writing = futures_util::stream::FuturesUnordered::new();
+    let mut more = true;
     let (mut inserted, mut updated, mut unchanged) = (0, 0, 0);
-    while let Some((insurer, checked)) = checked_rx.recv().await {
-        let report = match checked {
-            Ok(checked) => {
-                service::import_checked(&*store, None, "seed", checked, service::now()).await?
+    while more || !writing.is_empty() {
+        tokio::select! {
+            next = checked_rx.recv(), if more && writing.len() < writers => match next {
+                Some((insurer, checked)) => writing.push(import_seed_roster(&*store, insurer, checked)),
+                None => more = false,
+            },
+            Some(report) = writing.next() => {
+                let report = report?;
+                inserted += report.inserted;
+                updated += report.updated;
+                unchanged += report.unchanged;
+                progress(SeedProgress::Imported(inserted + updated + unchanged));
             }
-            Err(refused) => {
-                let first: Vec<String> = refused
-                    .errors
-                    .iter()
-                    .take(5)
-                    .map(|e| format!("line {} {:?} {}: {}", e.line, e.field, e.code, e.message))
-                    .collect();
-                bail!("seed roster of {insurer} was refused: {}", first.join("; "));
-            }
-        };
-        inserted += report.inserted;
-        updated += report.updated;
-        unchanged += report.unchanged;
-        progress(SeedProgress::Imported(inserted + updated + unchanged));
+        }
     }
     checker
         .await
@@ -98,6 +100,28 @@ pub async fn seed_store_reporting(
         updated,
         unchanged,
     })
+}
+
+/// Imports one generated roster file, or says why the checker refused it.
+async fn import_seed_roster(
+    store: &dyn Store,
+    insurer: kakunin_domain::InsurerNumber,
+    checked: Result<service::CheckedRoster, Box<RosterImportReport>>,
+) -> Result<RosterImportReport> {
+    match checked {
+        Ok(checked) => {
+            Ok(service::import_checked(store, None, "seed", checked, service::now()).await?)
+        }
+        Err(refused) => {
+            let first: Vec<String> = refused
+                .errors
+                .iter()
+                .take(5)
+                .map(|e| format!("line {} {:?} {}: {}", e.line, e.field, e.code, e.message))
+                .collect();
+            bail!("seed roster of {insurer} was refused: {}", first.join("; "))
+        }
+    }
 }
 
 /// One card the seeder issued.

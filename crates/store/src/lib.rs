@@ -298,6 +298,13 @@ pub trait Store: Send + Sync + 'static {
     /// load stays open then, and the store refuses to open until the rows are removed).
     async fn finish_bulk_load(&self) -> Result<(), StoreError>;
 
+    /// How many imports of a bulk load are worth running at once: a bulk load looks nothing
+    /// up, so its imports do not wait for each other, but a backend with a single writer
+    /// takes them one at a time anyway.
+    fn bulk_writers(&self) -> usize {
+        1
+    }
+
     /// Current qualifications matching a card query (birth date included).
     async fn find_qualifications(
         &self,

@@ -160,6 +160,8 @@ struct Node {
     config: Config,
     idle: Mutex<Vec<Pooled>>,
     permits: Arc<Semaphore>,
+    /// Connections the pool holds at most.
+    pool_size: usize,
     /// The monitor's own connection, outside the pool, so that probes are never starved by a
     /// saturated pool (which would look like an outage).
     monitor: tokio::sync::Mutex<Option<Client>>,
@@ -238,6 +240,7 @@ impl Node {
             config,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(pool.max(1))),
+            pool_size: pool.max(1),
             monitor: tokio::sync::Mutex::new(None),
             healthy: AtomicBool::new(false),
             in_recovery: AtomicBool::new(false),
@@ -762,6 +765,13 @@ impl Store for PostgresStore {
     async fn finish_bulk_load(&self) -> Result<(), StoreError> {
         self.on_primary(async |c| rows::finish_bulk_load(c).await)
             .await
+    }
+
+    /// One import per core of this machine, each on its own pooled connection (the server
+    /// runs each on its own backend process).
+    fn bulk_writers(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        cores.min(self.inner.nodes[0].pool_size).max(1)
     }
 
     async fn find_qualifications(

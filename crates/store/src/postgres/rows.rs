@@ -17,7 +17,8 @@ use kakunin_domain::{
     SpecificDiseaseCertificate, Timestamp,
 };
 use std::collections::HashMap;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row};
 
 const CHUNK: usize = 5000;
@@ -52,36 +53,6 @@ pub(super) async fn next_ids(
         &[&(n as i64)]
     ));
     Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// One column of a bulk insert.
-enum Column {
-    Text(Vec<Option<String>>),
-    Int(Vec<Option<i64>>),
-}
-
-impl Column {
-    fn push(&mut self, f: Field) {
-        match (self, f) {
-            (Column::Text(v), Field::Text(t)) => v.push(t),
-            (Column::Int(v), Field::Int(i)) => v.push(i),
-            // The field kinds are fixed per column by `version_fields`.
-            (Column::Text(v), Field::Int(i)) => v.push(i.map(|i| i.to_string())),
-            (Column::Int(v), Field::Text(_)) => v.push(None),
-        }
-    }
-    fn sql_type(&self) -> &'static str {
-        match self {
-            Column::Text(_) => "text[]",
-            Column::Int(_) => "bigint[]",
-        }
-    }
-    fn param(&self) -> &(dyn ToSql + Sync) {
-        match self {
-            Column::Text(v) => v,
-            Column::Int(v) => v,
-        }
-    }
 }
 
 struct NewVersion<'a> {
@@ -204,56 +175,68 @@ pub(super) async fn import(
         });
     }
 
-    for (chunk_i, chunk) in new_keys.chunks(CHUNK).enumerate() {
-        let base = chunk_i * CHUNK;
-        let ids = &qids[base..base + chunk.len()];
-        let current = &vids[base..base + chunk.len()];
-        let col = |f: fn(&CardKey) -> &String| chunk.iter().map(f).cloned().collect::<Vec<_>>();
-        q!(tx.execute(
-            "INSERT INTO qualifications (id, insurer_number, symbol_key, number_key, branch, current_version_id, created_import_id)
-             SELECT u.*, $7::bigint FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) AS u",
-            &[&ids, &col(|k| &k.0), &col(|k| &k.1), &col(|k| &k.2), &col(|k| &k.3), &current, &import_id]
+    // New rows go in by binary COPY: no statement per chunk to plan, no arrays to unpack.
+    if !new_keys.is_empty() {
+        let sink = q!(tx.copy_in(
+            "COPY qualifications (id, insurer_number, symbol_key, number_key, branch, current_version_id, created_import_id)
+             FROM STDIN (FORMAT binary)"
         ));
+        let mut writer = std::pin::pin!(BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8
+            ],
+        ));
+        for ((k, id), current) in new_keys.iter().zip(&qids).zip(&vids) {
+            q!(writer
+                .as_mut()
+                .write(&[id, &k.0, &k.1, &k.2, &k.3, current, &import_id]));
+        }
+        q!(writer.finish());
     }
     let now = crate::now_ms();
-    for chunk in versions.chunks(CHUNK) {
-        let mut cols: Vec<Column> = version_fields(chunk[0].q)
-            .iter()
-            .map(|f| match f {
-                Field::Text(_) => Column::Text(Vec::with_capacity(chunk.len())),
-                Field::Int(_) => Column::Int(Vec::with_capacity(chunk.len())),
-            })
-            .collect();
-        for v in chunk {
-            for (c, f) in cols.iter_mut().zip(version_fields(v.q)) {
-                c.push(f);
-            }
+    if let Some(first) = versions.first() {
+        let mut types = vec![Type::INT8, Type::INT8, Type::INT8, Type::BYTEA];
+        types.extend(version_fields(first.q).iter().map(|f| match f {
+            Field::Text(_) => Type::TEXT,
+            Field::Int(_) => Type::INT8,
+        }));
+        types.extend([Type::INT8, Type::INT8]);
+        let sink = q!(tx.copy_in(
+            format!(
+                "COPY qualification_versions (id, qualification_id, version_no, content_sha256, {cols}, import_id, recorded_at_ms)
+                 FROM STDIN (FORMAT binary)",
+                cols = VERSION_COLS.join(", ")
+            )
+            .as_str()
+        ));
+        let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
+        for v in &versions {
+            let fields = version_fields(v.q);
+            let hash: &[u8] = &v.hash;
+            let mut row: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(types.len());
+            row.extend([
+                &v.id as &(dyn ToSql + Sync),
+                &v.qualification_id,
+                &v.version_no,
+                &hash,
+            ]);
+            row.extend(fields.iter().map(|f| match f {
+                Field::Text(t) => t as &(dyn ToSql + Sync),
+                Field::Int(i) => i,
+            }));
+            row.extend([&import_id as &(dyn ToSql + Sync), &now]);
+            q!(writer.as_mut().write(&row));
         }
-        let ids: Vec<i64> = chunk.iter().map(|v| v.id).collect();
-        let qids: Vec<i64> = chunk.iter().map(|v| v.qualification_id).collect();
-        let nos: Vec<i64> = chunk.iter().map(|v| v.version_no).collect();
-        let hashes: Vec<Vec<u8>> = chunk.iter().map(|v| v.hash.to_vec()).collect();
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ids, &qids, &nos, &hashes];
-        params.extend(cols.iter().map(Column::param));
-        params.push(&import_id);
-        params.push(&now);
-        let unnest: Vec<String> = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("${}::{}", i + 5, c.sql_type()))
-            .collect();
-        let n = cols.len();
-        let sql = format!(
-            "INSERT INTO qualification_versions (id, qualification_id, version_no, content_sha256, {cols}, import_id, recorded_at_ms)
-             SELECT u.*, ${imp}::bigint, ${now}::bigint
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[], {unnest}) AS u",
-            cols = VERSION_COLS.join(", "),
-            unnest = unnest.join(", "),
-            imp = n + 5,
-            now = n + 6,
-        );
-        q!(tx.execute(sql.as_str(), &params));
-
+        q!(writer.finish());
+    }
+    for chunk in versions.chunks(CHUNK) {
         let (mut vid, mut seq, mut disease, mut issued, mut from, mut until, mut pay) = (
             Vec::new(),
             Vec::new(),
@@ -833,6 +816,32 @@ pub(super) async fn load_subjects(c: &Conn, out: &mut [StoredAccess]) -> Result<
     Ok(())
 }
 
+/// The foreign keys a bulk load leaves out (table, name, definition): PostgreSQL checks each
+/// appended row against them with a query of its own, while adding them back at the end checks
+/// every row in one join. The names are the ones migration 0001 gave them.
+const BULK_FOREIGN_KEYS: [(&str, &str, &str); 4] = [
+    (
+        "qualifications",
+        "qualifications_created_import_id_fkey",
+        "FOREIGN KEY (created_import_id) REFERENCES imports(id)",
+    ),
+    (
+        "qualification_versions",
+        "qualification_versions_qualification_id_fkey",
+        "FOREIGN KEY (qualification_id) REFERENCES qualifications(id)",
+    ),
+    (
+        "qualification_versions",
+        "qualification_versions_import_id_fkey",
+        "FOREIGN KEY (import_id) REFERENCES imports(id)",
+    ),
+    (
+        "specific_disease_certificates",
+        "specific_disease_certificates_version_id_fkey",
+        "FOREIGN KEY (version_id) REFERENCES qualification_versions(id)",
+    ),
+];
+
 /// Starts a bulk load if the store holds no qualification (see [`crate::Store::begin_bulk_load`]).
 pub(super) async fn begin_bulk_load(c: &mut Conn) -> Result<bool, StoreError> {
     let tx = q!(c.transaction());
@@ -847,6 +856,11 @@ pub(super) async fn begin_bulk_load(c: &mut Conn) -> Result<bool, StoreError> {
     if !open {
         for (name, _) in crate::BULK_INDEXES {
             q!(tx.batch_execute(&format!("DROP INDEX IF EXISTS {name}")));
+        }
+        for (table, name, _) in BULK_FOREIGN_KEYS {
+            q!(tx.batch_execute(&format!(
+                "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"
+            )));
         }
         q!(tx.execute(
             "INSERT INTO bulk_loads (id, started_at_ms) VALUES (1, $1)",
@@ -864,7 +878,7 @@ pub(super) async fn finish_bulk_load(c: &mut Conn) -> Result<(), StoreError> {
     if !open {
         return Ok(());
     }
-    q!(tx.batch_execute("SET LOCAL maintenance_work_mem = '1GB'"));
+    q!(tx.batch_execute("SET LOCAL maintenance_work_mem = '1GB'; SET LOCAL work_mem = '256MB'"));
     for (_, create) in crate::BULK_INDEXES {
         tx.batch_execute(create).await.map_err(|e| {
             if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
@@ -873,6 +887,18 @@ pub(super) async fn finish_bulk_load(c: &mut Conn) -> Result<(), StoreError> {
                 pg_err(&e)
             }
         })?;
+    }
+    for (table, name, definition) in BULK_FOREIGN_KEYS {
+        let present: bool = q!(tx.query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = $1)",
+            &[&name]
+        ))
+        .get(0);
+        if !present {
+            q!(tx.batch_execute(&format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+            )));
+        }
     }
     q!(tx.execute("DELETE FROM bulk_loads", &[]));
     q!(tx.commit());
