@@ -54,7 +54,10 @@ impl CentralClient {
             .add_root_certificate(ca)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(600))
-            .pool_max_idle_per_host(256)
+            // Connections opened while requests queued are kept for the next ones: with a
+            // small idle pool, a client that falls behind pays a TLS handshake (on both ends)
+            // for every request beyond it, and falls further behind.
+            .pool_max_idle_per_host(4096)
             .http1_only();
         if let Some(id) = identity_pem {
             b = b.identity(

@@ -179,7 +179,7 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
     let n_cards = cards.len();
     let signatures = Arc::new(sign_nonces(cards, nonces.clone()).await?);
     let setup = setup_started.elapsed();
-    let logged_before = store.counts().await?.access_log;
+    let logged_before = store.access_log_len().await?;
 
     // The morning.
     let per_kind: Arc<Mutex<PerKind>> = Arc::default();
@@ -258,7 +258,7 @@ pub async fn run_mixed(args: MixedBenchArgs) -> Result<()> {
     .await;
     let elapsed = started.elapsed();
     let usage = server.since(mark, receptions.requests);
-    let logged = store.counts().await?.access_log - logged_before;
+    let logged = store.access_log_len().await? - logged_before;
     let first_error = first_error.lock().unwrap_or_else(|e| e.into_inner()).take();
     let [numbers, checks, views] = {
         let mut p = per_kind.lock().unwrap_or_else(|e| e.into_inner());

@@ -377,6 +377,7 @@ pub async fn concurrent_appends_all_land(s: std::sync::Arc<dyn Store>) {
     ids.dedup();
     assert_eq!(ids.len(), 200);
     assert_eq!(s.counts().await.unwrap().access_log, 200);
+    assert_eq!(s.access_log_len().await.unwrap(), 200);
 }
 
 pub async fn samples_are_real_queries(s: &dyn Store) {

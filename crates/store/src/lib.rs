@@ -334,6 +334,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
 
+    /// Access-log entries held: [`Store::counts`]' last figure without counting the
+    /// population (minutes at national scale), for benchmarks that check every answer was
+    /// logged.
+    async fn access_log_len(&self) -> Result<u64, StoreError>;
+
     /// A sample of current card queries (for benchmarks and the demo), deterministic order.
     async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError>;
 

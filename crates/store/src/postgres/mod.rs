@@ -30,7 +30,7 @@ use crate::{
 use async_trait::async_trait;
 use kakunin_domain::{AccessLogEntry, Consent, Date, Institution, InstitutionCode, Timestamp};
 use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -153,6 +153,8 @@ struct Pooled {
     latest_consents: Option<tokio_postgres::Statement>,
     /// The 照会番号 lookup every check makes (parsed and planned once per connection).
     reference_numbers: Option<tokio_postgres::Statement>,
+    /// Statements kept by their text (see [`Conn::prepared_all`]).
+    by_text: HashMap<&'static str, tokio_postgres::Statement>,
 }
 
 struct Node {
@@ -196,6 +198,32 @@ impl Conn {
         let s = self.prepare(&sql()).await.map_err(|e| pg_err(&e))?;
         *slot(self.pooled()) = Some(s.clone());
         Ok(s)
+    }
+}
+
+impl Conn {
+    /// The statements of `sqls`, each prepared the first time this connection needs it (all
+    /// of those at once, pipelined).
+    async fn prepared_all<const N: usize>(
+        &mut self,
+        sqls: [&'static str; N],
+    ) -> Result<[tokio_postgres::Statement; N], StoreError> {
+        let missing: Vec<&'static str> = sqls
+            .iter()
+            .copied()
+            .filter(|s| !self.pooled().by_text.contains_key(s))
+            .collect();
+        if !missing.is_empty() {
+            let client: &Client = self;
+            let made =
+                futures_util::future::try_join_all(missing.iter().map(|s| client.prepare(s)))
+                    .await
+                    .map_err(|e| pg_err(&e))?;
+            let cache = &mut self.pooled().by_text;
+            cache.extend(missing.into_iter().zip(made));
+        }
+        let cache = &self.pooled().by_text;
+        Ok(sqls.map(|s| cache[s].clone()))
     }
 }
 
@@ -280,6 +308,7 @@ impl Node {
                     find_by_person: None,
                     latest_consents: None,
                     reference_numbers: None,
+                    by_text: HashMap::new(),
                 }
             }
         };
@@ -891,6 +920,17 @@ impl Store for PostgresStore {
 
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.on_primary(async |c| rows::counts(c).await).await
+    }
+
+    async fn access_log_len(&self) -> Result<u64, StoreError> {
+        self.on_primary(async |c| {
+            let r = c
+                .query_one("SELECT count(*) FROM access_log", &[])
+                .await
+                .map_err(|e| pg_err(&e))?;
+            Ok(r.get::<_, i64>(0) as u64)
+        })
+        .await
     }
 
     async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError> {

@@ -552,26 +552,54 @@ pub(super) async fn history(
     Ok(out)
 }
 
+/// The statements of an access-log group commit, in the order [`append_access`] uses them.
+const ACCESS_GROUP: [&str; 6] = [
+    "INSERT INTO used_nonces (nonce, expires_at_ms) SELECT * FROM UNNEST($1::text[], $2::bigint[])
+     ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+    "SELECT chain_hash FROM audit_heads WHERE chain = 'access' FOR UPDATE",
+    "SELECT nextval('access_log_id_seq') FROM generate_series(1, $1::bigint) ORDER BY 1",
+    "INSERT INTO access_log (id, at_ms, institution_code, purpose, result, processing_code,
+                             category, period_from, period_to, basis, chain_hash)
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                          $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])",
+    "UPDATE audit_heads SET entry_id = $1, chain_hash = $2 WHERE chain = 'access'",
+    "INSERT INTO access_log_subjects (access_id, access_at_ms, qualification_id)
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[])",
+];
+
 /// Appends a batch; an entry whose nonce was spent before is skipped (`None`).
+///
+/// Four round trips whatever the batch holds, with statements prepared once per connection:
+/// the `BEGIN`; the nonces, the chain's head and the ids, asked for together; the rows and the
+/// new head, written together; the commit.
+/// PostgreSQL runs a connection's statements in order, so the ids are drawn under the head
+/// row's lock, which orders appends across nodes: ids grow along the chain.
 pub(super) async fn append_access(
     conn: &mut Conn,
     batch: &[(&AccessLogEntry, Option<&NonceUse>)],
 ) -> Result<Vec<Option<i64>>, StoreError> {
+    let [spend_nonces, lock_head, draw_ids, insert_entries, advance_head, insert_subjects] =
+        conn.prepared_all(ACCESS_GROUP).await?;
     let tx = q!(conn.transaction());
     let (nonces, expiries): (Vec<&str>, Vec<i64>) = batch
         .iter()
         .filter_map(|(_, n)| n.map(|n| (n.nonce.as_str(), n.expires_at.unix_millis())))
         .unzip();
-    let mut spent_now = std::collections::HashSet::new();
-    if !nonces.is_empty() {
-        for r in q!(tx.query(
-            "INSERT INTO used_nonces (nonce, expires_at_ms) SELECT * FROM UNNEST($1::text[], $2::bigint[])
-             ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
-            &[&nonces, &expiries]
-        )) {
-            spent_now.insert(r.get::<_, String>(0));
+    let spend = async {
+        if nonces.is_empty() {
+            return Ok(Vec::new());
         }
-    }
+        tx.query(&spend_nonces, &[&nonces, &expiries]).await
+    };
+    let head = tx.query_one(&lock_head, &[]);
+    // One id for every entry of the batch; those of entries skipped for a spent nonce stay
+    // unused (the chain follows the order of ids, not their continuity).
+    let wanted = batch.len() as i64;
+    let draw_params: [&(dyn ToSql + Sync); 1] = [&wanted];
+    let draw = tx.query(&draw_ids, &draw_params);
+    let (spent, head, drawn) = tokio::try_join!(spend, head, draw).map_err(|e| pg_err(&e))?;
+    let spent_now: std::collections::HashSet<String> =
+        spent.iter().map(|r| r.get::<_, String>(0)).collect();
     // A nonce twice in one batch: only its first entry gets it.
     let mut claimed = std::collections::HashSet::new();
     let keep: Vec<bool> = batch
@@ -591,14 +619,8 @@ pub(super) async fn append_access(
         q!(tx.commit());
         return Ok(keep.into_iter().map(|_| None).collect());
     }
-    // The chain: the head row's lock orders appends across nodes, and ids are drawn under it,
-    // so ids grow along the chain.
-    let head = q!(tx.query_one(
-        "SELECT chain_hash FROM audit_heads WHERE chain = 'access' FOR UPDATE",
-        &[]
-    ));
     let mut prev: String = head.get(0);
-    let ids = next_ids(&tx, "access_log_id_seq", entries.len()).await?;
+    let ids: Vec<i64> = drawn.iter().take(entries.len()).map(|r| r.get(0)).collect();
     let at: Vec<i64> = entries.iter().map(|e| e.at.unix_millis()).collect();
     let inst: Vec<&str> = entries.iter().map(|e| e.institution.as_str()).collect();
     let purpose: Vec<&str> = entries.iter().map(|e| e.purpose.code()).collect();
@@ -631,17 +653,6 @@ pub(super) async fn append_access(
         prev = crate::audit::link(Some(&prev), &entry_hash);
         chain.push(prev.clone());
     }
-    q!(tx.execute(
-        "INSERT INTO access_log (id, at_ms, institution_code, purpose, result, processing_code,
-                                 category, period_from, period_to, basis, chain_hash)
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])",
-        &[&ids, &at, &inst, &purpose, &result, &code, &category, &from, &to, &basis, &chain]
-    ));
-    q!(tx.execute(
-        "UPDATE audit_heads SET entry_id = $1, chain_hash = $2 WHERE chain = 'access'",
-        &[&ids[ids.len() - 1], &prev]
-    ));
     let (mut sid, mut sat, mut sq) = (Vec::new(), Vec::new(), Vec::new());
     for (e, id) in entries.iter().zip(&ids) {
         for q in &e.qualification_ids {
@@ -650,13 +661,20 @@ pub(super) async fn append_access(
             sq.push(*q);
         }
     }
-    if !sid.is_empty() {
-        q!(tx.execute(
-            "INSERT INTO access_log_subjects (access_id, access_at_ms, qualification_id)
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[])",
-            &[&sid, &sat, &sq]
-        ));
-    }
+    let last = ids[ids.len() - 1];
+    let entry_params: [&(dyn ToSql + Sync); 11] = [
+        &ids, &at, &inst, &purpose, &result, &code, &category, &from, &to, &basis, &chain,
+    ];
+    let log = tx.execute(&insert_entries, &entry_params);
+    let head_params: [&(dyn ToSql + Sync); 2] = [&last, &prev];
+    let advance = tx.execute(&advance_head, &head_params);
+    let subjects = async {
+        if sid.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&insert_subjects, &[&sid, &sat, &sq]).await
+    };
+    tokio::try_join!(log, advance, subjects).map_err(|e| pg_err(&e))?;
     q!(tx.commit());
     let mut ids = ids.into_iter();
     Ok(keep

@@ -595,6 +595,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn access_log_len(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT count(*) FROM access_log", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+        })
+        .await
+    }
+
     async fn sample_queries(&self, limit: u32) -> Result<Vec<CardQuery>, StoreError> {
         self.read(move |c| rows::sample(c, limit)).await
     }
