@@ -105,6 +105,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         nodes.push(c);
     }
     let nodes = Arc::new(nodes);
+    // Checks answered by each node, to show how the clients spread over them.
+    let per_node: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..nodes.len()).map(|_| AtomicUsize::new(0)).collect());
     let logged_before = store.access_log_len().await?;
 
     // Warm-up: open the keep-alive connections.
@@ -132,17 +135,18 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
     // Saturation: `concurrency` clients in a closed loop.
     let mark = server.mark();
-    let (n, s) = (nodes.clone(), samples.clone());
+    let (n, s, counts) = (nodes.clone(), samples.clone(), per_node.clone());
     let saturation = closed_loop_for(args.concurrency, seconds, move |i| {
         let (c, q) = (n[i % n.len()].clone(), request(&s[i % s.len()]));
-        async move { c.check(&q).await.is_ok() }
+        let counts = counts.clone();
+        async move { answered_by(&counts, i % counts.len(), c.check(&q).await.is_ok()) }
     })
     .await;
     let saturation_usage = server.since(mark, saturation.requests);
 
     // Fixed rate: an open loop at `rate` per second.
     let mark = server.mark();
-    let fixed = fixed_rate(&nodes, &samples, args.rate, seconds).await;
+    let fixed = fixed_rate(&nodes, &per_node, &samples, args.rate, seconds).await;
     let fixed_usage = server.since(mark, fixed.requests);
 
     // The same with a noisy neighbour: another institution's clients in a closed loop.
@@ -172,7 +176,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                     }
                 }));
             }
-            let with = fixed_rate(&nodes, &samples, args.rate, seconds).await;
+            let with = fixed_rate(&nodes, &per_node, &samples, args.rate, seconds).await;
             stop.store(true, Ordering::Relaxed);
             for h in hammer {
                 h.await?;
@@ -185,6 +189,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
     };
 
+    per_node[0].fetch_add(warm_ok, Ordering::Relaxed);
+    let per_node: Vec<serde_json::Value> = std::iter::once(&args.conn.server)
+        .chain(&args.also_servers)
+        .zip(per_node.iter())
+        .map(|(server, n)| serde_json::json!({"server": server, "checks_answered": n.load(Ordering::Relaxed)}))
+        .collect();
     let logged = store.access_log_len().await? - logged_before;
     let answered = (warm_ok
         + saturation.requests
@@ -200,6 +210,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             "rsa2048_verify_per_second_one_core": rsa_verify,
             "concurrency": args.concurrency,
             "nodes": nodes.len(),
+            "per_node": per_node,
             "saturation": saturation,
             "saturation_central": saturation_usage,
             "ratio_to_store_lookups": saturation.per_second / baseline,
@@ -243,6 +254,15 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         println!(
             "access-log entries written during the run: {logged} for {answered} answered checks"
         );
+        if per_node.len() > 1 {
+            for node in &per_node {
+                println!(
+                    "  {}: {} checks answered",
+                    node["server"].as_str().unwrap_or_default(),
+                    node["checks_answered"]
+                );
+            }
+        }
         println!(
             "checks/s ÷ raw lookups/s: {:.3}; checks/s ÷ empty-handler requests/s: {to_empty:.3}",
             saturation.per_second / baseline
@@ -259,9 +279,18 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Counts an answered check against the node that answered it; passes `ok` on.
+fn answered_by(counts: &[AtomicUsize], node: usize, ok: bool) -> bool {
+    if ok {
+        counts[node].fetch_add(1, Ordering::Relaxed);
+    }
+    ok
+}
+
 /// An open loop at `rate` checks per second for `seconds`, spread over `nodes`.
 async fn fixed_rate(
     nodes: &[kakunin_api::client::CentralClient],
+    per_node: &Arc<Vec<AtomicUsize>>,
     samples: &Arc<Vec<CardQuery>>,
     rate: u64,
     seconds: Duration,
@@ -271,7 +300,8 @@ async fn fixed_rate(
             nodes[i % nodes.len()].clone(),
             request(&samples[i % samples.len()]),
         );
-        async move { c.check(&q).await.is_ok() }
+        let counts = per_node.clone();
+        async move { answered_by(&counts, i % counts.len(), c.check(&q).await.is_ok()) }
     })
     .await
 }

@@ -1,5 +1,6 @@
 //! `kakunin bench files`: the レセコン file interface end to end, in one process: a central on
-//! loopback with a seeded SQLite store, a terminal with `--files` on a temporary folder, and
+//! loopback with a seeded store (SQLite in a temporary directory, or an empty PostgreSQL
+//! database with `--database`), a terminal with `--files` on a temporary folder, and
 //! model レセコン (`files::client::Recekon`, one thread each) that write a request beside
 //! `req/`, move it in, and wait for the result in `res/`. Reports `OQSsiquc01` round trips
 //! (one at a time, then several clients in a closed loop: files/s, p50/p99 from the request
@@ -38,6 +39,10 @@ pub struct FilesBenchArgs {
     /// Patients in the 一括照会.
     #[arg(long, default_value_t = 1_000)]
     bulk: usize,
+    /// A PostgreSQL database (postgres://…) instead of SQLite in a temporary directory; it
+    /// must be empty, since the run seeds its own people.
+    #[arg(long, env = "KAKUNIN_DATABASE_URL")]
+    database: Option<String>,
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
@@ -118,7 +123,17 @@ pub async fn run(args: FilesBenchArgs) -> Result<()> {
         &identity,
         &ca.issue(&Role::parse("institution", &institution)?)?,
     )?;
-    let store = kakunin_central::open_store(data, &Default::default()).await?;
+    let store = kakunin_central::open_store(
+        data,
+        &kakunin_central::StoreConfig {
+            database: args.database.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if store.counts().await?.qualifications > 0 {
+        bail!("the benchmark needs an empty database");
+    }
     let as_of = kakunin_central::service::now().jst_date();
     kakunin_central::seed::seed_store(
         store.clone(),
@@ -179,8 +194,14 @@ pub async fn run(args: FilesBenchArgs) -> Result<()> {
     files.stop();
     let _ = stop.send(());
     let _ = server.await;
+    let backend = if args.database.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let json = serde_json::json!({
         "people": args.people,
+        "store": backend,
         "machine_cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "sequential": figures.sequential,
         "clients": args.clients,
@@ -199,7 +220,7 @@ pub async fn run(args: FilesBenchArgs) -> Result<()> {
         )
     };
     println!(
-        "OQSsiquc01 round trips through the folders ({} people, central on loopback, SQLite)",
+        "OQSsiquc01 round trips through the folders ({} people, central on loopback, {backend})",
         args.people
     );
     println!(
