@@ -118,15 +118,17 @@ pub(super) async fn import_masters(
 }
 
 pub(super) async fn master_entries(
-    c: &Conn,
+    c: &mut Conn,
     kind: MasterKind,
     codes: &[String],
 ) -> Result<Vec<MasterEntry>, StoreError> {
-    let rows = q!(c.query(
-        "SELECT code, valid_from, valid_until, name, unit FROM master_entries
-         WHERE kind = $1 AND code = ANY($2)",
-        &[&kind.code(), &codes]
-    ));
+    let st = c
+        .cached(
+            "SELECT code, valid_from, valid_until, name, unit FROM master_entries
+             WHERE kind = $1 AND code = ANY($2)",
+        )
+        .await?;
+    let rows = q!(c.query(&st, &[&kind.code(), &codes]));
     rows.iter().map(|r| master_from(r, kind)).collect()
 }
 
@@ -469,19 +471,13 @@ pub(super) async fn match_pending(
 }
 
 pub(super) async fn receipts_for(
-    c: &Conn,
+    c: &mut Conn,
     ids: &[i64],
     from: Date,
     to: Date,
 ) -> Result<Vec<StoredReceipt>, StoreError> {
-    let rows = q!(c.query(
-        "SELECT r.id, r.qualification_id, f.pharmacy, f.institution_code, f.institution_name, r.care_month,
-                r.care_kind, r.prescriber_code, r.days, r.total_yen, r.patient_share_yen
-         FROM receipts r JOIN receipt_files f ON f.id = r.file_id
-         WHERE r.qualification_id = ANY($1) AND r.care_month BETWEEN $2 AND $3
-         ORDER BY r.care_month DESC, r.id",
-        &[&ids, &month_text(from), &month_text(to)]
-    ));
+    let [receipts, drugs, treatments] = c.prepared_all(RECEIPT_SQL).await?;
+    let rows = q!(c.query(&receipts, &[&ids, &month_text(from), &month_text(to)]));
     let mut out = Vec::with_capacity(rows.len());
     let mut at = HashMap::new();
     for r in &rows {
@@ -505,24 +501,38 @@ pub(super) async fn receipts_for(
         out.push(rec);
     }
     let rids: Vec<i64> = out.iter().map(|r| r.id).collect();
-    for r in q!(c.query(
-        "SELECT dispensed_on, prescribed_on, code, quantity, days_or_times, category, usage_code, rp, receipt_id
-         FROM receipt_drugs WHERE receipt_id = ANY($1) ORDER BY receipt_id, seq",
-        &[&rids]
-    )) {
+    // The lines of both kinds, asked for together (one round trip).
+    let by_receipt: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&rids];
+    let (drug_rows, treatment_rows) = q!(async {
+        tokio::try_join!(
+            c.query(&drugs, &by_receipt),
+            c.query(&treatments, &by_receipt)
+        )
+    });
+    for r in drug_rows {
         let i = at[&req_int(&r, 8, "receipt_id")?];
         out[i].drugs.push(drug_from(&r)?);
     }
-    for r in q!(c.query(
-        "SELECT kind, code, dates, count, receipt_id FROM receipt_treatments
-         WHERE receipt_id = ANY($1) ORDER BY receipt_id, seq",
-        &[&rids]
-    )) {
+    for r in treatment_rows {
         let i = at[&req_int(&r, 4, "receipt_id")?];
         out[i].treatments.push(treatment_from(&r)?);
     }
     Ok(out)
 }
+
+/// A drug-history view's statements: the receipts of the period, then their drug and
+/// treatment lines (prepared once per connection).
+const RECEIPT_SQL: [&str; 3] = [
+    "SELECT r.id, r.qualification_id, f.pharmacy, f.institution_code, f.institution_name, r.care_month,
+            r.care_kind, r.prescriber_code, r.days, r.total_yen, r.patient_share_yen
+     FROM receipts r JOIN receipt_files f ON f.id = r.file_id
+     WHERE r.qualification_id = ANY($1) AND r.care_month BETWEEN $2 AND $3
+     ORDER BY r.care_month DESC, r.id",
+    "SELECT dispensed_on, prescribed_on, code, quantity, days_or_times, category, usage_code, rp, receipt_id
+     FROM receipt_drugs WHERE receipt_id = ANY($1) ORDER BY receipt_id, seq",
+    "SELECT kind, code, dates, count, receipt_id FROM receipt_treatments
+     WHERE receipt_id = ANY($1) ORDER BY receipt_id, seq",
+];
 
 pub(super) async fn checkups_for(
     c: &Conn,
@@ -595,22 +605,26 @@ pub(super) async fn counts(c: &Conn) -> Result<MedicalCounts, StoreError> {
 }
 
 pub(super) async fn checked_since(
-    c: &Conn,
+    c: &mut Conn,
     institution: &InstitutionCode,
     ids: &[i64],
     since: Timestamp,
 ) -> Result<bool, StoreError> {
-    Ok(q!(c.query_opt(
-        "SELECT 1 FROM access_log_subjects s
-         JOIN access_log a ON a.id = s.access_id AND a.at_ms = s.access_at_ms
-         WHERE s.qualification_id = ANY($1) AND s.access_at_ms >= $2 AND a.at_ms >= $2
-           AND a.institution_code = $3
-           AND a.purpose IN ('eligibility_by_numbers', 'eligibility_by_card')
-           AND a.result LIKE 'validity:%'
-         LIMIT 1",
-        &[&ids, &since.unix_millis(), &institution.as_str()]
-    ))
-    .is_some())
+    // Planned as text at every view, this statement (over the partitioned access log) took
+    // 0.6 ms of PostgreSQL's CPU to plan against 0.07 ms to run; prepared, it keeps a generic
+    // plan, and the partitions before `since` are pruned when it starts.
+    let st = c
+        .cached(
+            "SELECT 1 FROM access_log_subjects s
+             JOIN access_log a ON a.id = s.access_id AND a.at_ms = s.access_at_ms
+             WHERE s.qualification_id = ANY($1) AND s.access_at_ms >= $2 AND a.at_ms >= $2
+               AND a.institution_code = $3
+               AND a.purpose IN ('eligibility_by_numbers', 'eligibility_by_card')
+               AND a.result LIKE 'validity:%'
+             LIMIT 1",
+        )
+        .await?;
+    Ok(q!(c.query_opt(&st, &[&ids, &since.unix_millis(), &institution.as_str()])).is_some())
 }
 
 pub(super) async fn set_block(
@@ -628,14 +642,16 @@ pub(super) async fn set_block(
 }
 
 pub(super) async fn blocked(
-    c: &Conn,
+    c: &mut Conn,
     pseudonym: &str,
     institution: &InstitutionCode,
 ) -> Result<bool, StoreError> {
-    let r = q!(c.query_opt(
-        "SELECT blocked FROM institution_blocks WHERE pseudonym = $1 AND institution_code = $2
-         ORDER BY id DESC LIMIT 1",
-        &[&pseudonym, &institution.as_str()]
-    ));
+    let st = c
+        .cached(
+            "SELECT blocked FROM institution_blocks WHERE pseudonym = $1 AND institution_code = $2
+             ORDER BY id DESC LIMIT 1",
+        )
+        .await?;
+    let r = q!(c.query_opt(&st, &[&pseudonym, &institution.as_str()]));
     Ok(r.is_some_and(|r| r.get::<_, i64>(0) == 1))
 }

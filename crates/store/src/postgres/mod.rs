@@ -202,6 +202,15 @@ impl Conn {
 }
 
 impl Conn {
+    /// `sql` prepared the first time this connection runs it and kept by its text, for the
+    /// statements of a request's hot path. Besides the round trip of parsing, this lets
+    /// PostgreSQL keep a generic plan where one is as good as a custom one (after five custom
+    /// plans); a statement sent as text is planned at every call.
+    async fn cached(&mut self, sql: &'static str) -> Result<tokio_postgres::Statement, StoreError> {
+        let [statement] = self.prepared_all([sql]).await?;
+        Ok(statement)
+    }
+
     /// The statements of `sqls`, each prepared the first time this connection needs it (all
     /// of those at once, pipelined).
     async fn prepared_all<const N: usize>(

@@ -84,11 +84,13 @@ pub(super) async fn set_sharing_opt_out(
     Ok(())
 }
 
-pub(super) async fn sharing_opted_out(c: &Conn, pseudonym: &str) -> Result<bool, StoreError> {
-    let r = q!(c.query_opt(
-        "SELECT opted_out FROM sharing_choices WHERE pseudonym = $1 ORDER BY id DESC LIMIT 1",
-        &[&pseudonym]
-    ));
+pub(super) async fn sharing_opted_out(c: &mut Conn, pseudonym: &str) -> Result<bool, StoreError> {
+    let st = c
+        .cached(
+            "SELECT opted_out FROM sharing_choices WHERE pseudonym = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .await?;
+    let r = q!(c.query_opt(&st, &[&pseudonym]));
     Ok(r.is_some_and(|r| r.get::<_, i64>(0) != 0))
 }
 

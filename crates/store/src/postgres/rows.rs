@@ -705,13 +705,13 @@ pub(super) async fn register_card(c: &Conn, reg: &CardRegistration) -> Result<bo
 }
 
 pub(super) async fn card_registration(
-    c: &Conn,
+    c: &mut Conn,
     pseudonym: &str,
 ) -> Result<Option<CardRegistration>, StoreError> {
-    let row = q!(c.query_opt(
-        "SELECT registered_at_ms, certificate_serial, institution_code FROM card_registrations WHERE pseudonym = $1",
-        &[&pseudonym]
-    ));
+    let st = c
+        .cached("SELECT registered_at_ms, certificate_serial, institution_code FROM card_registrations WHERE pseudonym = $1")
+        .await?;
+    let row = q!(c.query_opt(&st, &[&pseudonym]));
     row.map(|r| {
         Ok(CardRegistration {
             pseudonym: pseudonym.to_string(),
