@@ -1,5 +1,6 @@
 //! The command-line contract, run through the real binary: `ca init`, `ca issue`, `central`,
-//! `import roster`, `check --json`, `seed`, `demo --smoke`.
+//! `import roster`, `check --json`, `seed`, `demo --smoke`, and two centrals on one PostgreSQL
+//! primary and replica under `bench check`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -638,4 +639,144 @@ fn a_card_through_pcscd_and_vpcd_answers_valid() {
     );
     assert_eq!(last.1["validity"], "1");
     assert_eq!(last.1["reference_classification"], "1");
+}
+
+/// Eligibility reads this node has sent to its replica so far.
+async fn replica_reads(admin: &kakunin_api::client::CentralClient) -> u64 {
+    let status = admin.store_status().await.unwrap();
+    status
+        .nodes
+        .iter()
+        .filter(|n| n.role == "replica")
+        .map(|n| n.reads)
+        .sum()
+}
+
+/// Scale-out: two `kakunin central` processes on one PostgreSQL primary and one streaming
+/// replica, with the clients of `kakunin bench check` spread over both nodes round robin and no
+/// balancer in front. Both nodes answer, both read eligibility from the replica, every answered
+/// check is logged once in the primary, and the one access-log chain both nodes append to
+/// verifies afterwards.
+#[test]
+fn two_centrals_on_one_primary_and_replica_share_the_load_and_one_chain() {
+    let Some(bins) = kakunin_testkit::pg::binaries_or_skip() else {
+        return;
+    };
+    let primary = kakunin_testkit::pg::PgServer::start_primary(&bins);
+    let primary_url = primary.create_database("kakunin");
+    let replica = kakunin_testkit::pg::PgServer::start_replica(&primary, false);
+    let replica_url = replica.url("kakunin");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let db = ["--database", primary_url.as_str()];
+    let out = ok(&[
+        &["seed", "--data", d][..],
+        &db,
+        &["--people", "300", "--rng-seed", "5"],
+    ]
+    .concat());
+    assert!(out.contains("seeded 300 people"), "{out}");
+    ok(&["ca", "init", "--data", d]);
+    let (clinic, admin) = (dir.path().join("clinic.pem"), dir.path().join("admin.pem"));
+    issue(d, "institution", "0110113719", clinic.to_str().unwrap());
+    issue(d, "admin", "ops", admin.to_str().unwrap());
+    let node_flags = [
+        "--database",
+        primary_url.as_str(),
+        "--replica",
+        replica_url.as_str(),
+        "--checks-per-second",
+        "0",
+    ];
+    let (_a, url_a) = central_with(&data, &node_flags);
+    let (_b, url_b) = central_with(&data, &node_flags);
+    let ca = data.join("ca.pem");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let admins: Vec<kakunin_api::client::CentralClient> = [&url_a, &url_b]
+        .iter()
+        .map(|url| kakunin_api::client::CentralClient::from_files(url, &ca, Some(&admin)).unwrap())
+        .collect();
+    // Both nodes see the replica caught up before the load starts.
+    rt.block_on(async {
+        for admin in &admins {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let s = admin.store_status().await.unwrap();
+                if s.nodes.iter().any(|n| n.role == "replica" && n.lag_ms == 0) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "replica not caught up: {s:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let before: Vec<u64> = rt.block_on(async {
+        let mut v = Vec::new();
+        for admin in &admins {
+            v.push(replica_reads(admin).await);
+        }
+        v
+    });
+
+    let out = ok(&[
+        &["bench", "check", "--data", d][..],
+        &db,
+        &["--server", &url_a, "--also-server", &url_b],
+        &[
+            "--ca",
+            ca.to_str().unwrap(),
+            "--identity",
+            clinic.to_str().unwrap(),
+        ],
+        &[
+            "--concurrency",
+            "8",
+            "--seconds",
+            "1",
+            "--rate",
+            "200",
+            "--json",
+        ],
+    ]
+    .concat());
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["nodes"], 2, "{report}");
+    assert_eq!(report["saturation"]["errors"], 0, "{report}");
+    assert_eq!(report["fixed_rate"]["result"]["errors"], 0, "{report}");
+    let answered = report["checks_answered"].as_u64().unwrap();
+    assert!(answered > 0, "{report}");
+    assert_eq!(
+        report["access_log_entries_written"].as_u64(),
+        Some(answered),
+        "every answered check is logged once: {report}"
+    );
+    let per_node: Vec<u64> = report["per_node"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["checks_answered"].as_u64().unwrap())
+        .collect();
+    assert_eq!(per_node.len(), 2, "{report}");
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "both nodes answer: {report}"
+    );
+    assert_eq!(per_node.iter().sum::<u64>(), answered, "{report}");
+
+    // Each node read eligibility from the replica, not only from the primary.
+    rt.block_on(async {
+        for (admin, before) in admins.iter().zip(&before) {
+            let after = replica_reads(admin).await;
+            assert!(after > *before, "a node read nothing from the replica");
+        }
+    });
+    // The chain both nodes appended to verifies, and holds every check.
+    let verified = ok(&[&["audit", "verify", "--data", d][..], &db].concat());
+    assert!(!verified.is_empty());
+    let logged = primary.psql("kakunin", "SELECT count(*) FROM access_log");
+    assert!(logged.parse::<u64>().unwrap() >= answered, "{logged}");
 }
