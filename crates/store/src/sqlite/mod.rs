@@ -1,8 +1,10 @@
 //! The SQLite backend: one file in the data directory, WAL, `synchronous=FULL`.
 //!
-//! One writer thread owns the only write connection and applies writes in order; access-log
+//! One writer thread owns the write connections and applies writes in order; access-log
 //! appends that queue up while a commit is in flight are committed together (group commit), so
-//! every acknowledged entry is on disk and hundreds of them share one fsync. Reads run on a small
+//! every acknowledged entry is on disk and hundreds of them share one fsync. The appends have a
+//! connection of their own with a small page cache; imports and every other write use one with
+//! a large cache. Reads run on a small
 //! pool of read-only connections in tokio's blocking pool.
 
 mod audit;
@@ -134,16 +136,38 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Page cache of the writer: it holds the indexes a roster import inserts into (a national
-/// import slows to a crawl with SQLite's default 2 MB). Readers keep the default: in WAL mode a
-/// reader drops its whole cache whenever the database changed since its last read, which under
-/// a steady stream of access-log commits is before nearly every read, so a larger reader cache
-/// holds nothing. (Memory-mapping the file was measured too: every such change unmapped the
-/// mapping, and the TLB shootdowns cost more than the pread calls they saved.)
-const WRITER_CACHE_KIB: i64 = 256 * 1024;
+/// Page cache of the connection that imports: it holds the indexes a roster import inserts
+/// into (a national import slows to a crawl with SQLite's default 2 MB). Readers keep the
+/// default: in WAL mode a reader drops its whole cache whenever the database changed since its
+/// last read, which under a steady stream of access-log commits is before nearly every read, so
+/// a larger reader cache holds nothing. (Memory-mapping the file was measured too: every such
+/// change unmapped the mapping, and the TLB shootdowns cost more than the pread calls they
+/// saved.) The access-log appends keep the default on a connection of their own: at the end of
+/// each write transaction SQLite sweeps the cache's hash table, whose size follows the pages
+/// cached, and with this cache that sweep was 6 % of the central's CPU at saturation and a third
+/// of the writer thread's user time at 2,000 checks/s.
+const IMPORT_CACHE_KIB: i64 = 256 * 1024;
+
+/// A write connection: WAL, `synchronous=FULL`, and `cache_kib` of page cache (SQLite's
+/// default when `None`).
+fn open_writer(path: &Path, cache_kib: Option<i64>) -> Result<Connection, StoreError> {
+    let writer = Connection::open(path)?;
+    configure(&writer)?;
+    let mode: String = writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "could not enable WAL (journal_mode={mode})"
+        )));
+    }
+    writer.pragma_update(None, "synchronous", "FULL")?;
+    if let Some(kib) = cache_kib {
+        writer.pragma_update(None, "cache_size", -kib)?;
+    }
+    tune_writer(&writer)?;
+    Ok(writer)
+}
 
 fn tune_writer(conn: &Connection) -> Result<(), StoreError> {
-    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     // After a checkpoint the log shrinks back to this size: one big import (or index build)
     // must not leave gigabytes of log behind for good.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
@@ -215,17 +239,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let mut writer = Connection::open(&path)?;
-        configure(&writer)?;
-        let mode: String =
-            writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!(
-                "could not enable WAL (journal_mode={mode})"
-            )));
-        }
-        writer.pragma_update(None, "synchronous", "FULL")?;
-        tune_writer(&writer)?;
+        let mut writer = open_writer(&path, Some(IMPORT_CACHE_KIB))?;
         migrate(&mut writer)?;
         // A bulk load a crash interrupted is finished before anything reads the store.
         rows::finish_bulk_load(&mut writer)?;
@@ -240,10 +254,11 @@ impl SqliteStore {
             configure(&r)?;
             readers.push(Mutex::new(r));
         }
+        let access = open_writer(&path, None)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("kakunin-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx))
+            .spawn(move || writer_loop(writer, access, rx))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -336,7 +351,8 @@ impl Inner {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
+/// Applies the writes in order: access-log groups on `access`, everything else on `conn`.
+fn writer_loop(mut conn: Connection, mut access: Connection, rx: mpsc::Receiver<WriteCmd>) {
     let mut pending: Option<WriteCmd> = None;
     let mut batches: u64 = 0;
     let mut last_commit = std::time::Instant::now() - BUSY_WITHIN;
@@ -388,7 +404,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
                 }
                 let entries: Vec<(&AccessLogEntry, Option<&NonceUse>)> =
                     batch.iter().map(|(e, n, _)| (e, n.as_ref())).collect();
-                match rows::append_access(&mut conn, &entries) {
+                match rows::append_access(&mut access, &entries) {
                     Ok(ids) => {
                         for ((_, _, reply), id) in batch.into_iter().zip(ids) {
                             let _ = reply.send(Ok(id));
@@ -404,7 +420,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
                 last_commit = std::time::Instant::now();
                 batches += 1;
                 if batches % PURGE_EVERY == 0 {
-                    if let Err(e) = rows::purge_nonces(&conn, crate::now_ms()) {
+                    if let Err(e) = rows::purge_nonces(&access, crate::now_ms()) {
                         tracing::warn!(error = %e, "purging spent nonces failed");
                     }
                 }
