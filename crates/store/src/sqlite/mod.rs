@@ -2,10 +2,10 @@
 //!
 //! One writer thread owns the write connections and applies writes in order; access-log
 //! appends that queue up while a commit is in flight are committed together (group commit), so
-//! every acknowledged entry is on disk and hundreds of them share one fsync. The appends have a
-//! connection of their own with a small page cache; imports and every other write use one with
-//! a large cache. Reads run on a small
-//! pool of read-only connections in tokio's blocking pool.
+//! every acknowledged entry is on disk and hundreds of them share one fsync. Imports and other
+//! writes of many rows use a connection with a large page cache, the access log and the other
+//! small writes one with SQLite's default. Reads run on a small pool of read-only connections,
+//! on the calling thread or in tokio's blocking pool.
 
 mod audit;
 mod certs;
@@ -94,6 +94,9 @@ enum WriteCmd {
         Box<rows::PreparedImport>,
         oneshot::Sender<Result<ImportOutcome, StoreError>>,
     ),
+    /// A write of many rows (a file's import, a bulk load's phases, a purge), on the
+    /// connection with the large page cache; the closure replies itself.
+    Bulk(Box<dyn FnOnce(&mut Connection) + Send>),
     /// Any other small write; the closure replies itself.
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -142,10 +145,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 /// last read, which under a steady stream of access-log commits is before nearly every read, so
 /// a larger reader cache holds nothing. (Memory-mapping the file was measured too: every such
 /// change unmapped the mapping, and the TLB shootdowns cost more than the pread calls they
-/// saved.) The access-log appends keep the default on a connection of their own: at the end of
-/// each write transaction SQLite sweeps the cache's hash table, whose size follows the pages
-/// cached, and with this cache that sweep was 6 % of the central's CPU at saturation and a third
-/// of the writer thread's user time at 2,000 checks/s.
+/// saved.) The access log and the other small writes keep the default on a connection of
+/// their own: at the end of each write transaction SQLite sweeps the cache's hash table, whose
+/// size follows the pages cached, and with this cache that sweep was 6 % of the central's CPU
+/// at saturation and a third of the writer thread's user time at 2,000 checks/s.
 const IMPORT_CACHE_KIB: i64 = 256 * 1024;
 
 /// A write connection: WAL, `synchronous=FULL`, and `cache_kib` of page cache (SQLite's
@@ -254,11 +257,11 @@ impl SqliteStore {
             configure(&r)?;
             readers.push(Mutex::new(r));
         }
-        let access = open_writer(&path, None)?;
+        let small = open_writer(&path, None)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("kakunin-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, access, rx))
+            .spawn(move || writer_loop(writer, small, rx))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -275,13 +278,26 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Runs `f` on the write connection, in order with the other writes.
+    /// Runs a small write `f` on the writer thread, in order with the other writes.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(WriteCmd::Exec(Box::new(move |c| {
+            let _ = tx.send(f(c));
+        })))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a write of many rows `f` on the writer thread's connection with the large cache,
+    /// in order with the other writes.
+    async fn write_bulk<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteCmd::Bulk(Box::new(move |c| {
             let _ = tx.send(f(c));
         })))?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -351,8 +367,9 @@ impl Inner {
     }
 }
 
-/// Applies the writes in order: access-log groups on `access`, everything else on `conn`.
-fn writer_loop(mut conn: Connection, mut access: Connection, rx: mpsc::Receiver<WriteCmd>) {
+/// Applies the writes in order: imports and other writes of many rows on `bulk` (large page
+/// cache), access-log groups and the other small writes on `conn`.
+fn writer_loop(mut bulk: Connection, mut conn: Connection, rx: mpsc::Receiver<WriteCmd>) {
     let mut pending: Option<WriteCmd> = None;
     let mut batches: u64 = 0;
     let mut last_commit = std::time::Instant::now() - BUSY_WITHIN;
@@ -366,8 +383,9 @@ fn writer_loop(mut conn: Connection, mut access: Connection, rx: mpsc::Receiver<
         };
         match cmd {
             WriteCmd::Import(import, reply) => {
-                let _ = reply.send(rows::import(&mut conn, *import));
+                let _ = reply.send(rows::import(&mut bulk, *import));
             }
+            WriteCmd::Bulk(f) => f(&mut bulk),
             WriteCmd::Exec(f) => f(&mut conn),
             WriteCmd::Access(entry, nonce, reply) => {
                 let mut batch = vec![(entry, nonce, reply)];
@@ -404,7 +422,7 @@ fn writer_loop(mut conn: Connection, mut access: Connection, rx: mpsc::Receiver<
                 }
                 let entries: Vec<(&AccessLogEntry, Option<&NonceUse>)> =
                     batch.iter().map(|(e, n, _)| (e, n.as_ref())).collect();
-                match rows::append_access(&mut access, &entries) {
+                match rows::append_access(&mut conn, &entries) {
                     Ok(ids) => {
                         for ((_, _, reply), id) in batch.into_iter().zip(ids) {
                             let _ = reply.send(Ok(id));
@@ -420,7 +438,7 @@ fn writer_loop(mut conn: Connection, mut access: Connection, rx: mpsc::Receiver<
                 last_commit = std::time::Instant::now();
                 batches += 1;
                 if batches % PURGE_EVERY == 0 {
-                    if let Err(e) = rows::purge_nonces(&access, crate::now_ms()) {
+                    if let Err(e) = rows::purge_nonces(&conn, crate::now_ms()) {
                         tracing::warn!(error = %e, "purging spent nonces failed");
                     }
                 }
@@ -441,11 +459,11 @@ impl Store for SqliteStore {
     }
 
     async fn begin_bulk_load(&self) -> Result<bool, StoreError> {
-        self.write(rows::begin_bulk_load).await
+        self.write_bulk(rows::begin_bulk_load).await
     }
 
     async fn finish_bulk_load(&self) -> Result<(), StoreError> {
-        self.write(rows::finish_bulk_load).await
+        self.write_bulk(rows::finish_bulk_load).await
     }
 
     async fn find_qualifications(
@@ -640,7 +658,7 @@ impl Store for SqliteStore {
         &self,
         import: MasterImport,
     ) -> Result<MasterImportOutcome, StoreError> {
-        self.write(move |c| medical::import_masters(c, &import))
+        self.write_bulk(move |c| medical::import_masters(c, &import))
             .await
     }
 
@@ -657,7 +675,7 @@ impl Store for SqliteStore {
         &self,
         import: ReceiptImport,
     ) -> Result<ReceiptImportOutcome, StoreError> {
-        self.write(move |c| medical::import_receipts(c, &import))
+        self.write_bulk(move |c| medical::import_receipts(c, &import))
             .await
     }
 
@@ -665,12 +683,12 @@ impl Store for SqliteStore {
         &self,
         import: CheckupImport,
     ) -> Result<CheckupImportOutcome, StoreError> {
-        self.write(move |c| medical::import_checkups(c, &import))
+        self.write_bulk(move |c| medical::import_checkups(c, &import))
             .await
     }
 
     async fn match_pending(&self, insurers: Vec<String>) -> Result<MatchOutcome, StoreError> {
-        self.write(move |c| medical::match_pending(c, &insurers))
+        self.write_bulk(move |c| medical::match_pending(c, &insurers))
             .await
     }
 
@@ -695,7 +713,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_medical(&self, before: Date) -> Result<PurgeOutcome, StoreError> {
-        self.write(move |c| medical::purge(c, before)).await
+        self.write_bulk(move |c| medical::purge(c, before)).await
     }
 
     async fn medical_counts(&self) -> Result<MedicalCounts, StoreError> {
@@ -789,7 +807,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_batch_inquiries(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.write(move |c| reception::purge_batches(c, before))
+        self.write_bulk(move |c| reception::purge_batches(c, before))
             .await
     }
 
@@ -1029,7 +1047,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.write(move |c| audit::purge_idempotency(c, before.unix_millis()))
+        self.write_bulk(move |c| audit::purge_idempotency(c, before.unix_millis()))
             .await
     }
 }
