@@ -780,3 +780,159 @@ fn two_centrals_on_one_primary_and_replica_share_the_load_and_one_chain() {
     let logged = primary.psql("kakunin", "SELECT count(*) FROM access_log");
     assert!(logged.parse::<u64>().unwrap() >= answered, "{logged}");
 }
+
+/// Every `kakunin bench` scenario but `face` (which has its own test with the face model), run
+/// briefly on a small SQLite store: each finishes, prints one JSON object, answers without
+/// errors, and logs every check it was answered.
+#[test]
+fn every_bench_scenario_runs_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(&[
+        "seed",
+        "--data",
+        d,
+        "--people",
+        "300",
+        "--rng-seed",
+        "4",
+        "--cards",
+        "6",
+        "--pin",
+        "1234",
+    ]);
+    ok(&["ca", "init", "--data", d]);
+    let clinic = dir.path().join("clinic.pem");
+    issue(d, "institution", "0110113719", clinic.to_str().unwrap());
+    let (_central, server) = central_with(
+        &data,
+        &["--checks-per-second", "0", "--views-per-second", "0"],
+    );
+    let ca = data.join("ca.pem");
+    let (ca, clinic) = (ca.to_str().unwrap(), clinic.to_str().unwrap());
+    let against_central = |args: &[&str]| {
+        let connection = [
+            "--server",
+            &server,
+            "--ca",
+            ca,
+            "--identity",
+            clinic,
+            "--data",
+            d,
+            "--json",
+        ];
+        let (code, report) = json_of(&[&["bench"][..], args, &connection].concat());
+        assert_eq!(code, 0, "bench {args:?}: {report}");
+        report
+    };
+    let on_its_own = |args: &[&str]| {
+        let (code, report) = json_of(&[&["bench"][..], args, &["--json"]].concat());
+        assert_eq!(code, 0, "bench {args:?}: {report}");
+        report
+    };
+
+    let r = against_central(&[
+        "check",
+        "--concurrency",
+        "4",
+        "--seconds",
+        "1",
+        "--rate",
+        "50",
+    ]);
+    assert_eq!(r["saturation"]["errors"], 0, "{r}");
+    assert_eq!(r["fixed_rate"]["result"]["errors"], 0, "{r}");
+    assert!(r["checks_answered"].as_u64().unwrap() > 50, "{r}");
+    assert_eq!(r["access_log_entries_written"], r["checks_answered"], "{r}");
+    assert!(r["empty_handler"]["requests"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["store_lookups_per_second"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(
+        r["rsa2048_verify_per_second_one_core"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
+
+    let r = against_central(&[
+        "card-check",
+        "--cards",
+        "6",
+        "--checks",
+        "30",
+        "--concurrency",
+        "4",
+        "--seconds",
+        "1",
+    ]);
+    assert_eq!(r["card_checks_answered"], 30, "{r}");
+    assert_eq!(r["card_checks_valid"], 30, "{r}");
+    assert_eq!(r["access_log_entries_written"], 30, "{r}");
+
+    let r = against_central(&["mixed", "--cards", "6", "--rate", "40", "--seconds", "1"]);
+    let requests = |kind: &str| r[kind]["requests"].as_u64().unwrap();
+    for kind in [
+        "receptions",
+        "number_checks",
+        "card_checks",
+        "drug_history_views",
+    ] {
+        assert_eq!(r[kind]["errors"], 0, "{kind}: {r}");
+    }
+    assert!(
+        requests("card_checks") > 0 && requests("number_checks") > 0,
+        "{r}"
+    );
+    assert_eq!(
+        r["access_log_entries_written"].as_u64().unwrap(),
+        requests("number_checks") + requests("card_checks") + requests("drug_history_views"),
+        "every check and view logged: {r}"
+    );
+
+    let r = against_central(&["batch", "--batches", "2", "--items", "20", "--rate", "20"]);
+    assert_eq!(r["upload"]["errors"], 0, "{r}");
+    assert_eq!(r["until_done"]["requests"], 2, "{r}");
+    assert_eq!(r["until_done"]["errors"], 0, "{r}");
+    assert_eq!(r["desk_beside_uploads"]["errors"], 0, "{r}");
+    assert!(r["items_per_second"].as_f64().unwrap() > 0.0, "{r}");
+
+    let r = on_its_own(&[
+        "medical",
+        "--receipts",
+        "500",
+        "--people",
+        "200",
+        "--history",
+        "20",
+        "--requests",
+        "20",
+    ]);
+    assert_eq!(r["ingestion"]["receipts"], 500, "{r}");
+    assert_eq!(r["retrieval"]["requests"], 20, "{r}");
+    assert!(
+        r["retrieval"]["person_drug_lines"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+
+    let r = on_its_own(&[
+        "files",
+        "--people",
+        "200",
+        "--sequential",
+        "5",
+        "--clients",
+        "2",
+        "--seconds",
+        "1",
+        "--burst",
+        "20",
+        "--bulk",
+        "10",
+    ]);
+    assert_eq!(r["store"], "sqlite", "{r}");
+    for run in ["sequential", "throughput", "burst", "bulk"] {
+        assert_eq!(r[run]["errors"], 0, "{run}: {r}");
+    }
+    assert_eq!(r["sequential"]["files"], 5, "{r}");
+    assert_eq!(r["burst"]["files"], 20, "{r}");
+    assert_eq!(r["bulk"]["normal"], 10, "{r}");
+}
