@@ -22,6 +22,26 @@ pub struct BenchStore {
 
 /// Opens the central's store (SQLite in `data` unless `database` names PostgreSQL), refusing
 /// a data directory without one rather than creating an empty store there.
+/// An empty store for a bench that seeds its own people: SQLite in `dir`, or the PostgreSQL
+/// database `database`, which must hold no one yet.
+pub async fn open_empty_store(
+    dir: &std::path::Path,
+    database: Option<&str>,
+) -> Result<Arc<dyn Store>> {
+    let store = kakunin_central::open_store(
+        dir,
+        &kakunin_central::StoreConfig {
+            database: database.map(str::to_string),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if store.counts().await?.qualifications > 0 {
+        bail!("the benchmark needs an empty database");
+    }
+    Ok(store)
+}
+
 pub async fn open_store(data: &std::path::Path, database: Option<&str>) -> Result<BenchStore> {
     if database.is_none() && !data.join(kakunin_central::SQLITE_FILE).exists() {
         bail!(

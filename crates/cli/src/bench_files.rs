@@ -123,17 +123,7 @@ pub async fn run(args: FilesBenchArgs) -> Result<()> {
         &identity,
         &ca.issue(&Role::parse("institution", &institution)?)?,
     )?;
-    let store = kakunin_central::open_store(
-        data,
-        &kakunin_central::StoreConfig {
-            database: args.database.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if store.counts().await?.qualifications > 0 {
-        bail!("the benchmark needs an empty database");
-    }
+    let store = crate::bench_common::open_empty_store(data, args.database.as_deref()).await?;
     let as_of = kakunin_central::service::now().jst_date();
     kakunin_central::seed::seed_store(
         store.clone(),

@@ -45,17 +45,7 @@ fn percentile_ms(sorted: &[f64], p: f64) -> f64 {
 
 pub async fn run(args: MedicalBenchArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = kakunin_central::open_store(
-        dir.path(),
-        &kakunin_central::StoreConfig {
-            database: args.database.clone(),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if store.counts().await?.qualifications > 0 {
-        bail!("the benchmark needs an empty database");
-    }
+    let store = crate::bench_common::open_empty_store(dir.path(), args.database.as_deref()).await?;
 
     // Ingestion.
     let started = Instant::now();
