@@ -94,11 +94,18 @@ enum WriteCmd {
         Box<rows::PreparedImport>,
         oneshot::Sender<Result<ImportOutcome, StoreError>>,
     ),
-    /// A write of many rows (a file's import, a bulk load's phases, a purge), on the
-    /// connection with the large page cache; the closure replies itself.
-    Bulk(Box<dyn FnOnce(&mut Connection) + Send>),
-    /// Any other small write; the closure replies itself.
-    Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Any other write, on the connection `Target` names; the closure replies itself.
+    Exec(Target, Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// Which write connection a write runs on.
+#[derive(Clone, Copy)]
+enum Target {
+    /// SQLite's default page cache: the access log and other small writes.
+    Small,
+    /// The large page cache: writes of many rows (a file's import, a bulk load's phases, a
+    /// purge).
+    Bulk,
 }
 
 /// The access log counts as busy when its last commit ended this recently …
@@ -283,11 +290,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(WriteCmd::Exec(Box::new(move |c| {
-            let _ = tx.send(f(c));
-        })))?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.exec(Target::Small, f).await
     }
 
     /// Runs a write of many rows `f` on the writer thread's connection with the large cache,
@@ -296,10 +299,21 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.exec(Target::Bulk, f).await
+    }
+
+    async fn exec<T: Send + 'static>(
+        &self,
+        target: Target,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.send(WriteCmd::Bulk(Box::new(move |c| {
-            let _ = tx.send(f(c));
-        })))?;
+        self.send(WriteCmd::Exec(
+            target,
+            Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }),
+        ))?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -385,8 +399,8 @@ fn writer_loop(mut bulk: Connection, mut conn: Connection, rx: mpsc::Receiver<Wr
             WriteCmd::Import(import, reply) => {
                 let _ = reply.send(rows::import(&mut bulk, *import));
             }
-            WriteCmd::Bulk(f) => f(&mut bulk),
-            WriteCmd::Exec(f) => f(&mut conn),
+            WriteCmd::Exec(Target::Bulk, f) => f(&mut bulk),
+            WriteCmd::Exec(Target::Small, f) => f(&mut conn),
             WriteCmd::Access(entry, nonce, reply) => {
                 let mut batch = vec![(entry, nonce, reply)];
                 // While checks keep coming (the last commit ended moments ago), wait a little
