@@ -150,9 +150,6 @@ struct Pooled {
     client: Client,
     find: Option<tokio_postgres::Statement>,
     find_by_person: Option<tokio_postgres::Statement>,
-    latest_consents: Option<tokio_postgres::Statement>,
-    /// The 照会番号 lookup every check makes (parsed and planned once per connection).
-    reference_numbers: Option<tokio_postgres::Statement>,
     /// Statements kept by their text (see [`Conn::prepared_all`]).
     by_text: HashMap<&'static str, tokio_postgres::Statement>,
 }
@@ -186,7 +183,8 @@ impl Conn {
     }
 
     /// The statement this connection keeps in `slot`, prepared from `sql()` the first time:
-    /// statements every check runs are parsed and planned once per connection.
+    /// for the person lookups, whose text is built at run time (constant statements go through
+    /// [`Conn::cached`]).
     async fn prepared(
         &mut self,
         slot: fn(&mut Pooled) -> &mut Option<tokio_postgres::Statement>,
@@ -315,8 +313,6 @@ impl Node {
                     client,
                     find: None,
                     find_by_person: None,
-                    latest_consents: None,
-                    reference_numbers: None,
                     by_text: HashMap::new(),
                 }
             }

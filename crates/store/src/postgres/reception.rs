@@ -94,9 +94,7 @@ pub(super) async fn reference_numbers(
     institution: &InstitutionCode,
     ids: &[i64],
 ) -> Result<Vec<Option<String>>, StoreError> {
-    let stmt = c
-        .prepared(|p| &mut p.reference_numbers, || REFERENCE_NUMBER_SQL.into())
-        .await?;
+    let stmt = c.cached(REFERENCE_NUMBER_SQL).await?;
     let institution = institution.as_str();
     let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 2]> =
         ids.iter().map(|id| [&institution as _, id as _]).collect();

@@ -422,9 +422,7 @@ pub(super) async fn person_with_consents(
     institution: &InstitutionCode,
 ) -> Result<(Vec<StoredQualification>, Vec<Consent>), StoreError> {
     let find = find_by_person_statement(c).await?;
-    let consents = c
-        .prepared(|p| &mut p.latest_consents, || LATEST_CONSENTS_SQL.into())
-        .await?;
+    let consents = c.cached(LATEST_CONSENTS_SQL).await?;
     let client: &tokio_postgres::Client = c;
     let inst = institution.as_str();
     let find_params: [&(dyn ToSql + Sync); 1] = [&pseudonym];
